@@ -1,0 +1,40 @@
+# Relais: `make run` serves on http://127.0.0.1:8000, `make test` runs every test.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install run test lint bench model clean
+
+install: $(STAMP) models/CURRENT
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Relais needs Python 3.11"'
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q -e '.[test]'
+	touch $(STAMP)
+
+# The default model ships in models/; if it is missing, train it (deterministic, about a minute).
+models/CURRENT: | $(STAMP)
+	$(BIN)/relais train --force --no-corrections
+
+run: install
+	$(BIN)/relais db upgrade
+	$(BIN)/relais serve --host $(HOST) --port $(PORT)
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check app classifier tests bench
+	$(BIN)/ruff format --check app classifier tests bench
+
+bench: install
+	$(BIN)/python bench/classifier_speed.py
+	$(BIN)/python bench/classifier_quality.py
+
+clean:
+	rm -rf $(VENV) var .pytest_cache

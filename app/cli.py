@@ -1,0 +1,243 @@
+"""The `relais` command line."""
+
+from __future__ import annotations
+
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from app.config import Settings
+
+app = typer.Typer(help="Relais: the inbox assistant for community managers.", no_args_is_help=True,
+                  add_completion=False)
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+users_app = typer.Typer(help="Reviewers and admins.", no_args_is_help=True)
+models_app = typer.Typer(help="Trained classifier versions.", no_args_is_help=True)
+app.add_typer(db_app, name="db")
+app.add_typer(users_app, name="users")
+app.add_typer(models_app, name="models")
+
+
+def _settings() -> Settings:
+    return Settings()
+
+
+def _fail(message: str, code: int = 1) -> None:
+    typer.echo(f"error: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Interface to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port.")] = 8000,
+    workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
+    migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = True,
+    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+) -> None:
+    """Serve the API, the webhooks and the review pages."""
+    import uvicorn
+
+    from app import db
+
+    settings = _settings()
+    if migrate:
+        db.upgrade(settings)
+    if workers > 1:
+        if settings.is_sqlite:
+            typer.echo("warning: several workers on SQLite share one writer; use PostgreSQL to scale",
+                       err=True)
+        os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relais-metrics-"))
+    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=log_level, access_log=False, proxy_headers=True,
+                timeout_graceful_shutdown=10)
+
+
+@app.command()
+def worker(
+    once: Annotated[bool, typer.Option(help="Send what is due, then exit.")] = False,
+) -> None:
+    """Send approved replies (the outbox) as a separate process; run several to scale."""
+    from app.outbox.sender import run_worker
+
+    run_worker(_settings(), once=once)
+
+
+@db_app.command("upgrade")
+def db_upgrade(revision: str = "head") -> None:
+    """Apply migrations up to REVISION (default: the latest)."""
+    from app import db
+
+    db.upgrade(_settings(), revision)
+    typer.echo("database up to date")
+
+
+def _session():  # noqa: ANN202
+    from app import db
+
+    settings = _settings()
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    return engine, db.make_sessionmaker(engine)
+
+
+@users_app.command("add")
+def users_add(
+    name: str,
+    role: Annotated[str, typer.Option(help="reviewer or admin")] = "reviewer",
+    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read a password from stdin.")] = False,
+) -> None:
+    """Create a user; prints its API token as the last line."""
+    from app import db
+    from app.errors import RelaisError
+    from app.users import service as users
+
+    password = sys.stdin.readline().rstrip("\n") if password_stdin else None
+    engine, factory = _session()
+    try:
+        with db.transaction(factory) as session:
+            user, token = users.create(session, name=name, role=role, password=password)
+    except RelaisError as e:
+        _fail(e.message)
+    finally:
+        engine.dispose()
+    typer.echo(f"created {role} {name!r}" + (" with a password" if password else ""), err=True)
+    typer.echo(token)
+
+
+@users_app.command("passwd")
+def users_passwd(name: str) -> None:
+    """Set a user's password, read from stdin."""
+    from app import db
+    from app.errors import RelaisError
+    from app.users import service as users
+
+    password = sys.stdin.readline().rstrip("\n")
+    engine, factory = _session()
+    try:
+        with db.transaction(factory) as session:
+            users.set_password(session, name=name, password=password)
+    except RelaisError as e:
+        _fail(e.message)
+    finally:
+        engine.dispose()
+    typer.echo(f"password of {name!r} changed")
+
+
+@users_app.command("token")
+def users_token(name: str) -> None:
+    """Issue a new API token for an existing user (printed as the last line)."""
+    from app import db
+    from app.errors import RelaisError
+    from app.users import service as users
+
+    engine, factory = _session()
+    try:
+        with db.transaction(factory) as session:
+            token = users.add_token(session, users.by_name(session, name))
+    except RelaisError as e:
+        _fail(e.message)
+    finally:
+        engine.dispose()
+    typer.echo(token)
+
+
+@users_app.command("list")
+def users_list() -> None:
+    """List users and their roles."""
+    from app import db
+    from app.users import service as users
+
+    engine, factory = _session()
+    try:
+        with db.transaction(factory) as session:
+            for u in users.list_users(session):
+                typer.echo(f"{u.name}\t{u.role}\t{'password' if u.password_hash else 'token only'}")
+    finally:
+        engine.dispose()
+
+
+@app.command()
+def classify(
+    batch_size: Annotated[int, typer.Option(help="Lines per classifier call.")] = 4096,
+) -> None:
+    """Classify one message per line of stdin; one JSON object per line on stdout, in order."""
+    from classifier.commands import classify_stream
+
+    settings = _settings()
+    code = classify_stream(settings.models_dir, sys.stdin, sys.stdout, batch_size=batch_size)
+    raise typer.Exit(code or 0)
+
+
+@app.command()
+def evaluate(path: Path) -> None:
+    """Report precision/recall/F1, confusion matrix and calibration on a CSV with columns text,label."""
+    from classifier.commands import evaluate_command
+
+    typer.echo(evaluate_command(_settings().models_dir, path))
+
+
+@app.command()
+def train(
+    force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Write the version, never promote.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Training data folder.")] = None,  # noqa: UP007
+    if_new_corrections: Annotated[int, typer.Option(
+        help="Do nothing unless at least N corrections arrived since the current version.")] = 0,
+    corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections in the database.")] = True,
+) -> None:
+    """Retrain on the shipped data and the reviewers' corrections; promote only if not worse."""
+    from classifier.commands import train_command
+
+    from app.learning import correction_examples
+
+    settings = _settings()
+    extra = correction_examples(settings, if_new=if_new_corrections) if corrections else []
+    if extra is None:
+        typer.echo(f"fewer than {if_new_corrections} new corrections since the current model: nothing to do")
+        return
+    root = Path(__file__).resolve().parent.parent
+    version, promoted, report = train_command(settings.models_dir, data_dir or root / "data", extra=extra,
+                                              force=force, promote=not no_promote)
+    typer.echo(report)
+    typer.echo(f"version {version}: {'promoted' if promoted else 'not promoted'}")
+
+
+@models_app.command("list")
+def models_list() -> None:
+    """Every trained version with its metrics; * marks the promoted one."""
+    from classifier import artifacts
+
+    settings = _settings()
+    current = artifacts.current_version(settings.models_dir)
+    for v in artifacts.list_versions(settings.models_dir):
+        metrics = v.get("metrics", {}) or {}
+        macro = metrics.get("macro_f1")
+        typer.echo(f"{'*' if v['version'] == current else ' '} {v['version']}\t"
+                   f"macro-F1 {macro if macro is not None else '?'}\t{v.get('created_at', '')}")
+
+
+@models_app.command("use")
+def models_use(version: str) -> None:
+    """Promote VERSION (roll back or forward); running services pick it up without a restart."""
+    from classifier import artifacts
+
+    settings = _settings()
+    try:
+        artifacts.load_version(settings.models_dir, version)
+    except Exception as e:  # noqa: BLE001 - report any reason the artifact cannot load
+        _fail(f"cannot use {version}: {e}")
+    artifacts.promote(settings.models_dir, version)
+    typer.echo(f"{version} is now the current model")
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

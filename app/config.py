@@ -1,0 +1,115 @@
+"""Settings: one typed object, read from `RELAIS_*` environment variables (and an optional `.env`).
+
+Secrets are `SecretStr`: they print as `**********` and are never logged. A channel whose secret is
+unset refuses its webhooks; there is no "skip verification when unset".
+"""
+
+from __future__ import annotations
+
+from functools import cached_property
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ROOT = Path(__file__).resolve().parent.parent
+
+PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "xxx", "todo", "placeholder"}
+
+
+class Settings(BaseSettings):
+    """Every knob of Relais, named `RELAIS_<FIELD>` in the environment."""
+
+    model_config = SettingsConfigDict(env_prefix="RELAIS_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "production", "test"] = "development"
+    database_url: str = Field(default_factory=lambda: f"sqlite:///{ROOT / 'var' / 'relais.db'}")
+    models_dir: Path = ROOT / "models"
+    # SQLite durability: FULL fsyncs every (group) commit; NORMAL is faster and survives app
+    # crashes but not power loss.
+    sqlite_synchronous: Literal["FULL", "NORMAL"] = "FULL"
+    sqlite_busy_timeout_ms: int = 10_000
+    db_pool_size: int = 10
+
+    # Inbound webhooks
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    x_consumer_secret: SecretStr | None = None
+    telegram_secret_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+    generic_secret: SecretStr | None = None
+    max_body_bytes: int = 4 * 1024 * 1024  # Meta's largest deliveries are about 3 MB
+    timestamp_tolerance_s: int = 300
+
+    # Intake batching: a batch closes after this many deliveries or this many milliseconds.
+    ingest_batch_max: int = 256
+    ingest_batch_wait_ms: float = 2.0
+
+    # Triage
+    confidence_threshold: float = 0.55  # below it, a message goes to "to sort"
+    model_reload_interval_s: float = 2.0
+
+    # Replies: outbound platforms
+    meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    x_api_url: str = "https://api.x.com"
+    telegram_api_url: str = "https://api.telegram.org"
+    slack_api_url: str = "https://slack.com/api"
+    meta_access_token: SecretStr | None = None
+    x_access_token: SecretStr | None = None
+    telegram_bot_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    generic_callback_url: str | None = None
+    send_timeout_s: float = 10.0
+    outbox_in_process: bool = True
+    outbox_poll_interval_s: float = 0.5
+    outbox_lease_s: float = 60.0
+    outbox_max_attempts: int = 8
+    outbox_backoff_base_s: float = 1.0
+    outbox_backoff_max_s: float = 300.0
+    # after a send whose outcome is unknown, wait this long for the platform's echo before resending
+    outbox_echo_wait_s: float = 30.0
+
+    # Drafts
+    brand_name: str = "Relais"
+    agent_signature: str = ""
+    default_register: Literal["tu", "vous"] = "vous"
+    similar_replies: int = 3
+
+    # Review
+    claim_ttl_s: int = 300
+    session_secret: SecretStr | None = None
+    session_max_age_s: int = 12 * 3600
+    cookie_secure: bool = False
+    login_max_failures: int = 5
+    login_lockout_s: int = 300
+
+    @field_validator(
+        "meta_app_secret",
+        "meta_verify_token",
+        "x_consumer_secret",
+        "telegram_secret_token",
+        "slack_signing_secret",
+        "generic_secret",
+        "session_secret",
+        mode="before",
+    )
+    @classmethod
+    def _empty_is_unset(cls, v: object) -> object:
+        return None if v == "" else v
+
+    def check_production(self) -> None:
+        """Refuse to start outside development with a placeholder secret."""
+        if self.environment != "production":
+            return
+        for name in ("meta_app_secret", "x_consumer_secret", "telegram_secret_token",
+                     "slack_signing_secret", "generic_secret", "session_secret"):
+            value: SecretStr | None = getattr(self, name)
+            if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
+                raise ValueError(f"RELAIS_{name.upper()} is a placeholder; set a real secret")
+        if self.session_secret is None:
+            raise ValueError("RELAIS_SESSION_SECRET must be set in production")
+
+    @cached_property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")

@@ -1,0 +1,367 @@
+"""Drafts: proposed for every message, decided by a human, with a full audit trail.
+
+Decisions use a version column and conditional updates (`UPDATE .. WHERE version = :v AND
+status = 'pending'`), which work the same on SQLite and PostgreSQL: of two reviewers approving at
+the same moment, exactly one changes the row; the other gets a 409 with the current state.
+Services flush; the caller's unit of work commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import difflib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from app.config import Settings
+from app.drafts import templates as tpl
+from app.errors import BadRequest, Conflict, Invalid, NotFound
+from app.models import (
+    CATEGORY_PRIORITY,
+    UNSORTED_PRIORITY,
+    Correction,
+    Draft,
+    DraftEvent,
+    Message,
+    OutboxItem,
+    ReplyTemplate,
+    utcnow,
+)
+
+CATEGORIES = ("question", "complaint", "suggestion", "other")
+STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn")
+MAX_PAGE = 200
+
+
+def priority_of(category: str | None) -> int:
+    return CATEGORY_PRIORITY.get(category or "", UNSORTED_PRIORITY)
+
+
+def audit(session: Session, draft_id: int, action: str, actor_id: int | None, now: dt.datetime,
+          **data: Any) -> None:
+    session.execute(insert(DraftEvent).values(draft_id=draft_id, action=action, actor_id=actor_id,
+                                              data=data, at=now))
+
+
+class Drafter:
+    """Renders the template draft for new messages (inside the intake transaction)."""
+
+    def __init__(self, settings: Settings):
+        self.brand = settings.brand_name
+        self.signature = settings.agent_signature
+        self.default_register = settings.default_register
+
+    def templates(self, session: Session) -> list[tpl.TemplateRow]:
+        rows = session.execute(select(
+            ReplyTemplate.id, ReplyTemplate.version, ReplyTemplate.name, ReplyTemplate.category,
+            ReplyTemplate.language, ReplyTemplate.channel_kind, ReplyTemplate.register, ReplyTemplate.body,
+        ).where(ReplyTemplate.enabled.is_(True))).all()
+        return [tpl.TemplateRow(*r) for r in rows]
+
+    def suggest(self, templates: Sequence[tpl.TemplateRow], *, category: str | None, language: str | None,
+                kind: str, channel: str, text: str, author_name: str | None,
+                to_sort: bool = False) -> tuple[str, int | None]:
+        """The template reply for one message: (text, template id); empty when nothing fits."""
+        if to_sort:
+            return "", None  # a human sorts it first; no guess put in the customer's mouth
+        register = tpl.register_of(text, self.default_register) if language == "fr" else "any"
+        chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
+        if chosen is None:
+            return "", None
+        variables = tpl.variables(author_name=author_name, text=text, brand=self.brand,
+                                  signature=self.signature, category=category, channel=channel,
+                                  register=register, language=language)
+        rendered = tpl.safe_render(chosen.body, variables, cache_key=(chosen.id, chosen.version))
+        return rendered[: tpl.length_limit(channel)], chosen.id
+
+    def propose_new(self, session: Session, new_messages: Sequence[tuple[int, dict[str, Any]]], *,
+                    now: dt.datetime) -> None:
+        """Exactly one pending draft per new message, with its "proposed" audit event."""
+        templates = self.templates(session)
+        rows = []
+        for mid, m in new_messages:
+            text, template_id = self.suggest(
+                templates, category=m["category"], language=m["language"], kind=m["kind"],
+                channel=m["channel"], text=m["text"], author_name=m["author_name"], to_sort=m["to_sort"])
+            rows.append({"message_id": mid, "version": 1, "status": "pending", "text": text,
+                         "template_id": template_id, "suggestions": [], "edited": False,
+                         "priority": priority_of(m["category"]), "received_at": m["received_at"],
+                         "category": m["category"], "platform": m["platform"], "language": m["language"],
+                         "to_sort": m["to_sort"], "created_at": now, "updated_at": now})
+        created = session.execute(insert(Draft).returning(Draft.id, Draft.template_id), rows).all()
+        session.execute(insert(DraftEvent), [
+            {"draft_id": did, "action": "proposed", "actor_id": None, "at": now,
+             "data": {"template_id": template_id}} for did, template_id in created])
+
+
+def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime) -> None:
+    """The customer deleted the message: a pending draft leaves the queue."""
+    did = session.execute(
+        update(Draft).where(Draft.message_id == message_id, Draft.status == "pending")
+        .values(status="withdrawn", reason=reason, version=Draft.version + 1, updated_at=now)
+        .returning(Draft.id)).scalar()
+    if did is not None:
+        audit(session, did, "withdrawn", None, now, reason=reason)
+
+
+# -- reading the queue ---------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    status: str | None = "pending"
+    category: str | None = None
+    platform: str | None = None
+    language: str | None = None
+    to_sort: bool | None = None
+
+
+def encode_cursor(priority: int, received_at: dt.datetime, draft_id: int) -> str:
+    raw = json.dumps([priority, received_at.isoformat(), draft_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        priority, received, did = json.loads(raw)
+        when = dt.datetime.fromisoformat(received)
+        if when.tzinfo is None or not isinstance(priority, int) or not isinstance(did, int):
+            raise ValueError
+        return priority, when, did
+    except (ValueError, TypeError, json.JSONDecodeError) as e:
+        raise BadRequest("invalid cursor") from e
+
+
+def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[tuple[Draft, Message]], str | None]:
+    """One page of the queue, complaints first then oldest first; keyset pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+    q = select(Draft, Message).join(Message, Message.id == Draft.message_id)
+    if filt.status is not None:
+        if filt.status not in STATUSES:
+            raise BadRequest(f"status must be one of {list(STATUSES)}")
+        q = q.where(Draft.status == filt.status)
+    if filt.category is not None:
+        if filt.category not in CATEGORIES:
+            raise BadRequest(f"category must be one of {list(CATEGORIES)}")
+        q = q.where(Draft.category == filt.category)
+    if filt.platform is not None:
+        q = q.where(Draft.platform == filt.platform)
+    if filt.language is not None:
+        q = q.where(Draft.language == filt.language)
+    if filt.to_sort is not None:
+        q = q.where(Draft.to_sort.is_(filt.to_sort))
+    if cursor:
+        p, r, i = decode_cursor(cursor)
+        q = q.where(or_(Draft.priority > p,
+                        and_(Draft.priority == p, Draft.received_at > r),
+                        and_(Draft.priority == p, Draft.received_at == r, Draft.id > i)))
+    q = q.order_by(Draft.priority, Draft.received_at, Draft.id).limit(limit + 1)
+    rows = [(d, m) for d, m in session.execute(q).all()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.priority, last.received_at, last.id)
+    return rows, next_cursor
+
+
+def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]:
+    rows = session.execute(select(Draft.category, func.count()).where(Draft.status == status)
+                           .group_by(Draft.category)).all()
+    counts = {c: 0 for c in CATEGORIES}
+    for category, n in rows:
+        counts[category or "unsorted"] = n
+    return counts
+
+
+def get(session: Session, draft_id: int) -> Draft:
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise NotFound(f"draft {draft_id} not found")
+    return draft
+
+
+def history(session: Session, draft_id: int) -> list[DraftEvent]:
+    return list(session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id)
+                                .order_by(DraftEvent.id)))
+
+
+def state(draft: Draft) -> dict[str, Any]:
+    return {"id": draft.id, "version": draft.version, "status": draft.status,
+            "claimed_by": draft.claimed_by,
+            "claimed_until": draft.claimed_until.isoformat() if draft.claimed_until else None,
+            "decided_by": draft.decided_by, "reason": draft.reason}
+
+
+# -- decisions -----------------------------------------------------------------------------------
+
+def _conflict(session: Session, draft_id: int, why: str) -> Conflict:
+    session.expire_all()
+    draft = get(session, draft_id)
+    return Conflict(why, detail=state(draft))
+
+
+def _decide(session: Session, draft_id: int, version: int, user_id: int, now: dt.datetime,
+            **values: Any) -> Draft:
+    """Move a pending draft on, atomically; 409 with the current state when someone got there first."""
+    claim_free = or_(Draft.claimed_by.is_(None), Draft.claimed_by == user_id,
+                     Draft.claimed_until.is_(None), Draft.claimed_until < now)
+    changed = session.execute(
+        update(Draft).where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending", claim_free)
+        .values(version=Draft.version + 1, updated_at=now, decided_by=user_id, decided_at=now,
+                claimed_by=None, claimed_until=None, **values)
+        .execution_options(synchronize_session=False)
+    ).rowcount
+    if changed != 1:
+        draft = get(session, draft_id)  # 404 if it does not exist
+        session.refresh(draft)
+        if draft.status != "pending":
+            raise Conflict(f"draft {draft_id} is already {draft.status}", detail=state(draft))
+        if draft.version != version:
+            raise Conflict(f"draft {draft_id} changed (version {draft.version}, not {version})",
+                           detail=state(draft))
+        raise Conflict(f"draft {draft_id} is claimed by another reviewer", detail=state(draft))
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def outbox_target(message: Message) -> dict[str, Any]:
+    """Everything the sender needs to post the reply where the customer wrote."""
+    base = {"kind": message.kind, "channel": message.channel, "message_external_id": message.external_id,
+            "reply_to_id": message.reply_to_id, "conversation_id": message.conversation_id,
+            "author_id": message.author_id,
+            "customer_at": (message.created_at or message.received_at).isoformat()}
+    extra = message.extra or {}
+    for key in ("thread_ts", "reply_url", "chat_type", "thread_id"):
+        if extra.get(key) is not None:
+            base[key] = extra[key]
+    return base
+
+
+def approve(session: Session, *, draft_id: int, version: int, user_id: int, text: str | None) -> Draft:
+    """Approve (optionally with an edited text) and queue the reply in the same transaction."""
+    now = utcnow()
+    current = get(session, draft_id)
+    message = session.get(Message, current.message_id)
+    assert message is not None
+    final = (text if text is not None else current.text).strip()
+    if not final:
+        raise Invalid("the reply is empty: write a reply or reject the draft")
+    limit = tpl.length_limit(message.channel)
+    if len(final) > limit:
+        raise Invalid(f"the reply is {len(final)} characters; {message.channel} accepts {limit}",
+                      detail={"length": len(final), "limit": limit})
+    edited = final != current.text.strip()
+    draft = _decide(session, draft_id, version, user_id, now, status="approved", final_text=final,
+                    edited=edited or current.edited)
+    if edited:
+        audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, final))
+    audit(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
+    session.execute(insert(OutboxItem).values(
+        draft_id=draft_id, platform=message.platform, account_id=message.account_id, channel=message.channel,
+        target=outbox_target(message), text=final, status="queued", attempts=0, next_attempt_at=now,
+        created_at=now, updated_at=now))
+    return draft
+
+
+def reject(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("a rejection needs a reason")
+    now = utcnow()
+    draft = _decide(session, draft_id, version, user_id, now, status="rejected", reason=reason[:2000])
+    audit(session, draft_id, "rejected", user_id, now, reason=reason[:2000])
+    return draft
+
+
+def edit(session: Session, *, draft_id: int, version: int, user_id: int, text: str) -> Draft:
+    """Save an edited reply without deciding yet (the draft stays pending, version moves on)."""
+    now = utcnow()
+    current = get(session, draft_id)
+    changed = session.execute(
+        update(Draft).where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
+        .values(text=text, edited=True, version=Draft.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise _conflict(session, draft_id, f"draft {draft_id} changed or was decided")
+    audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, text))
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft:
+    """Hold a pending draft for `ttl_s` seconds so that nobody else works on it."""
+    now = utcnow()
+    until = now + dt.timedelta(seconds=ttl_s)
+    changed = session.execute(
+        update(Draft).where(Draft.id == draft_id, Draft.status == "pending",
+                            or_(Draft.claimed_by.is_(None), Draft.claimed_by == user_id,
+                                Draft.claimed_until.is_(None), Draft.claimed_until < now))
+        .values(claimed_by=user_id, claimed_until=until)
+        .execution_options(synchronize_session=False)).rowcount
+    if changed != 1:
+        raise _conflict(session, draft_id, f"draft {draft_id} is decided or claimed by another reviewer")
+    audit(session, draft_id, "claimed", user_id, now, until=until.isoformat())
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def release(session: Session, *, draft_id: int, user_id: int) -> Draft:
+    now = utcnow()
+    changed = session.execute(
+        update(Draft).where(Draft.id == draft_id, Draft.claimed_by == user_id)
+        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)).rowcount
+    if changed == 1:
+        audit(session, draft_id, "released", user_id, now)
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def relabel(session: Session, drafter: Drafter, *, message_id: int, category: str, user_id: int) -> Message:
+    """A reviewer's correction: stored as a training label; a pending draft is re-suggested."""
+    if category not in CATEGORIES:
+        raise Invalid(f"category must be one of {list(CATEGORIES)}")
+    now = utcnow()
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"message {message_id} not found")
+    old = message.category
+    session.add(Correction(message_id=message_id, user_id=user_id, old_category=old, new_category=category,
+                           text=message.text, language=message.language, model_version=message.model_version,
+                           created_at=now))
+    message.category = category
+    message.to_sort = False
+    draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
+    if draft is not None:
+        draft.category = category
+        draft.to_sort = False
+        draft.priority = priority_of(category)
+        draft.updated_at = now
+        if draft.status == "pending":
+            text, template_id = drafter.suggest(
+                drafter.templates(session), category=category, language=message.language, kind=message.kind,
+                channel=message.channel, text=message.text, author_name=message.author_name)
+            draft.text, draft.template_id = text, template_id
+            draft.version += 1
+        session.flush()
+        audit(session, draft.id, "relabelled", user_id, now, old=old, new=category)
+    session.flush()
+    return message
+
+
+def diff(before: str, after: str) -> str:
+    """A unified diff of the suggestion and the text actually sent."""
+    return "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent",
+                                          lineterm=""))

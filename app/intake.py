@@ -1,0 +1,299 @@
+"""The ingest pipeline: authentic deliveries in, messages, predictions and drafts stored, once.
+
+    request ─ read body (bounded) ─ verify signature ─ adapter.parse ─┐   (per request, no DB)
+                                                                       ▼
+    Intake.submit ── queue ── one batch: a few ms or `ingest_batch_max` deliveries
+                                   │  one transaction (`store_batch`):
+                                   │    events  INSERT .. ON CONFLICT DO NOTHING   (journal, by digest)
+                                   │    messages INSERT .. ON CONFLICT DO NOTHING  (platform, account, id)
+                                   │    one classifier call for the whole batch
+                                   │    drafts + their "proposed" audit events
+                                   │    deletions, echoes of our own posts, channel health
+                                   ▼  COMMIT
+    every waiting request gets its result; only then does its 200 leave.
+
+Deduplication is the database's unique constraints, never a check-then-insert, so the same
+delivery sent five times at once, to one process or to several, gives one message. If a batch
+fails, its deliveries are retried one by one so one bad delivery cannot sink the others; if the
+database is down, every waiting request gets `DatabaseUnavailable` and answers 503.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sqlalchemy import update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import metrics
+from app.drafts import service as drafts_service
+from app.models import Channel, Echo, Event, Message, utcnow
+from app.triage import ModelHolder
+from app.webhooks.types import InboundMessage, Parsed
+
+log = logging.getLogger("relais.intake")
+
+
+class DatabaseUnavailable(Exception):
+    """The delivery could not be made durable: answer 503 so the platform retries."""
+
+
+@dataclass(slots=True)
+class Delivery:
+    platform: str
+    digest: str
+    delivery_id: str | None
+    headers: dict[str, str]
+    body: bytes
+    parsed: Parsed
+
+
+@dataclass(slots=True)
+class IngestResult:
+    stored: int = 0
+    duplicates: int = 0
+    ignored: int = 0
+    duplicate_delivery: bool = False
+    message_ids: list[int] = field(default_factory=list)
+
+
+def insert_ignore(session: Session, table: Any) -> Any:
+    """`INSERT .. ON CONFLICT DO NOTHING` for the session's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(table).on_conflict_do_nothing()
+    return sqlite.insert(table).on_conflict_do_nothing()
+
+
+def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: ModelHolder,
+                drafter: drafts_service.Drafter) -> list[IngestResult]:
+    """Store a batch of deliveries in the caller's transaction (flush only, no commit)."""
+    now = utcnow()
+    results = [IngestResult(ignored=d.parsed.ignored) for d in deliveries]
+
+    # 1. the journal, deduplicated by the digest of the raw body
+    rows = [{"platform": d.platform, "digest": d.digest, "delivery_id": d.delivery_id, "headers": d.headers,
+             "body": d.body, "message_count": len(d.parsed.messages), "received_at": now} for d in deliveries]
+    unique_rows = list({(r["platform"], r["digest"]): r for r in rows}.values())
+    inserted = session.execute(
+        insert_ignore(session, Event.__table__).returning(Event.id, Event.platform, Event.digest),
+        unique_rows,
+    ).all() if unique_rows else []
+    event_ids = {(p, dg): i for i, p, dg in inserted}
+
+    # 2. messages of deliveries seen for the first time (a redelivered body was stored with its first copy)
+    fresh: list[tuple[int, InboundMessage, int]] = []  # (result index, message, event id)
+    seen_keys: set[tuple[str, str, str]] = set()
+    for k, d in enumerate(deliveries):
+        eid = event_ids.pop((d.platform, d.digest), None)
+        if eid is None:
+            results[k].duplicate_delivery = True
+            results[k].duplicates += len(d.parsed.messages)
+            continue
+        for m in d.parsed.messages:
+            if m.key in seen_keys:
+                results[k].duplicates += 1
+                continue
+            seen_keys.add(m.key)
+            fresh.append((k, m, eid))
+
+    if fresh:
+        triages = holder.classify([m.text for _, m, _ in fresh])
+        message_rows = []
+        for (_, m, eid), t in zip(fresh, triages, strict=True):
+            message_rows.append({
+                "platform": m.platform, "account_id": m.account_id, "external_id": m.external_id,
+                "kind": m.kind, "channel": m.channel, "conversation_id": m.conversation_id,
+                "reply_to_id": m.reply_to_id, "parent_id": m.parent_id, "author_id": m.author_id,
+                "author_name": m.author_name, "author_handle": m.author_handle, "text": m.text,
+                "extra": m.extra, "created_at": m.created_at, "received_at": now, "event_id": eid,
+                "language": t.language, "category": t.category, "predicted_category": t.category,
+                "confidence": t.confidence, "scores": t.scores, "model_version": t.model_version,
+                "to_sort": t.to_sort,
+            })
+        stored = session.execute(
+            insert_ignore(session, Message.__table__).returning(
+                Message.id, Message.platform, Message.account_id, Message.external_id),
+            message_rows,
+        ).all()
+        ids = {(p, a, e): i for i, p, a, e in stored}
+        new_messages: list[tuple[int, dict[str, Any]]] = []
+        for (k, m, _), row in zip(fresh, message_rows, strict=True):
+            mid = ids.get(m.key)
+            if mid is None:
+                results[k].duplicates += 1
+                continue
+            results[k].stored += 1
+            results[k].message_ids.append(mid)
+            new_messages.append((mid, row))
+        if new_messages:
+            drafter.propose_new(session, new_messages, now=now)
+
+    _apply_deletions(session, deliveries, now)
+    _record_echoes(session, deliveries, now)
+    _touch_channels(session, deliveries, now)
+    return results
+
+
+def _apply_deletions(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
+    for d in deliveries:
+        for platform, account, external_id in d.parsed.deletions:
+            mid = session.execute(
+                update(Message).where(Message.platform == platform, Message.account_id == account,
+                                      Message.external_id == external_id, Message.deleted_at.is_(None))
+                .values(deleted_at=now).returning(Message.id)
+            ).scalar()
+            if mid is not None:
+                drafts_service.withdraw(session, message_id=mid, reason="deleted on the platform", now=now)
+
+
+def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
+    rows = {(o.platform, o.account_id, o.external_id): {
+        "platform": o.platform, "account_id": o.account_id, "external_id": o.external_id,
+        "in_reply_to": o.in_reply_to, "text": o.text, "seen_at": now}
+        for d in deliveries for o in d.parsed.own}
+    if rows:
+        session.execute(insert_ignore(session, Echo.__table__), list(rows.values()))
+
+
+def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
+    accounts = {(m.platform, m.account_id) for d in deliveries for m in d.parsed.messages}
+    if not accounts:
+        return
+    dialect = session.get_bind().dialect.name
+    ins: Any = postgresql.insert(Channel.__table__) if dialect == "postgresql" else sqlite.insert(Channel.__table__)
+    stmt = ins.values([{"platform": p, "account_id": a, "last_event_at": now, "paused": False,
+                        "token_state": "unknown"} for p, a in sorted(accounts)])
+    session.execute(stmt.on_conflict_do_update(index_elements=["platform", "account_id"],
+                                               set_={"last_event_at": now}))
+
+
+class Intake:
+    """Groups concurrent deliveries into one transaction and one classifier call."""
+
+    def __init__(self, factory: sessionmaker[Session], holder: ModelHolder, drafter: drafts_service.Drafter,
+                 *, max_batch: int = 256, wait_ms: float = 2.0):
+        self.factory = factory
+        self.holder = holder
+        self.drafter = drafter
+        self.max_batch = max_batch
+        self.wait_s = wait_ms / 1000
+        self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[IngestResult]]] | None = None
+        self._task: asyncio.Task[None] | None = None
+
+    async def start(self) -> None:
+        self._queue = asyncio.Queue()
+        self._task = asyncio.create_task(self._run(), name="relais-intake")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+        # anything still queued is answered 503: the platform will deliver it again
+        while self._queue is not None and not self._queue.empty():
+            _, fut = self._queue.get_nowait()
+            if not fut.done():
+                fut.set_exception(DatabaseUnavailable("shutting down"))
+
+    async def submit(self, delivery: Delivery) -> IngestResult:
+        """Return once the delivery is committed; raise DatabaseUnavailable if it cannot be."""
+        if self._queue is None:
+            return await asyncio.to_thread(self._commit_one, delivery)
+        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        await self._queue.put((delivery, fut))
+        return await fut
+
+    async def _run(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        loop = asyncio.get_running_loop()
+        while True:
+            batch = [await queue.get()]
+            deadline = loop.time() + self.wait_s
+            while len(batch) < self.max_batch:
+                if queue.empty():
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        break
+                    try:
+                        batch.append(await asyncio.wait_for(queue.get(), remaining))
+                    except TimeoutError:
+                        break
+                else:
+                    batch.append(queue.get_nowait())
+            try:
+                outcomes = await asyncio.to_thread(self._commit_batch, [d for d, _ in batch])
+            except Exception as e:  # never let the loop die
+                log.exception("intake batch failed")
+                outcomes = [DatabaseUnavailable(str(e))] * len(batch)
+            for (_, fut), outcome in zip(batch, outcomes, strict=True):
+                if fut.done():
+                    continue
+                if isinstance(outcome, BaseException):
+                    fut.set_exception(outcome)
+                else:
+                    fut.set_result(outcome)
+
+    def _commit_batch(self, deliveries: list[Delivery]) -> list[IngestResult | BaseException]:
+        started = time.perf_counter()
+        try:
+            results: list[IngestResult | BaseException] = list(self._store(deliveries))
+        except (OperationalError, DBAPIError) as e:
+            if len(deliveries) == 1 or _is_outage(e):
+                log.warning("database unavailable for %d deliveries: %s", len(deliveries), e.__class__.__name__)
+                return [DatabaseUnavailable(str(e.orig) if hasattr(e, "orig") else str(e))] * len(deliveries)
+            results = [self._commit_isolated(d) for d in deliveries]
+        except Exception:
+            if len(deliveries) == 1:
+                raise
+            log.exception("batch of %d failed; retrying one by one", len(deliveries))
+            results = [self._commit_isolated(d) for d in deliveries]
+        metrics.INGEST_BATCH.observe(len(deliveries))
+        metrics.INGEST_COMMIT.observe(time.perf_counter() - started)
+        return results
+
+    def _commit_isolated(self, delivery: Delivery) -> IngestResult | BaseException:
+        try:
+            return self._store([delivery])[0]
+        except (OperationalError, DBAPIError) as e:
+            return DatabaseUnavailable(str(e))
+        except Exception as e:
+            log.exception("delivery %s/%s could not be stored", delivery.platform, delivery.digest[:12])
+            return e
+
+    def _commit_one(self, delivery: Delivery) -> IngestResult:
+        out = self._commit_batch([delivery])[0]
+        if isinstance(out, BaseException):
+            raise out
+        return out
+
+    def _store(self, deliveries: list[Delivery]) -> list[IngestResult]:
+        session = self.factory()
+        try:
+            results = store_batch(session, deliveries, holder=self.holder, drafter=self.drafter)
+            session.commit()
+            return results
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+
+def _is_outage(e: Exception) -> bool:
+    """A connection or lock failure affects every delivery of the batch alike."""
+    text = str(getattr(e, "orig", e)).lower()
+    return any(s in text for s in ("connection", "could not connect", "database is locked", "server closed",
+                                   "unable to open", "disk i/o", "terminating", "readonly"))
+

@@ -1,0 +1,109 @@
+"""The application factory. Nothing connects at import time: `create_app()` wires things and
+`lifespan` opens the database, loads the classifier and starts the background loops."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse, Response
+from fastapi.staticfiles import StaticFiles
+from sqlalchemy.exc import DBAPIError, OperationalError
+
+from app import db, metrics
+from app.config import Settings
+from app.drafts.service import Drafter
+from app.drafts.similar import SimilarReplies
+from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
+from app.intake import Intake
+from app.triage import ModelHolder
+from app.webhooks.router import router as webhooks_router
+from app.webhooks.types import AdapterContext
+
+log = logging.getLogger("relais")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """Build the Relais application for `settings` (default: from the environment)."""
+    settings = settings or Settings()
+    settings.check_production()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        engine = db.make_engine(settings)
+        app.state.engine = engine
+        app.state.sessions = db.make_sessionmaker(engine)
+        app.state.read_sessions = db.make_sessionmaker(engine, readonly=True)
+        holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+        holder.start_polling(settings.model_reload_interval_s)
+        app.state.holder = holder
+        app.state.drafter = Drafter(settings)
+        app.state.similar = SimilarReplies()
+        app.state.intake = Intake(app.state.sessions, holder, app.state.drafter,
+                                  max_batch=settings.ingest_batch_max, wait_ms=settings.ingest_batch_wait_ms)
+        await app.state.intake.start()
+        sender = None
+        if settings.outbox_in_process:
+            from app.outbox.sender import Sender
+
+            sender = Sender(settings, app.state.sessions, name="in-process")
+            sender.start_thread()
+        app.state.sender = sender
+        try:
+            yield
+        finally:
+            await app.state.intake.stop()
+            if sender is not None:
+                sender.stop()
+            holder.stop()
+            engine.dispose()
+
+    app = FastAPI(title="Relais", version="0.1.0", lifespan=lifespan,
+                  description="Inbox assistant for community managers: webhooks in, triage, drafts, "
+                              "human approval, replies out.")
+    app.state.settings = settings
+    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+    app.state.adapter_context = AdapterContext(telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot")
+
+    app.add_exception_handler(RelaisError, handle_relais_error)
+
+    async def database_down(request: Request, exc: Exception) -> JSONResponse:
+        log.warning("database error on %s: %s", request.url.path, exc.__class__.__name__)
+        return JSONResponse(error_body(Unavailable("the database is unavailable; retry later")), status_code=503,
+                            headers={"Retry-After": "5"})
+
+    app.add_exception_handler(OperationalError, database_down)
+    app.add_exception_handler(DBAPIError, database_down)
+
+    app.include_router(webhooks_router)
+    from app.review.router import router as review_router
+
+    app.include_router(review_router)
+    try:
+        from app.web.router import router as web_router
+
+        app.include_router(web_router)
+    except ImportError:  # pragma: no cover - the web pages are optional during development
+        pass
+    if STATIC.is_dir():
+        app.mount("/static", StaticFiles(directory=STATIC), name="static")
+
+    @app.get("/healthz", tags=["ops"])
+    def healthz(request: Request) -> JSONResponse:
+        """Database reachable, model version loaded."""
+        ok = db.database_ok(request.app.state.engine)
+        body = {"status": "ok" if ok else "unavailable", "database": ok,
+                "model_version": request.app.state.holder.version}
+        return JSONResponse(body, status_code=200 if ok else 503)
+
+    @app.get("/metrics", tags=["ops"])
+    def prometheus() -> Response:
+        """Prometheus metrics."""
+        data, content_type = metrics.render()
+        return Response(data, media_type=content_type)
+
+    return app

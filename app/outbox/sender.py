@@ -1,0 +1,149 @@
+"""The sender: claims due outbox rows, posts them with httpx, records what happened.
+
+Runs as a thread inside `relais serve` (the embedded default) or as `relais worker` processes
+(to scale out on PostgreSQL; several can run at once).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import threading
+from typing import Any
+
+import httpx
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import db, metrics
+from app.config import Settings
+from app.models import utcnow
+from app.outbox import clients
+from app.outbox import service as outbox
+
+log = logging.getLogger("relais.outbox")
+
+
+class Sender:
+    def __init__(self, settings: Settings, factory: sessionmaker[Session], *, name: str = "worker",
+                 batch: int = 10):
+        self.settings = settings
+        self.factory = factory
+        self.worker = f"{socket.gethostname()}:{os.getpid()}:{name}"[:64]
+        self.batch = batch
+        self.client = httpx.Client(timeout=httpx.Timeout(settings.send_timeout_s, connect=5.0),
+                                   follow_redirects=False, headers={"User-Agent": "Relais/0.1"})
+        self._stop = threading.Event()
+        self._wake = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def wake(self) -> None:
+        """Look at the outbox now rather than at the next poll."""
+        self._wake.set()
+
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="relais-sender", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self._stop.set()
+        self._wake.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.client.close()
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:  # the database may be down: keep polling, nothing is lost
+                log.exception("outbox pass failed")
+                done = 0
+            if done == 0:
+                self._wake.wait(self.settings.outbox_poll_interval_s)
+                self._wake.clear()
+
+    def run_once(self) -> int:
+        """Claim and process what is due now; returns how many rows were handled."""
+        with db.transaction(self.factory) as session:
+            claimed = outbox.claim(session, worker=self.worker, lease_s=self.settings.outbox_lease_s,
+                                   limit=self.batch)
+        for item in claimed:
+            if self._stop.is_set() and item is not claimed[0]:
+                break  # the lease expires and another worker (or the next start) takes it
+            self.process(item)
+        return len(claimed)
+
+    def process(self, item: outbox.Claimed) -> None:
+        if item.previous_status in ("unknown", "sending"):
+            # The last attempt's outcome was never seen: look for our own reply first.
+            with db.transaction(self.factory) as session:
+                echo = outbox.find_echo(session, item)
+                if echo is not None:
+                    outbox.mark_sent(session, item, worker=self.worker, platform_message_id=echo.external_id,
+                                     via="echo")
+                    metrics.REPLIES_SENT.labels(item.platform).inc()
+                    return
+                if item.platform not in outbox.ECHOING | outbox.IDEMPOTENT:
+                    outbox.mark_dead(session, item, worker=self.worker, http_status=None,
+                                     error="outcome of the last attempt unknown and this platform sends no "
+                                           "echo to check it: verify on the platform, then resend")
+                    return
+        out = clients.Outgoing(platform=item.platform, channel=item.channel, account_id=item.account_id,
+                               target=item.target, text=item.text, idempotency_key=f"relais-outbox-{item.id}")
+        try:
+            result = clients.send(self.client, self.settings, out, now=utcnow())
+        except Exception as e:  # a bug in a client must not lose the reply: treat as unknown
+            log.exception("sending outbox item %s failed", item.id)
+            result = clients.SendResult("unknown", error=f"internal error: {e.__class__.__name__}")
+        self.record(item, result)
+
+    def record(self, item: outbox.Claimed, result: Any) -> None:
+        s = self.settings
+        with db.transaction(self.factory) as session:
+            if result.outcome == "sent":
+                outbox.mark_sent(session, item, worker=self.worker, platform_message_id=result.platform_message_id,
+                                 http_status=result.http_status)
+                metrics.REPLIES_SENT.labels(item.platform).inc()
+                return
+            metrics.REPLY_FAILURES.labels(item.platform, result.outcome).inc()
+            error = result.error or result.outcome
+            if result.outcome == "dead":
+                outbox.mark_dead(session, item, worker=self.worker, error=error, http_status=result.http_status,
+                                 token_expired=result.token_expired)
+            elif result.outcome == "unknown":
+                outbox.mark_retry(session, item, worker=self.worker, delay_s=s.outbox_echo_wait_s, error=error,
+                                  http_status=result.http_status, outcome="unknown")
+            elif item.attempt >= s.outbox_max_attempts:
+                outbox.mark_dead(session, item, worker=self.worker, http_status=result.http_status,
+                                 error=f"gave up after {item.attempt} attempts: {error}")
+            else:
+                delay = outbox.backoff(item.attempt, base=s.outbox_backoff_base_s, cap=s.outbox_backoff_max_s,
+                                       retry_after=result.retry_after_s)
+                outbox.mark_retry(session, item, worker=self.worker, delay_s=delay, error=error,
+                                  http_status=result.http_status)
+
+
+def run_worker(settings: Settings, *, once: bool = False) -> None:
+    """`relais worker`: send the outbox until SIGTERM/SIGINT."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    engine = db.make_engine(settings)
+    sender = Sender(settings, db.make_sessionmaker(engine), name="worker")
+    try:
+        if once:
+            while sender.run_once():
+                pass
+            return
+
+        def stop(*_: Any) -> None:
+            sender._stop.set()
+            sender._wake.set()
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        log.info("outbox worker %s started", sender.worker)
+        sender.run_forever()
+    finally:
+        sender.client.close()
+        engine.dispose()

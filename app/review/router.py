@@ -1,0 +1,248 @@
+"""The review queue API, under /api. Every route checks the role it needs."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from sqlalchemy import select
+
+from app.deps import AdminDep, ReadSessionDep, ReviewerDep, SessionDep, SettingsDep
+from app.drafts import service as drafts
+from app.drafts import templates as tpl
+from app.errors import Conflict, Invalid, NotFound
+from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.outbox import service as outbox
+from app.review import schemas as s
+
+router = APIRouter(prefix="/api", tags=["review"])
+
+
+def message_read(m: Message) -> s.MessageRead:
+    return s.MessageRead.model_validate(m, from_attributes=True)
+
+
+def draft_read(d: Draft, m: Message) -> s.DraftRead:
+    return s.DraftRead(id=d.id, version=d.version, status=d.status, text=d.text, final_text=d.final_text,
+                       edited=d.edited, reason=d.reason, claimed_by=d.claimed_by, claimed_until=d.claimed_until,
+                       waiting_s=max(0.0, (utcnow() - m.received_at).total_seconds()), message=message_read(m))
+
+
+@router.get("/drafts", response_model=s.DraftPage)
+def list_drafts(
+    session: ReadSessionDep,
+    user: ReviewerDep,
+    status: Annotated[str | None, Query(description="pending, approved, rejected, sent, failed, withdrawn; "
+                                                    "'all' for every status")] = "pending",
+    category: str | None = None,
+    platform: str | None = None,
+    language: str | None = None,
+    to_sort: bool | None = None,
+    limit: Annotated[int, Query(ge=1, le=drafts.MAX_PAGE)] = 50,
+    cursor: str | None = None,
+    with_counts: bool = False,
+) -> s.DraftPage:
+    """The queue: complaints first, then oldest first; keyset pagination with `cursor`."""
+    filt = drafts.QueueFilter(status=None if status == "all" else status, category=category, platform=platform,
+                              language=language, to_sort=to_sort)
+    rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
+    counts = drafts.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
+    return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
+
+
+def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
+    message = session.get(Message, draft.message_id)
+    base = draft_read(draft, message)
+    similar = request.app.state.similar.find(session, text=message.text, language=message.language,
+                                             exclude_message_id=message.id)
+    item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
+    return s.DraftDetail(
+        **base.model_dump(),
+        history=[s.HistoryEvent(action=e.action, actor_id=e.actor_id, at=e.at, data=e.data or {})
+                 for e in drafts.history(session, draft.id)],
+        similar=[s.SimilarReply(**x) for x in similar],
+        explanation=request.app.state.holder.explain(message.text),
+        outbox=None if item is None else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(
+            mode="json"),
+    )
+
+
+@router.get("/drafts/{draft_id}", response_model=s.DraftDetail)
+def get_draft(draft_id: int, request: Request, session: ReadSessionDep, user: ReviewerDep) -> s.DraftDetail:
+    """One draft with its message, history, the team's similar past replies and why it was sorted so."""
+    return _detail(request, session, drafts.get(session, draft_id))
+
+
+@router.post("/drafts/{draft_id}/approve", response_model=s.DraftRead)
+def approve(draft_id: int, body: s.ApproveBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+    """Approve, optionally with an edited text; the reply is queued for sending in the same transaction."""
+    d = drafts.approve(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
+    return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
+
+
+@router.post("/drafts/{draft_id}/reject", response_model=s.DraftRead)
+def reject(draft_id: int, body: s.RejectBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+    """Reject with a reason; nothing is sent."""
+    d = drafts.reject(session, draft_id=draft_id, version=body.version, user_id=user.id, reason=body.reason)
+    return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
+
+
+@router.patch("/drafts/{draft_id}", response_model=s.DraftRead)
+def edit(draft_id: int, body: s.EditBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+    """Save an edited reply without deciding yet."""
+    d = drafts.edit(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
+    return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
+
+
+@router.post("/drafts/{draft_id}/claim", response_model=s.DraftRead)
+def claim(draft_id: int, session: SessionDep, user: ReviewerDep, settings: SettingsDep) -> s.DraftRead:
+    """Hold the draft for a few minutes (RELAIS_CLAIM_TTL_S) so nobody else works on it."""
+    d = drafts.claim(session, draft_id=draft_id, user_id=user.id, ttl_s=settings.claim_ttl_s)
+    return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
+
+
+@router.delete("/drafts/{draft_id}/claim", response_model=s.DraftRead)
+def release(draft_id: int, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+    """Give a claimed draft back."""
+    d = drafts.release(session, draft_id=draft_id, user_id=user.id)
+    return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
+
+
+@router.get("/messages/{message_id}", response_model=s.MessageRead)
+def get_message(message_id: int, session: ReadSessionDep, user: ReviewerDep) -> s.MessageRead:
+    """One message."""
+    m = session.get(Message, message_id)
+    if m is None:
+        raise NotFound(f"message {message_id} not found")
+    return message_read(m)
+
+
+@router.patch("/messages/{message_id}", response_model=s.MessageRead)
+def relabel(message_id: int, body: s.RelabelBody, request: Request, session: SessionDep,
+            user: ReviewerDep) -> s.MessageRead:
+    """Correct the category: stored as a training label, and a pending draft is re-suggested."""
+    m = drafts.relabel(session, request.app.state.drafter, message_id=message_id, category=body.category,
+                       user_id=user.id)
+    return message_read(m)
+
+
+# -- templates (admin) ---------------------------------------------------------------------------
+
+def _template(session: Any, template_id: int) -> ReplyTemplate:
+    t = session.get(ReplyTemplate, template_id)
+    if t is None:
+        raise NotFound(f"template {template_id} not found")
+    return t
+
+
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    if "register_" in values:
+        values["register"] = values.pop("register_")
+    return values
+
+
+def _check_template(body: str) -> None:
+    try:
+        tpl.render(body, tpl.variables(author_name="Camille Martin", text="Bonjour", brand="Brand", signature="",
+                                       category="question", channel="facebook", register="vous", language="fr"))
+    except Exception as e:
+        raise Invalid(f"template does not render: {e}") from None
+
+
+@router.get("/templates", response_model=list[s.TemplateRead])
+def list_templates(session: ReadSessionDep, user: ReviewerDep) -> list[ReplyTemplate]:
+    """Every reply template (reviewers read them to pick one; admins change them)."""
+    return list(session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.category, ReplyTemplate.language,
+                                                              ReplyTemplate.name)))
+
+
+@router.post("/templates", response_model=s.TemplateRead, status_code=201)
+def create_template(body: s.TemplateCreate, session: SessionDep, user: AdminDep) -> ReplyTemplate:
+    """Add a template (admin)."""
+    _check_template(body.body)
+    if session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == body.name)) is not None:
+        raise Conflict(f"a template named {body.name!r} exists")
+    t = ReplyTemplate(**_columns(body.model_dump()), updated_by=user.id, updated_at=utcnow(), version=1)
+    session.add(t)
+    session.flush()
+    return t
+
+
+@router.patch("/templates/{template_id}", response_model=s.TemplateRead)
+def update_template(template_id: int, body: s.TemplateUpdate, session: SessionDep, user: AdminDep) -> ReplyTemplate:
+    """Change a template (admin); its version moves on."""
+    t = _template(session, template_id)
+    changes = _columns(body.model_dump(exclude_unset=True))
+    if "body" in changes:
+        _check_template(changes["body"])
+    for k, v in changes.items():
+        setattr(t, k, v)
+    t.version += 1
+    t.updated_by, t.updated_at = user.id, utcnow()
+    session.flush()
+    return t
+
+
+@router.delete("/templates/{template_id}", status_code=204)
+def delete_template(template_id: int, session: SessionDep, user: AdminDep) -> None:
+    """Remove a template (admin)."""
+    session.delete(_template(session, template_id))
+
+
+@router.post("/templates/preview")
+def preview_template(body: s.PreviewBody, request: Request, session: ReadSessionDep,
+                     user: AdminDep) -> dict[str, Any]:
+    """Render a template body in the sandbox, for a real message or a sample one."""
+    settings = request.app.state.settings
+    m = session.get(Message, body.message_id) if body.message_id else None
+    text = m.text if m else "Bonjour, vous livrez en Belgique ?"
+    language = (m.language if m else "fr") or "en"
+    register = tpl.register_of(text, settings.default_register) if language == "fr" else "any"
+    variables = tpl.variables(author_name=m.author_name if m else "Camille Martin", text=text,
+                              brand=settings.brand_name, signature=settings.agent_signature,
+                              category=m.category if m else "question", channel=m.channel if m else "facebook",
+                              register=register, language=language)
+    try:
+        rendered = tpl.render(body.body, variables)
+    except Exception as e:
+        return {"ok": False, "error": str(e), "text": ""}
+    limit = tpl.length_limit(m.channel if m else "facebook")
+    return {"ok": True, "text": rendered, "length": len(rendered), "limit": limit, "too_long": len(rendered) > limit}
+
+
+# -- outbox, dead letters, channels --------------------------------------------------------------
+
+@router.get("/outbox", response_model=list[s.OutboxRead])
+def list_outbox(session: ReadSessionDep, user: ReviewerDep,
+                status: Annotated[str, Query(description="queued, sending, retry, sent, dead, unknown")] = "dead",
+                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OutboxItem]:
+    """Replies by sending state; `status=dead` lists dead letters with their reason."""
+    return list(session.scalars(select(OutboxItem).where(OutboxItem.status == status)
+                                .order_by(OutboxItem.updated_at.desc()).limit(limit)))
+
+
+@router.post("/outbox/{item_id}/resend", response_model=s.OutboxRead)
+def resend(item_id: int, session: SessionDep, user: ReviewerDep) -> OutboxItem:
+    """Send a dead letter once more (once only)."""
+    return outbox.resend(session, item_id=item_id, user_id=user.id)
+
+
+@router.get("/channels")
+def channels(session: ReadSessionDep, user: ReviewerDep) -> list[dict[str, Any]]:
+    """Per channel: last event received, last reply sent, token state, paused or not."""
+    return [{"platform": c.platform, "account_id": c.account_id, "last_event_at": c.last_event_at,
+             "last_sent_at": c.last_sent_at, "paused": c.paused, "pause_reason": c.pause_reason,
+             "token_state": c.token_state} for c in session.scalars(select(Channel).order_by(Channel.platform))]
+
+
+@router.post("/channels/{platform}/{account_id}/resume")
+def resume_channel(platform: str, account_id: str, session: SessionDep, user: AdminDep) -> dict[str, Any]:
+    """Resume sending on a paused channel (after the token was renewed)."""
+    outbox.resume_channel(session, platform=platform, account_id=account_id)
+    return {"ok": True}
+
+
+@router.get("/me")
+def me(user: ReviewerDep) -> dict[str, Any]:
+    """Who the token belongs to."""
+    return {"id": user.id, "name": user.name, "role": user.role}

@@ -1,0 +1,101 @@
+"""The running service's view of the classifier: the promoted model, hot-reloaded.
+
+`ModelHolder` keeps one loaded `TriageModel` and swaps it for a new one when `models/CURRENT`
+changes. The swap is a single reference assignment: a request that already took the old model
+finishes with it, the next one gets the new one; nothing is dropped. Each process (every uvicorn
+worker, every `relais worker`) polls on its own, so all of them follow a promotion.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from classifier import TriageModel, current_version, load_version
+
+log = logging.getLogger("relais.triage")
+
+
+@dataclass(frozen=True, slots=True)
+class Triage:
+    category: str | None
+    confidence: float | None
+    scores: dict[str, float] | None
+    language: str | None
+    model_version: str | None
+    to_sort: bool
+
+
+class ModelHolder:
+    def __init__(self, models_dir: Path, threshold: float):
+        self.models_dir = models_dir
+        self.threshold = threshold
+        self._model: TriageModel | None = None
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self.reload()
+
+    @property
+    def model(self) -> TriageModel | None:
+        return self._model
+
+    @property
+    def version(self) -> str | None:
+        model = self._model
+        return model.version if model is not None else None
+
+    def reload(self) -> bool:
+        """Load the promoted version if it differs from the one in memory; True when swapped."""
+        with self._lock:
+            try:
+                wanted = current_version(self.models_dir)
+            except OSError as e:
+                log.warning("cannot read %s/CURRENT: %s", self.models_dir, e)
+                return False
+            if wanted is None or (self._model is not None and self._model.version == wanted):
+                return False
+            try:
+                model = load_version(self.models_dir, wanted)
+            except Exception:  # a broken artifact must not take the service down
+                log.exception("cannot load model %s; keeping %s", wanted, self.version)
+                return False
+            self._model = model
+            log.info("model %s loaded", wanted)
+            return True
+
+    def start_polling(self, interval_s: float) -> None:
+        def loop() -> None:
+            while not self._stop.wait(interval_s):
+                self.reload()
+
+        self._thread = threading.Thread(target=loop, name="relais-model-reload", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def classify(self, texts: Sequence[str]) -> list[Triage]:
+        """Predict a batch; with no model everything goes to "to sort"."""
+        model = self._model
+        if model is None:
+            return [Triage(None, None, None, None, None, True) for _ in texts]
+        out = []
+        for p in model.predict(list(texts)):
+            out.append(Triage(p.category, round(float(p.confidence), 4),
+                              {k: round(float(v), 4) for k, v in p.scores.items()},
+                              p.language, p.model_version, p.confidence < self.threshold))
+        return out
+
+    def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        model = self._model
+        return model.explain(text, top=top) if model is not None else []
+
+    def info(self) -> dict[str, Any]:
+        model = self._model
+        return {"version": model.version if model else None,
+                "metrics": (model.metadata or {}).get("metrics") if model else None}

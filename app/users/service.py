@@ -1,0 +1,107 @@
+"""Reviewers and admins: bearer tokens (stored as SHA-256) and passwords (argon2)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import secrets
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from sqlalchemy import delete, func, select
+from sqlalchemy.orm import Session
+
+from app.errors import Conflict, Invalid, NotFound
+from app.models import ApiToken, LoginFailure, User, utcnow
+
+ROLES = ("reviewer", "admin")
+ROLE_RANK = {"reviewer": 1, "admin": 2}
+_hasher = PasswordHasher()
+# verifying against this keeps the time of "no such user" equal to "wrong password"
+_DUMMY_HASH = _hasher.hash("relais-dummy-password")
+
+
+def hash_token(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def new_token() -> str:
+    return "rls_" + secrets.token_urlsafe(32)
+
+
+def create(session: Session, *, name: str, role: str, password: str | None = None) -> tuple[User, str]:
+    """Create a user and its first API token; returns (user, token). The token is shown once."""
+    name = name.strip()
+    if role not in ROLES:
+        raise Invalid(f"role must be one of {list(ROLES)}")
+    if not name or len(name) > 64:
+        raise Invalid("name must be 1 to 64 characters")
+    if session.scalar(select(User.id).where(User.name == name)) is not None:
+        raise Conflict(f"user {name!r} already exists")
+    user = User(name=name, role=role, password_hash=hash_password(password) if password else None)
+    session.add(user)
+    session.flush()
+    token = add_token(session, user)
+    return user, token
+
+
+def add_token(session: Session, user: User) -> str:
+    token = new_token()
+    session.add(ApiToken(user_id=user.id, token_hash=hash_token(token)))
+    session.flush()
+    return token
+
+
+def hash_password(password: str) -> str:
+    if len(password) < 8:
+        raise Invalid("a password needs at least 8 characters")
+    return _hasher.hash(password)
+
+
+def set_password(session: Session, *, name: str, password: str) -> User:
+    user = by_name(session, name)
+    user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
+def by_name(session: Session, name: str) -> User:
+    user = session.scalar(select(User).where(User.name == name))
+    if user is None:
+        raise NotFound(f"no user {name!r}")
+    return user
+
+
+def by_token(session: Session, token: str) -> User | None:
+    return session.scalar(
+        select(User).join(ApiToken, ApiToken.user_id == User.id)
+        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.disabled.is_(False)))
+
+
+def check_password(session: Session, *, name: str, password: str) -> User | None:
+    user = session.scalar(select(User).where(User.name == name, User.disabled.is_(False)))
+    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    try:
+        _hasher.verify(stored, password)
+    except (VerifyMismatchError, VerificationError, InvalidHashError):
+        return None
+    return user if user is not None and user.password_hash else None
+
+
+def recent_failures(session: Session, *, name: str, window_s: int) -> int:
+    since = utcnow() - dt.timedelta(seconds=window_s)
+    return session.scalar(select(func.count()).select_from(LoginFailure)
+                          .where(LoginFailure.username == name, LoginFailure.at >= since)) or 0
+
+
+def record_failure(session: Session, *, name: str, ip: str | None) -> None:
+    session.add(LoginFailure(username=name[:64], ip=ip))
+    session.flush()
+
+
+def clear_failures(session: Session, *, name: str) -> None:
+    session.execute(delete(LoginFailure).where(LoginFailure.username == name))
+
+
+def list_users(session: Session) -> list[User]:
+    return list(session.scalars(select(User).order_by(User.name)))

@@ -1,0 +1,179 @@
+"""Webhook endpoints: handshake, verify over the raw bytes, parse, hand to intake, answer.
+
+The 200 leaves only after the delivery is committed; 503 when the database cannot take it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import time
+from collections.abc import Callable
+from typing import Annotated, Any
+
+import orjson
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
+from pydantic import SecretStr
+
+from app import metrics
+from app.config import Settings
+from app.errors import BadRequest, Forbidden, PayloadTooLarge, Unauthorized, Unavailable
+from app.intake import DatabaseUnavailable, Delivery, Intake
+from app.webhooks import signatures as sig
+from app.webhooks.adapters import generic, meta, slack, telegram, x
+from app.webhooks.types import AdapterContext, MalformedPayload, Parsed
+
+router = APIRouter(prefix="/webhooks", tags=["webhooks"])
+
+# Headers worth keeping in the journal (signatures and ids help replay and forensics). Never the
+# Telegram secret token: it is the shared secret itself.
+JOURNAL_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-twitter-webhooks-signature",
+                   "x-slack-signature", "x-slack-request-timestamp", "x-slack-retry-num",
+                   "x-slack-retry-reason", "webhook-id", "webhook-timestamp", "webhook-signature")
+
+Parser = Callable[[dict[str, str], Any, AdapterContext], Parsed]
+
+
+def _secret(value: SecretStr | None, platform: str) -> bytes:
+    if value is None:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "not_configured").inc()
+        raise Forbidden(f"the {platform} channel is not configured (its secret is not set)")
+    return value.get_secret_value().encode()
+
+
+async def read_body(request: Request, limit: int, platform: str) -> bytes:
+    """The raw body, refused past `limit` bytes without reading it all."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def _verify(platform: str, settings: Settings, body: bytes, headers: dict[str, str]) -> None:
+    tol = settings.timestamp_tolerance_s
+    try:
+        if platform == "meta":
+            sig.verify_meta(_secret(settings.meta_app_secret, platform), body, headers)
+        elif platform == "x":
+            sig.verify_x(_secret(settings.x_consumer_secret, platform), body, headers)
+        elif platform == "telegram":
+            sig.verify_telegram(_secret(settings.telegram_secret_token, platform), body, headers)
+        elif platform == "slack":
+            sig.verify_slack(_secret(settings.slack_signing_secret, platform), body, headers, tolerance_s=tol)
+        else:
+            key = sig.standard_webhooks_key(_secret(settings.generic_secret, platform).decode())
+            sig.verify_standard(key, body, headers, tolerance_s=tol)
+    except sig.InvalidSignature as e:
+        metrics.WEBHOOKS_REJECTED.labels(platform, e.reason).inc()
+        raise Unauthorized(f"signature check failed: {e.reason}") from None
+
+
+PARSERS: dict[str, Parser] = {"meta": meta.parse, "x": x.parse, "telegram": telegram.parse,
+                              "slack": slack.parse, "generic": generic.parse}
+
+
+async def receive(request: Request, platform: str) -> Response:
+    started = time.perf_counter()
+    state = request.app.state
+    settings: Settings = state.settings
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    if platform == "meta":
+        _secret(settings.meta_app_secret, platform)  # refuse before reading when unconfigured
+    body = await read_body(request, settings.max_body_bytes, platform)
+    _verify(platform, settings, body, headers)
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError as e:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "malformed").inc()
+        raise BadRequest(f"body is not valid JSON: {e}") from None
+    try:
+        parsed = PARSERS[platform](headers, payload, state.adapter_context)
+    except MalformedPayload as e:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "malformed").inc()
+        raise BadRequest(f"malformed {platform} payload: {e}") from None
+    metrics.WEBHOOKS_RECEIVED.labels(platform).inc()
+    if parsed.response is not None:
+        return JSONResponse(parsed.response)
+    delivery = Delivery(platform=platform, digest=hashlib.sha256(body).hexdigest(),
+                        delivery_id=parsed.delivery_id,
+                        headers={k: headers[k] for k in JOURNAL_HEADERS if k in headers},
+                        body=body, parsed=parsed)
+    intake: Intake = state.intake
+    try:
+        result = await intake.submit(delivery)
+    except DatabaseUnavailable:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "database_unavailable").inc()
+        raise Unavailable("the delivery could not be stored; retry later") from None
+    if result.stored:
+        metrics.MESSAGES_STORED.labels(platform).inc(result.stored)
+    if result.duplicates:
+        metrics.WEBHOOK_DUPLICATES.labels(platform).inc(result.duplicates)
+    metrics.WEBHOOK_LATENCY.labels(platform).observe(time.perf_counter() - started)
+    return Response(orjson.dumps({"ok": True, "stored": result.stored, "duplicates": result.duplicates,
+                                  "ignored": result.ignored}), media_type="application/json")
+
+
+@router.get("/meta", response_class=PlainTextResponse)
+def meta_handshake(
+    request: Request,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+) -> PlainTextResponse:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    expected = request.app.state.settings.meta_verify_token
+    if expected is None:
+        raise Forbidden("the meta channel has no verify token configured")
+    if mode != "subscribe" or token is None or challenge is None or not hmac.compare_digest(
+            token.encode(), expected.get_secret_value().encode()):
+        metrics.WEBHOOKS_REJECTED.labels("meta", "bad_verify_token").inc()
+        raise Forbidden("verification failed")
+    return PlainTextResponse(challenge)
+
+
+@router.post("/meta")
+async def meta_webhook(request: Request) -> Response:
+    """Facebook Page comments, Messenger, Instagram comments and DMs, WhatsApp Cloud API."""
+    return await receive(request, "meta")
+
+
+@router.get("/x")
+def x_crc(request: Request, crc_token: Annotated[str | None, Query()] = None) -> dict[str, str]:
+    """X's challenge-response check."""
+    if not crc_token:
+        raise BadRequest("crc_token is required")
+    secret = _secret(request.app.state.settings.x_consumer_secret, "x")
+    return {"response_token": sig.x_crc_response(secret, crc_token)}
+
+
+@router.post("/x")
+async def x_webhook(request: Request) -> Response:
+    """X Account Activity events and the X Activity API envelope."""
+    return await receive(request, "x")
+
+
+@router.post("/telegram")
+async def telegram_webhook(request: Request) -> Response:
+    """Telegram Bot API updates."""
+    return await receive(request, "telegram")
+
+
+@router.post("/slack")
+async def slack_webhook(request: Request) -> Response:
+    """Slack Events API, `url_verification` included."""
+    return await receive(request, "slack")
+
+
+@router.post("/generic")
+async def generic_webhook(request: Request) -> Response:
+    """Any other source, signed with the Standard Webhooks scheme."""
+    return await receive(request, "generic")
