@@ -182,3 +182,19 @@ def fb_comment(comment_id: str, text: str, *, page: str = "1111", author: str = 
                                    "post_id": f"{page}_2222", "comment_id": comment_id,
                                    "parent_id": f"{page}_2222", "created_time": int(time.time()),
                                    "item": "comment", "verb": "add"}}]}]}).encode()
+
+
+def make_user(client: TestClient, name: str = "camille", role: str = "reviewer",
+              password: str | None = None) -> dict[str, str]:
+    """Create a user in the app's database; returns the Authorization header of its token."""
+    from app.users import service as users
+
+    with db.transaction(client.app.state.sessions) as session:
+        _, token = users.create(session, name=name, role=role, password=password)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def deliver(client: TestClient, comment_id: str, text: str, **kwargs: Any) -> None:
+    body = fb_comment(comment_id, text, **kwargs)
+    r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
+    assert r.status_code == 200, r.text

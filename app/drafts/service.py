@@ -251,6 +251,8 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
     """Approve (optionally with an edited text) and queue the reply in the same transaction."""
     now = utcnow()
     current = get(session, draft_id)
+    if current.status != "pending":
+        raise Conflict(f"draft {draft_id} is already {current.status}", detail=state(current))
     message = session.get(Message, current.message_id)
     assert message is not None
     final = (text if text is not None else current.text).strip()

@@ -178,14 +178,12 @@ def mark_dead(session: Session, item: Claimed, *, worker: str, error: str, http_
 
 def pause_channel(session: Session, *, platform: str, account_id: str, reason: str) -> None:
     """Stop sending on a channel (expired token); its replies wait until an admin resumes it."""
-    now = utcnow()
     changed = session.execute(update(Channel).where(Channel.platform == platform, Channel.account_id == account_id)
                               .values(paused=True, pause_reason=reason, token_state="expired")).rowcount
     if not changed:
         session.add(Channel(platform=platform, account_id=account_id, paused=True, pause_reason=reason,
                             token_state="expired", last_event_at=None, last_sent_at=None))
         session.flush()
-    del now
 
 
 def resume_channel(session: Session, *, platform: str, account_id: str) -> None:

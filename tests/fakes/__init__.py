@@ -1,0 +1,1 @@
+"""Real, in-process fakes of external services for tests."""
