@@ -34,6 +34,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import metrics
+from app.bulk import BulkInsert
 from app.drafts import service as drafts_service
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.triage import ModelHolder
@@ -72,21 +73,32 @@ def insert_ignore(session: Session, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
+EVENTS_INSERT = BulkInsert(Event.__table__, ["platform", "digest", "delivery_id", "headers", "body",
+                                             "message_count", "received_at"],
+                           returning=["id", "platform", "digest"])
+MESSAGES_INSERT = BulkInsert(Message.__table__, [
+    "platform", "account_id", "external_id", "kind", "channel", "conversation_id", "reply_to_id", "parent_id",
+    "author_id", "author_name", "author_handle", "text", "extra", "created_at", "received_at", "event_id",
+    "language", "category", "predicted_category", "confidence", "scores", "model_version", "to_sort"],
+    returning=["id", "platform", "account_id", "external_id"])
+
+
 def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: ModelHolder,
-                drafter: drafts_service.Drafter) -> list[IngestResult]:
-    """Store a batch of deliveries in the caller's transaction (flush only, no commit)."""
+                drafter: drafts_service.Drafter,
+                touched: dict[tuple[str, str], float] | None = None) -> list[IngestResult]:
+    """Store a batch of deliveries in the caller's transaction (flush only, no commit).
+
+    `touched` remembers when each channel's "last event" was last written, to write it at most
+    every few seconds."""
     now = utcnow()
     results = [IngestResult(ignored=d.parsed.ignored) for d in deliveries]
 
+    conn = session.connection()
     # 1. the journal, deduplicated by the digest of the raw body
     rows = [{"platform": d.platform, "digest": d.digest, "delivery_id": d.delivery_id, "headers": d.headers,
              "body": d.body, "message_count": len(d.parsed.messages), "received_at": now} for d in deliveries]
     unique_rows = list({(r["platform"], r["digest"]): r for r in rows}.values())
-    inserted = session.execute(
-        insert_ignore(session, Event.__table__).returning(Event.id, Event.platform, Event.digest),
-        unique_rows,
-    ).all() if unique_rows else []
-    event_ids = {(p, dg): i for i, p, dg in inserted}
+    event_ids = {(p, dg): i for i, p, dg in EVENTS_INSERT.run(conn, unique_rows)}
 
     # 2. messages of deliveries seen for the first time (a redelivered body was stored with its first copy)
     fresh: list[tuple[int, InboundMessage, int]] = []  # (result index, message, event id)
@@ -118,12 +130,7 @@ def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: Mod
                 "confidence": t.confidence, "scores": t.scores, "model_version": t.model_version,
                 "to_sort": t.to_sort,
             })
-        stored = session.execute(
-            insert_ignore(session, Message.__table__).returning(
-                Message.id, Message.platform, Message.account_id, Message.external_id),
-            message_rows,
-        ).all()
-        ids = {(p, a, e): i for i, p, a, e in stored}
+        ids = {(p, a, e): i for i, p, a, e in MESSAGES_INSERT.run(conn, message_rows)}
         new_messages: list[tuple[int, dict[str, Any]]] = []
         for (k, m, _), row in zip(fresh, message_rows, strict=True):
             mid = ids.get(m.key)
@@ -138,7 +145,7 @@ def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: Mod
 
     _apply_deletions(session, deliveries, now)
     _record_echoes(session, deliveries, now)
-    _touch_channels(session, deliveries, now)
+    _touch_channels(session, deliveries, now, touched)
     return results
 
 
@@ -163,8 +170,15 @@ def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.dat
         session.execute(insert_ignore(session, Echo.__table__), list(rows.values()))
 
 
-def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
+TOUCH_EVERY_S = 5.0  # "last event received" is kept to within a few seconds, not rewritten per batch
+
+
+def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.datetime,
+                    touched: dict[tuple[str, str], float] | None) -> None:
+    mono = time.monotonic()
     accounts = {(m.platform, m.account_id) for d in deliveries for m in d.parsed.messages}
+    if touched is not None:
+        accounts = {a for a in accounts if mono - touched.get(a, -TOUCH_EVERY_S) >= TOUCH_EVERY_S}
     if not accounts:
         return
     dialect = session.get_bind().dialect.name
@@ -173,6 +187,8 @@ def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.da
                         "token_state": "unknown"} for p, a in sorted(accounts)])
     session.execute(stmt.on_conflict_do_update(index_elements=["platform", "account_id"],
                                                set_={"last_event_at": now}))
+    if touched is not None:
+        touched.update((a, mono) for a in accounts)
 
 
 class Intake:
@@ -187,6 +203,7 @@ class Intake:
         self.wait_s = wait_ms / 1000
         self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[IngestResult]]] | None = None
         self._task: asyncio.Task[None] | None = None
+        self._touched: dict[tuple[str, str], float] = {}
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
@@ -281,7 +298,8 @@ class Intake:
     def _store(self, deliveries: list[Delivery]) -> list[IngestResult]:
         session = self.factory()
         try:
-            results = store_batch(session, deliveries, holder=self.holder, drafter=self.drafter)
+            results = store_batch(session, deliveries, holder=self.holder, drafter=self.drafter,
+                                  touched=self._touched)
             session.commit()
             return results
         except BaseException:

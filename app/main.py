@@ -20,6 +20,7 @@ from app.drafts.similar import SimilarReplies
 from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
 from app.triage import ModelHolder
+from app.webhooks.fastpath import WebhookFastPath
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.types import AdapterContext
 
@@ -70,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.adapter_context = AdapterContext(telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot")
 
     app.add_exception_handler(RelaisError, handle_relais_error)
+    app.add_middleware(WebhookFastPath)
 
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database error on %s: %s", request.url.path, exc.__class__.__name__)

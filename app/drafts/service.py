@@ -12,6 +12,7 @@ import base64
 import datetime as dt
 import difflib
 import json
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 from sqlalchemy import and_, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from app.bulk import BulkInsert
 from app.config import Settings
 from app.drafts import templates as tpl
 from app.errors import BadRequest, Conflict, Invalid, NotFound
@@ -49,20 +51,33 @@ def audit(session: Session, draft_id: int, action: str, actor_id: int | None, no
                                               data=data, at=now))
 
 
+DRAFTS_INSERT = BulkInsert(Draft.__table__, [
+    "message_id", "version", "status", "text", "template_id", "suggestions", "edited", "priority", "received_at",
+    "category", "platform", "language", "to_sort", "created_at", "updated_at"], ignore_conflicts=False)
+
+
 class Drafter:
     """Renders the template draft for new messages (inside the intake transaction)."""
 
-    def __init__(self, settings: Settings):
+    def __init__(self, settings: Settings, *, cache_s: float = 1.0):
         self.brand = settings.brand_name
         self.signature = settings.agent_signature
         self.default_register = settings.default_register
+        self.cache_s = cache_s
+        self._cache: tuple[float, list[tpl.TemplateRow]] | None = None
 
-    def templates(self, session: Session) -> list[tpl.TemplateRow]:
+    def templates(self, session: Session, *, fresh: bool = False) -> list[tpl.TemplateRow]:
+        """Enabled templates; cached for `cache_s` so that intake batches do not read them each time."""
+        cached = self._cache
+        if not fresh and cached is not None and time.monotonic() - cached[0] < self.cache_s:
+            return cached[1]
         rows = session.execute(select(
             ReplyTemplate.id, ReplyTemplate.version, ReplyTemplate.name, ReplyTemplate.category,
             ReplyTemplate.language, ReplyTemplate.channel_kind, ReplyTemplate.register, ReplyTemplate.body,
         ).where(ReplyTemplate.enabled.is_(True))).all()
-        return [tpl.TemplateRow(*r) for r in rows]
+        templates = [tpl.TemplateRow(*r) for r in rows]
+        self._cache = (time.monotonic(), templates)
+        return templates
 
     def suggest(self, templates: Sequence[tpl.TemplateRow], *, category: str | None, language: str | None,
                 kind: str, channel: str, text: str, author_name: str | None,
@@ -82,7 +97,7 @@ class Drafter:
 
     def propose_new(self, session: Session, new_messages: Sequence[tuple[int, dict[str, Any]]], *,
                     now: dt.datetime) -> None:
-        """Exactly one pending draft per new message, with its "proposed" audit event."""
+        """Exactly one pending draft per new message (its creation is the "proposed" event)."""
         templates = self.templates(session)
         rows = []
         for mid, m in new_messages:
@@ -94,10 +109,7 @@ class Drafter:
                          "priority": priority_of(m["category"]), "received_at": m["received_at"],
                          "category": m["category"], "platform": m["platform"], "language": m["language"],
                          "to_sort": m["to_sort"], "created_at": now, "updated_at": now})
-        created = session.execute(insert(Draft).returning(Draft.id, Draft.template_id), rows).all()
-        session.execute(insert(DraftEvent), [
-            {"draft_id": did, "action": "proposed", "actor_id": None, "at": now,
-             "data": {"template_id": template_id}} for did, template_id in created])
+        DRAFTS_INSERT.run(session.connection(), rows)
 
 
 def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime) -> None:
@@ -190,8 +202,12 @@ def get(session: Session, draft_id: int) -> Draft:
 
 
 def history(session: Session, draft_id: int) -> list[DraftEvent]:
-    return list(session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id)
-                                .order_by(DraftEvent.id)))
+    """Every transition of the draft, starting with its proposal (the draft row's own creation)."""
+    draft = get(session, draft_id)
+    proposed = DraftEvent(draft_id=draft_id, action="proposed", actor_id=None, at=draft.created_at,
+                          data={"template_id": draft.template_id})
+    return [proposed, *session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id)
+                                       .order_by(DraftEvent.id))]
 
 
 def state(draft: Draft) -> dict[str, Any]:
@@ -353,7 +369,7 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
         draft.updated_at = now
         if draft.status == "pending":
             text, template_id = drafter.suggest(
-                drafter.templates(session), category=category, language=message.language, kind=message.kind,
+                drafter.templates(session, fresh=True), category=category, language=message.language, kind=message.kind,
                 channel=message.channel, text=message.text, author_name=message.author_name)
             draft.text, draft.template_id = text, template_id
             draft.version += 1

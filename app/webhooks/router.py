@@ -42,12 +42,37 @@ def _secret(value: SecretStr | None, platform: str) -> bytes:
     return value.get_secret_value().encode()
 
 
+def _verify(platform: str, settings: Settings, body: bytes, headers: dict[str, str]) -> None:
+    secret = _secret(SECRET_FIELDS[platform](settings), platform)
+    tol = settings.timestamp_tolerance_s
+    try:
+        if platform == "meta":
+            sig.verify_meta(secret, body, headers)
+        elif platform == "x":
+            sig.verify_x(secret, body, headers)
+        elif platform == "telegram":
+            sig.verify_telegram(secret, body, headers)
+        elif platform == "slack":
+            sig.verify_slack(secret, body, headers, tolerance_s=tol)
+        else:
+            sig.verify_standard(sig.standard_webhooks_key(secret.decode()), body, headers, tolerance_s=tol)
+    except sig.InvalidSignature as e:
+        metrics.WEBHOOKS_REJECTED.labels(platform, e.reason).inc()
+        raise Unauthorized(f"signature check failed: {e.reason}") from None
+
+
+PARSERS: dict[str, Parser] = {"meta": meta.parse, "x": x.parse, "telegram": telegram.parse,
+                              "slack": slack.parse, "generic": generic.parse}
+
+
 async def read_body(request: Request, limit: int, platform: str) -> bytes:
     """The raw body, refused past `limit` bytes without reading it all."""
     declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
-        raise PayloadTooLarge(f"body over {limit} bytes")
+    if declared is not None and declared.isdigit():
+        if int(declared) > limit:
+            metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
+            raise PayloadTooLarge(f"body over {limit} bytes")
+        return await request.body()
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
@@ -58,37 +83,14 @@ async def read_body(request: Request, limit: int, platform: str) -> bytes:
     return b"".join(chunks)
 
 
-def _verify(platform: str, settings: Settings, body: bytes, headers: dict[str, str]) -> None:
-    tol = settings.timestamp_tolerance_s
-    try:
-        if platform == "meta":
-            sig.verify_meta(_secret(settings.meta_app_secret, platform), body, headers)
-        elif platform == "x":
-            sig.verify_x(_secret(settings.x_consumer_secret, platform), body, headers)
-        elif platform == "telegram":
-            sig.verify_telegram(_secret(settings.telegram_secret_token, platform), body, headers)
-        elif platform == "slack":
-            sig.verify_slack(_secret(settings.slack_signing_secret, platform), body, headers, tolerance_s=tol)
-        else:
-            key = sig.standard_webhooks_key(_secret(settings.generic_secret, platform).decode())
-            sig.verify_standard(key, body, headers, tolerance_s=tol)
-    except sig.InvalidSignature as e:
-        metrics.WEBHOOKS_REJECTED.labels(platform, e.reason).inc()
-        raise Unauthorized(f"signature check failed: {e.reason}") from None
+async def handle(state: Any, platform: str, headers: dict[str, str], body: bytes) -> bytes:
+    """Verify, parse and store one delivery; the JSON answer of a 200. Failures raise RelaisError.
 
-
-PARSERS: dict[str, Parser] = {"meta": meta.parse, "x": x.parse, "telegram": telegram.parse,
-                              "slack": slack.parse, "generic": generic.parse}
-
-
-async def receive(request: Request, platform: str) -> Response:
+    The one home of webhook handling: the documented routes below and the ASGI fast path
+    (`app.webhooks.fastpath`) both call it.
+    """
     started = time.perf_counter()
-    state = request.app.state
     settings: Settings = state.settings
-    headers = {k.lower(): v for k, v in request.headers.items()}
-    if platform == "meta":
-        _secret(settings.meta_app_secret, platform)  # refuse before reading when unconfigured
-    body = await read_body(request, settings.max_body_bytes, platform)
     _verify(platform, settings, body, headers)
     try:
         payload = orjson.loads(body)
@@ -102,7 +104,7 @@ async def receive(request: Request, platform: str) -> Response:
         raise BadRequest(f"malformed {platform} payload: {e}") from None
     metrics.WEBHOOKS_RECEIVED.labels(platform).inc()
     if parsed.response is not None:
-        return JSONResponse(parsed.response)
+        return orjson.dumps(parsed.response)
     delivery = Delivery(platform=platform, digest=hashlib.sha256(body).hexdigest(),
                         delivery_id=parsed.delivery_id,
                         headers={k: headers[k] for k in JOURNAL_HEADERS if k in headers},
@@ -118,8 +120,28 @@ async def receive(request: Request, platform: str) -> Response:
     if result.duplicates:
         metrics.WEBHOOK_DUPLICATES.labels(platform).inc(result.duplicates)
     metrics.WEBHOOK_LATENCY.labels(platform).observe(time.perf_counter() - started)
-    return Response(orjson.dumps({"ok": True, "stored": result.stored, "duplicates": result.duplicates,
-                                  "ignored": result.ignored}), media_type="application/json")
+    return orjson.dumps({"ok": True, "stored": result.stored, "duplicates": result.duplicates,
+                         "ignored": result.ignored})
+
+
+def check_configured(settings: Settings, platform: str) -> None:
+    """Refuse before reading the body when the channel has no secret."""
+    _secret(SECRET_FIELDS[platform](settings), platform)
+
+
+SECRET_FIELDS: dict[str, Callable[[Settings], SecretStr | None]] = {
+    "meta": lambda s: s.meta_app_secret, "x": lambda s: s.x_consumer_secret,
+    "telegram": lambda s: s.telegram_secret_token, "slack": lambda s: s.slack_signing_secret,
+    "generic": lambda s: s.generic_secret,
+}
+
+
+async def receive(request: Request, platform: str) -> Response:
+    settings: Settings = request.app.state.settings
+    check_configured(settings, platform)
+    body = await read_body(request, settings.max_body_bytes, platform)
+    headers = {k.lower(): v for k, v in request.headers.items()}
+    return Response(await handle(request.app.state, platform, headers, body), media_type="application/json")
 
 
 @router.get("/meta", response_class=PlainTextResponse)

@@ -13,6 +13,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from app import db
+from app.drafts import service as drafts
 from app.models import Correction, Draft, DraftEvent, Message, OutboxItem
 from tests.conftest import deliver, make_user
 
@@ -127,8 +128,9 @@ def test_edit_and_approve_queues_exactly_the_edited_text(client: TestClient, api
         [item] = s.scalars(select(OutboxItem)).all()
         assert item.text == "Toutes nos excuses !" and item.status == "queued"
         assert item.target["reply_to_id"] == "e1"
-        actions = [e.action for e in s.scalars(select(DraftEvent).where(DraftEvent.draft_id == d["id"]).order_by(DraftEvent.id))]
-        assert actions == ["proposed", "edited", "approved"]
+        assert [e.action for e in drafts.history(s, d["id"])] == ["proposed", "edited", "approved"]
+        assert [e.action for e in s.scalars(select(DraftEvent).where(DraftEvent.draft_id == d["id"]))] == [
+            "edited", "approved"]
         draft = s.get(Draft, d["id"])
         assert draft.final_text == "Toutes nos excuses !" and draft.edited and draft.decided_by is not None
     # decided: a second approval is a conflict carrying the current state
