@@ -215,10 +215,10 @@ def models_list() -> None:
     settings = _settings()
     current = artifacts.current_version(settings.models_dir)
     for v in artifacts.list_versions(settings.models_dir):
-        metrics = v.get("metrics", {}) or {}
-        macro = metrics.get("macro_f1")
+        macro = v.get("macro_f1")
         typer.echo(f"{'*' if v['version'] == current else ' '} {v['version']}\t"
-                   f"macro-F1 {macro if macro is not None else '?'}\t{v.get('created_at', '')}")
+                   f"macro-F1 {f'{macro:.3f}' if macro is not None else '?'}\t"
+                   f"{v.get('train_rows', '?')} training rows\t{v.get('created_at', '')}")
 
 
 @models_app.command("use")

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -99,7 +100,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         """Database reachable, model version loaded."""
         ok = db.database_ok(request.app.state.engine)
         body = {"status": "ok" if ok else "unavailable", "database": ok,
-                "model_version": request.app.state.holder.version}
+                "model_version": request.app.state.holder.version, "pid": os.getpid()}
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])

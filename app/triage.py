@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from app import metrics
 from classifier import TriageModel, current_version, load_version
 
 log = logging.getLogger("relais.triage")
@@ -65,6 +66,7 @@ class ModelHolder:
                 log.exception("cannot load model %s; keeping %s", wanted, self.version)
                 return False
             self._model = model
+            metrics.MODEL_RELOADS.inc()
             log.info("model %s loaded", wanted)
             return True
 
