@@ -1,0 +1,101 @@
+"""Command functions behind the `relais` CLI (the CLI itself lives in the app)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TextIO
+
+from classifier import artifacts
+from classifier.artifacts import current_version, load_current, load_version, save_model
+from classifier.data import load_labelled_csv, load_training_rows, split_rows
+from classifier.evaluate import evaluation_report, format_report, should_promote
+from classifier.train import Extra, train_model
+
+
+class NoModel(SystemExit):
+    """Raised (exit code 1) when a command needs a model and none is promoted."""
+
+
+def classify_stream(models_dir: Path, infile: TextIO, outfile: TextIO, batch_size: int = 4096) -> int:
+    """One message per input line -> one JSON object per output line, in order; returns the count."""
+    model = load_current(models_dir)
+    if model is None:
+        print(f"error: no promoted model in {models_dir} (train one first)", file=sys.stderr)
+        raise NoModel(1)
+    count = 0
+    batch: list[str] = []
+
+    def flush() -> None:
+        for p in model.predict(batch):
+            record = {
+                "category": p.category,
+                "confidence": p.confidence,
+                "scores": p.scores,
+                "language": p.language,
+                "model_version": p.model_version,
+            }
+            outfile.write(json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n")
+        batch.clear()
+
+    for line in infile:
+        batch.append(line.rstrip("\r\n"))
+        count += 1
+        if len(batch) >= batch_size:
+            flush()
+    if batch:
+        flush()
+    outfile.flush()
+    return count
+
+
+def train_command(
+    models_dir: Path,
+    data_dir: Path,
+    *,
+    extra: Sequence[Extra] | None = None,
+    force: bool = False,
+    promote: bool = True,
+    progress: bool = True,
+) -> tuple[str, bool, str]:
+    """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
+
+    Returns (version, promoted, report text including the promotion reason).
+    """
+    rows = load_training_rows(data_dir)
+    if not rows:
+        raise ValueError(f"no training rows in {data_dir}")
+    model, report = train_model(rows, extra=extra or (), progress=progress)
+    save_model(models_dir, model.pipeline, model.metadata)
+    text = format_report(report)
+    current = current_version(models_dir)
+    current_report = None
+    if current is not None:
+        _, test = split_rows(rows)
+        current_report = evaluation_report(load_version(models_dir, current), test)
+    ok, reason = should_promote(report, current_report)
+    promoted = promote and (ok or force)
+    if promoted:
+        artifacts.promote(models_dir, model.version)
+        verdict = f"promoted {model.version}" + (" (forced)" if force and not ok else "") + f": {reason}"
+    else:
+        verdict = (
+            f"kept {current} as current: {reason}" if promote else f"not promoted (promote=False): {reason}"
+        )
+    if current_report is not None:
+        verdict += f"\ncurrent {current} on the same held-out rows: macro-F1 {current_report['macro_f1']:.4f}"
+    return model.version, promoted, text + "\n\n" + verdict
+
+
+def evaluate_command(models_dir: Path, csv_path: Path) -> str:
+    """Report of the current model on any CSV with `text,label` columns."""
+    model = load_current(models_dir)
+    if model is None:
+        print(f"error: no promoted model in {models_dir} (train one first)", file=sys.stderr)
+        raise NoModel(1)
+    rows = load_labelled_csv(csv_path)
+    if not rows:
+        raise ValueError(f"{csv_path} has no rows with a label among the four classes")
+    return format_report(evaluation_report(model, rows))

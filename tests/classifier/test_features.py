@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from classifier.features import (
+    CharNgramHasher,
+    CueFeatures,
+    WordNgramHasher,
+    char_ngrams,
+    ngram_index,
+    word_terms,
+)
+from classifier.text import normalize_text
+
+
+@pytest.mark.parametrize(
+    ("raw", "normalised"),
+    [
+        ("PROBLÈME  avec   ma commande", "probleme avec ma commande"),
+        ("J’ai payé 42,17 €", "j'ai paye 0 €"),
+        ("@SwiftRail sooooo late https://x.co/abc", "@user soo late httpurl"),
+        ("Привет", "привет"),
+    ],
+)
+def test_normalize_text(raw: str, normalised: str) -> None:
+    assert normalize_text(raw) == normalised
+
+
+def test_char_hasher_matches_ngram_index() -> None:
+    hasher = CharNgramHasher(ngram_min=2, ngram_max=5, n_features=2**16)
+    texts = ["hello world ca va ?", "", "a", "emoji 😡 ok", "je n'arrive pas"]
+    matrix = hasher.transform(texts)
+    assert matrix.shape == (5, 2**16)
+    for i, text in enumerate(texts):
+        expected: dict[int, float] = {}
+        for gram in char_ngrams(text, 2, 5):
+            column = ngram_index(gram, 2**16)
+            expected[column] = expected.get(column, 0.0) + 1.0
+        row = matrix.getrow(i)
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected
+
+
+def test_char_hasher_rows_do_not_leak_into_each_other() -> None:
+    hasher = CharNgramHasher(ngram_min=2, ngram_max=5, n_features=2**16)
+    together = hasher.transform(["abc", "xyz"]).toarray()
+    alone = np.vstack([hasher.transform(["abc"]).toarray(), hasher.transform(["xyz"]).toarray()])
+    assert np.array_equal(together, alone)
+
+
+def test_cue_features_fire_on_their_patterns() -> None:
+    cues = CueFeatures(weight=1.0)
+    names = [n.removeprefix("cue:") for n in cues.get_feature_names_out()]
+    texts = [
+        normalize_text(t) for t in ["Vous livrez le dimanche ?", "Ce serait top d'avoir un mode sombre", "ok"]
+    ]
+    matrix = cues.transform(texts).toarray()
+    assert matrix[0, names.index("question_mark")] == 1.0
+    assert matrix[1, names.index("suggestion_modal")] == 1.0
+    assert matrix[1, names.index("question_mark")] == 0.0
+    assert matrix[2, names.index("greeting_only")] == 1.0
+    assert matrix[2, names.index("short")] == 1.0
+
+
+def test_word_hasher_matches_word_terms() -> None:
+    hasher = WordNgramHasher(ngram_max=2, n_features=2**16)
+    texts = ["ma commande est en retard ?", "", "!!", "j'ai un souci avec l'appli", "a a a"]
+    matrix = hasher.transform(texts)
+    for i, text in enumerate(texts):
+        expected: dict[int, float] = {}
+        for _, column in word_terms(text, 2, 2**16):
+            expected[column] = expected.get(column, 0.0) + 1.0
+        row = matrix.getrow(i)
+        assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected
+    terms = [t for t, _ in word_terms("j'ai un souci", 2, 2**16)]
+    assert terms == ["j", "ai", "un", "souci", "j ai", "ai un", "un souci"]
