@@ -102,6 +102,24 @@ def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int
             "requests": float(total.group(1)) if total else 0.0, "non200": float(bad.group(1)) if bad else 0.0}
 
 
+def peak_rss_mb(pid: int) -> float:
+    """Largest resident set (VmHWM) of the process and its children, in MB."""
+    pids = [pid]
+    children = Path(f"/proc/{pid}/task/{pid}/children")
+    if children.exists():
+        pids += [int(p) for p in children.read_text().split()]
+    peaks = []
+    for p in pids:
+        try:
+            status = Path(f"/proc/{p}/status").read_text()
+        except OSError:
+            continue
+        m = re.search(r"VmHWM:\s+(\d+) kB", status)
+        if m:
+            peaks.append(int(m.group(1)) / 1024)
+    return max(peaks) if peaks else float("nan")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--database-url", default=None, help="default: a fresh SQLite file")
@@ -132,6 +150,7 @@ def main() -> None:
             results.append((b, p))
             print(f"round {r + 1}: bare {b['rps']:.0f} req/s | relais {p['rps']:.0f} req/s "
                   f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})", flush=True)
+        rss = peak_rss_mb(server.pid)
     finally:
         stop(server)
         stop(bare)
@@ -142,7 +161,7 @@ def main() -> None:
           f"relais {statistics.median(p['rps'] for _, p in results):.0f} req/s, "
           f"bare FastAPI {statistics.median(b['rps'] for b, _ in results):.0f} req/s, ratio {ratio:.2f}; "
           f"relais p99 {max(p['p99'] for _, p in results):.1f} ms; "
-          f"non-200 {sum(p['non200'] for _, p in results):.0f}")
+          f"non-200 {sum(p['non200'] for _, p in results):.0f}; peak RSS of a relais process {rss:.0f} MB")
 
 
 if __name__ == "__main__":

@@ -34,8 +34,10 @@ SESSION_COOKIE = "relais_session"
 LOGIN_COOKIE = "relais_login"
 FLASH_COOKIE = "relais_flash"
 
-CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
-       "base-uri 'none'; form-action 'self'; frame-ancestors 'none'")
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; object-src 'none'; "
+    "base-uri 'none'; form-action 'self'; frame-ancestors 'none'"
+)
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP,
     "X-Content-Type-Options": "nosniff",
@@ -99,6 +101,7 @@ def safe_next(url: str | None) -> str:
 
 # -- login form CSRF (no session yet) -------------------------------------------------------------
 
+
 def login_csrf(settings: Settings, nonce: str) -> str:
     return hmac.new(_key(settings), b"login:" + nonce.encode(), hashlib.sha256).hexdigest()
 
@@ -108,8 +111,15 @@ def new_login_nonce() -> str:
 
 
 def set_login_cookie(response: Response, settings: Settings, nonce: str) -> None:
-    response.set_cookie(LOGIN_COOKIE, nonce, max_age=3600, path="/login", httponly=True, samesite="strict",
-                        secure=settings.cookie_secure)
+    response.set_cookie(
+        LOGIN_COOKIE,
+        nonce,
+        max_age=3600,
+        path="/login",
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+    )
 
 
 def check_login_csrf(request: Request, settings: Settings, token: str) -> bool:
@@ -121,13 +131,21 @@ def check_login_csrf(request: Request, settings: Settings, token: str) -> bool:
 
 # -- sessions -------------------------------------------------------------------------------------
 
+
 def start_session(session: Session, settings: Settings, *, user: User) -> str:
     """Open a browser session for `user`; returns the cookie value (shown once, stored hashed)."""
     now = utcnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))
     token = secrets.token_urlsafe(32)
-    session.add(WebSession(token_hash=users.hash_token(token), user_id=user.id, csrf_token=secrets.token_hex(32),
-                           created_at=now, expires_at=now + dt.timedelta(seconds=settings.session_max_age_s)))
+    session.add(
+        WebSession(
+            token_hash=users.hash_token(token),
+            user_id=user.id,
+            csrf_token=secrets.token_hex(32),
+            created_at=now,
+            expires_at=now + dt.timedelta(seconds=settings.session_max_age_s),
+        )
+    )
     session.flush()
     return token
 
@@ -137,12 +155,21 @@ def end_session(session: Session, *, session_id: int) -> None:
 
 
 def set_session_cookie(response: Response, settings: Settings, token: str) -> None:
-    response.set_cookie(SESSION_COOKIE, token, max_age=settings.session_max_age_s, path="/", httponly=True,
-                        samesite="strict", secure=settings.cookie_secure)
+    response.set_cookie(
+        SESSION_COOKIE,
+        token,
+        max_age=settings.session_max_age_s,
+        path="/",
+        httponly=True,
+        samesite="strict",
+        secure=settings.cookie_secure,
+    )
 
 
 def clear_session_cookie(response: Response, settings: Settings) -> None:
-    response.delete_cookie(SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure)
+    response.delete_cookie(
+        SESSION_COOKIE, path="/", httponly=True, samesite="strict", secure=settings.cookie_secure
+    )
 
 
 def viewer_of(session: Session, token: str | None) -> Viewer | None:
@@ -152,8 +179,12 @@ def viewer_of(session: Session, token: str | None) -> Viewer | None:
     row = session.execute(
         select(WebSession.id, WebSession.csrf_token, User.id, User.name, User.role)
         .join(User, User.id == WebSession.user_id)
-        .where(WebSession.token_hash == users.hash_token(token), WebSession.expires_at > utcnow(),
-               User.disabled.is_(False))).first()
+        .where(
+            WebSession.token_hash == users.hash_token(token),
+            WebSession.expires_at > utcnow(),
+            User.disabled.is_(False),
+        )
+    ).first()
     if row is None:
         return None
     sid, csrf, uid, name, role = row
@@ -173,8 +204,9 @@ def page_viewer(request: Request, session: ReadSessionDep) -> Viewer:
     return viewer
 
 
-def form_viewer(request: Request, session: SessionDep,
-                csrf_token: Annotated[str, Form(max_length=128)] = "") -> Viewer:
+def form_viewer(
+    request: Request, session: SessionDep, csrf_token: Annotated[str, Form(max_length=128)] = ""
+) -> Viewer:
     """A logged-in reviewer posting a form with the session's CSRF token; 403 otherwise."""
     viewer = viewer_of(session, request.cookies.get(SESSION_COOKIE))
     if viewer is None:

@@ -20,11 +20,17 @@ from app.models import Channel, Correction, Draft, Message, OutboxItem, ReplyTem
 
 DASHBOARD_DAYS = 14
 CORRECTION_WEEKS = 8
-CATEGORY_LABELS = {"complaint": "Complaint", "question": "Question", "suggestion": "Suggestion",
-                   "other": "Other", "unsorted": "To sort"}
+CATEGORY_LABELS = {
+    "complaint": "Complaint",
+    "question": "Question",
+    "suggestion": "Suggestion",
+    "other": "Other",
+    "unsorted": "To sort",
+}
 
 
 # -- formatting ------------------------------------------------------------------------------------
+
 
 def waited(seconds: float) -> str:
     """A waiting time in plain words: "< 1 min", "42 min", "3 h 12 min", "2 d 4 h"."""
@@ -44,8 +50,13 @@ def confidence_text(confidence: float | None, threshold: float) -> tuple[str, st
     """(percentage, plain word) for a prediction's confidence."""
     if confidence is None:
         return "–", "no prediction"
-    word = "sure" if confidence >= max(threshold + 0.25, 0.85) else "fairly sure" if confidence >= threshold \
+    word = (
+        "sure"
+        if confidence >= max(threshold + 0.25, 0.85)
+        else "fairly sure"
+        if confidence >= threshold
         else "unsure"
+    )
     return f"{round(confidence * 100)} %", word
 
 
@@ -63,6 +74,7 @@ def safe_url(value: Any) -> str | None:
 
 
 # -- the queue -------------------------------------------------------------------------------------
+
 
 def _filtered(q: Any, filt: drafts.QueueFilter) -> Any:
     # the same filters as drafts.list_drafts (which validates them first)
@@ -89,10 +101,16 @@ def next_draft_id(session: Session, *, filt: drafts.QueueFilter, after: Draft | 
 def previous_draft_id(session: Session, *, filt: drafts.QueueFilter, before: Draft) -> int | None:
     """The draft before `before` in queue order (the reverse keyset of `drafts.list_drafts`)."""
     p, r, i = before.priority, before.received_at, before.id
-    q = _filtered(select(Draft.id), filt).where(or_(
-        Draft.priority < p, and_(Draft.priority == p, Draft.received_at < r),
-        and_(Draft.priority == p, Draft.received_at == r, Draft.id < i)))
-    return session.scalar(q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1))
+    q = _filtered(select(Draft.id), filt).where(
+        or_(
+            Draft.priority < p,
+            and_(Draft.priority == p, Draft.received_at < r),
+            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i),
+        )
+    )
+    return session.scalar(
+        q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)
+    )
 
 
 def filter_options(session: Session) -> dict[str, list[str]]:
@@ -103,20 +121,32 @@ def filter_options(session: Session) -> dict[str, list[str]]:
 
 
 def to_sort_count(session: Session) -> int:
-    return session.scalar(select(func.count()).select_from(Draft)
-                          .where(Draft.status == "pending", Draft.to_sort.is_(True))) or 0
+    return (
+        session.scalar(
+            select(func.count()).select_from(Draft).where(Draft.status == "pending", Draft.to_sort.is_(True))
+        )
+        or 0
+    )
 
 
 # -- one message -----------------------------------------------------------------------------------
+
 
 def conversation(session: Session, message: Message, limit: int = 20) -> list[Message]:
     """Other messages of the same post or conversation, oldest first."""
     if not message.conversation_id:
         return []
     rows = session.scalars(
-        select(Message).where(Message.platform == message.platform, Message.account_id == message.account_id,
-                              Message.conversation_id == message.conversation_id, Message.id != message.id)
-        .order_by(Message.received_at.desc(), Message.id.desc()).limit(limit)).all()
+        select(Message)
+        .where(
+            Message.platform == message.platform,
+            Message.account_id == message.account_id,
+            Message.conversation_id == message.conversation_id,
+            Message.id != message.id,
+        )
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(limit)
+    ).all()
     return list(reversed(rows))
 
 
@@ -125,10 +155,17 @@ def author_history(session: Session, message: Message, limit: int = 10) -> list[
     if not message.author_id:
         return []
     rows = session.execute(
-        select(Message, Draft).outerjoin(Draft, Draft.message_id == Message.id)
-        .where(Message.platform == message.platform, Message.author_id == message.author_id,
-               Message.id != message.id, Message.received_at <= message.received_at)
-        .order_by(Message.received_at.desc(), Message.id.desc()).limit(limit)).all()
+        select(Message, Draft)
+        .outerjoin(Draft, Draft.message_id == Message.id)
+        .where(
+            Message.platform == message.platform,
+            Message.author_id == message.author_id,
+            Message.id != message.id,
+            Message.received_at <= message.received_at,
+        )
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(limit)
+    ).all()
     return [(m, d) for m, d in rows]
 
 
@@ -141,24 +178,36 @@ def user_names(session: Session, ids: set[int | None]) -> dict[int, str]:
 
 def templates_for(session: Session, message: Message) -> list[ReplyTemplate]:
     """Enabled templates worth offering for this message: its language first, then the others."""
-    rows = list(session.scalars(select(ReplyTemplate).where(ReplyTemplate.enabled.is_(True))
-                                .order_by(ReplyTemplate.category, ReplyTemplate.name)))
+    rows = list(
+        session.scalars(
+            select(ReplyTemplate)
+            .where(ReplyTemplate.enabled.is_(True))
+            .order_by(ReplyTemplate.category, ReplyTemplate.name)
+        )
+    )
     lang = message.language if message.language in ("fr", "en") else "en"
     return sorted(rows, key=lambda t: (t.language != lang, t.category != (message.category or ""), t.name))
 
 
 # -- outbox and channels ---------------------------------------------------------------------------
 
+
 def dead_letters(session: Session, limit: int = 100) -> list[tuple[OutboxItem, Message | None]]:
     rows = session.execute(
-        select(OutboxItem, Message).join(Draft, Draft.id == OutboxItem.draft_id)
+        select(OutboxItem, Message)
+        .join(Draft, Draft.id == OutboxItem.draft_id)
         .join(Message, Message.id == Draft.message_id)
-        .where(OutboxItem.status == "dead").order_by(OutboxItem.updated_at.desc()).limit(limit)).all()
+        .where(OutboxItem.status == "dead")
+        .order_by(OutboxItem.updated_at.desc())
+        .limit(limit)
+    ).all()
     return [(o, m) for o, m in rows]
 
 
 def outbox_counts(session: Session) -> dict[str, int]:
-    return dict(session.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status)).tuples().all())
+    return dict(
+        session.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status)).tuples().all()
+    )
 
 
 def channels(session: Session) -> list[Channel]:
@@ -166,6 +215,7 @@ def channels(session: Session) -> list[Channel]:
 
 
 # -- dashboard -------------------------------------------------------------------------------------
+
 
 @dataclass
 class Dashboard:
@@ -207,8 +257,9 @@ def percentile(values: list[float], q: float) -> float | None:
     return ordered[lo] + (ordered[hi] - ordered[lo]) * (pos - lo)
 
 
-def dashboard(session: Session, *, threshold: float, now: dt.datetime | None = None,
-              days: int = DASHBOARD_DAYS) -> Dashboard:
+def dashboard(
+    session: Session, *, threshold: float, now: dt.datetime | None = None, days: int = DASHBOARD_DAYS
+) -> Dashboard:
     """The last `days` days: messages per day by category, first-response time, backlog, shares."""
     now = now or utcnow()
     start_day = (now - dt.timedelta(days=days - 1)).date()
@@ -220,8 +271,10 @@ def dashboard(session: Session, *, threshold: float, now: dt.datetime | None = N
     went_to_sort = received = 0
     low = or_(Message.confidence.is_(None), Message.confidence < threshold)
     for d, category, n, n_low in session.execute(
-            select(day, Message.category, func.count(), func.sum(case((low, 1), else_=0)))
-            .where(Message.received_at >= start).group_by(day, Message.category)).all():
+        select(day, Message.category, func.count(), func.sum(case((low, 1), else_=0)))
+        .where(Message.received_at >= start)
+        .group_by(day, Message.category)
+    ).all():
         key = category or "unsorted"
         if str(d) in per_day:
             per_day[str(d)][key] = per_day[str(d)].get(key, 0) + int(n)
@@ -231,9 +284,14 @@ def dashboard(session: Session, *, threshold: float, now: dt.datetime | None = N
     answered = func.coalesce(Draft.sent_at, Draft.decided_at)
     waits: dict[str, list[float]] = {d: [] for d in day_list}
     for received_at, answered_at in session.execute(
-            select(Message.received_at, answered).join(Draft, Draft.message_id == Message.id)
-            .where(Message.received_at >= start, Draft.status.in_(("approved", "sent", "failed")),
-                   answered.is_not(None))).all():
+        select(Message.received_at, answered)
+        .join(Draft, Draft.message_id == Message.id)
+        .where(
+            Message.received_at >= start,
+            Draft.status.in_(("approved", "sent", "failed")),
+            answered.is_not(None),
+        )
+    ).all():
         if answered_at is None:
             continue
         if answered_at.tzinfo is None:  # coalesce() loses the column type on SQLite
@@ -244,30 +302,59 @@ def dashboard(session: Session, *, threshold: float, now: dt.datetime | None = N
     response = {d: (percentile(v, 0.5), percentile(v, 0.9), len(v)) for d, v in waits.items()}
 
     # backlog at the end of each day: received by then, not yet decided by then
-    ends = [dt.datetime.combine(start_day + dt.timedelta(days=i + 1), dt.time(), tzinfo=dt.UTC) for i in range(days)]
+    ends = [
+        dt.datetime.combine(start_day + dt.timedelta(days=i + 1), dt.time(), tzinfo=dt.UTC)
+        for i in range(days)
+    ]
     ends[-1] = min(ends[-1], now)
-    cols = [func.sum(case((and_(Draft.received_at < end, or_(Draft.decided_at.is_(None), Draft.decided_at >= end),
-                                or_(Draft.status != "withdrawn", Draft.updated_at >= end)), 1), else_=0))
-            for end in ends]
-    backlog_row = session.execute(select(*cols).where(or_(Draft.decided_at.is_(None), Draft.decided_at >= start))).one()
+    cols = [
+        func.sum(
+            case(
+                (
+                    and_(
+                        Draft.received_at < end,
+                        or_(Draft.decided_at.is_(None), Draft.decided_at >= end),
+                        or_(Draft.status != "withdrawn", Draft.updated_at >= end),
+                    ),
+                    1,
+                ),
+                else_=0,
+            )
+        )
+        for end in ends
+    ]
+    backlog_row = session.execute(
+        select(*cols).where(or_(Draft.decided_at.is_(None), Draft.decided_at >= start))
+    ).one()
     backlog_by_day = {d: int(n or 0) for d, n in zip(day_list, backlog_row, strict=True)}
 
     oldest = session.scalar(select(func.min(Draft.received_at)).where(Draft.status == "pending"))
     if oldest is not None and oldest.tzinfo is None:
         oldest = dt.datetime.fromisoformat(str(oldest)).replace(tzinfo=dt.UTC)
     sent, unedited = session.execute(
-        select(func.count(), func.sum(case((Draft.edited.is_(False), 1), else_=0)))
-        .where(Draft.status == "sent", Draft.sent_at >= start)).one()
+        select(func.count(), func.sum(case((Draft.edited.is_(False), 1), else_=0))).where(
+            Draft.status == "sent", Draft.sent_at >= start
+        )
+    ).one()
 
-    return Dashboard(days=day_list, per_day=per_day, response=response, backlog_by_day=backlog_by_day,
-                     backlog=drafts.queue_counts(session), oldest_waiting_s=(now - oldest).total_seconds()
-                     if oldest is not None else None, sent=int(sent or 0), sent_unedited=int(unedited or 0),
-                     received=received, went_to_sort=went_to_sort,
-                     corrections=corrections_per_week(session, now=now))
+    return Dashboard(
+        days=day_list,
+        per_day=per_day,
+        response=response,
+        backlog_by_day=backlog_by_day,
+        backlog=drafts.queue_counts(session),
+        oldest_waiting_s=(now - oldest).total_seconds() if oldest is not None else None,
+        sent=int(sent or 0),
+        sent_unedited=int(unedited or 0),
+        received=received,
+        went_to_sort=went_to_sort,
+        corrections=corrections_per_week(session, now=now),
+    )
 
 
-def corrections_per_week(session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS
-                         ) -> list[tuple[str, dict[str, int]]]:
+def corrections_per_week(
+    session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS
+) -> list[tuple[str, dict[str, int]]]:
     """Reviewers' category corrections per ISO week, by the category they chose."""
     monday = (now - dt.timedelta(days=now.weekday())).date()
     first = monday - dt.timedelta(weeks=weeks - 1)
@@ -275,8 +362,10 @@ def corrections_per_week(session: Session, *, now: dt.datetime, weeks: int = COR
     out: dict[str, dict[str, int]] = {(first + dt.timedelta(weeks=i)).isoformat(): {} for i in range(weeks)}
     day = _day(session, Correction.created_at)
     for d, category, n in session.execute(
-            select(day, Correction.new_category, func.count()).where(Correction.created_at >= start)
-            .group_by(day, Correction.new_category)).all():
+        select(day, Correction.new_category, func.count())
+        .where(Correction.created_at >= start)
+        .group_by(day, Correction.new_category)
+    ).all():
         when = dt.date.fromisoformat(str(d))
         week = (when - dt.timedelta(days=when.weekday())).isoformat()
         if week in out:
@@ -314,12 +403,34 @@ def stacked_bars(labels: list[str], series: list[dict[str, int]], keys: list[str
                 continue
             h = plot_h * n / top
             y -= h
-            segments.append({"key": k, "n": n, "x": round(PAD_L + i * step + step * 0.15, 1), "y": round(y, 1),
-                             "w": round(step * 0.7, 1), "h": round(h, 1)})
-        bars.append({"label": label, "short": label[5:], "x": round(PAD_L + i * step + step / 2, 1),
-                     "total": sum(values.values()), "segments": segments})
-    return {"w": CHART_W, "h": CHART_H, "bars": bars, "axis": _axis(top, plot_h), "base": PAD_T + plot_h,
-            "left": PAD_L}
+            segments.append(
+                {
+                    "key": k,
+                    "n": n,
+                    "x": round(PAD_L + i * step + step * 0.15, 1),
+                    "y": round(y, 1),
+                    "w": round(step * 0.7, 1),
+                    "h": round(h, 1),
+                }
+            )
+        bars.append(
+            {
+                "label": label,
+                "short": label[5:],
+                "x": round(PAD_L + i * step + step / 2, 1),
+                "total": sum(values.values()),
+                "segments": segments,
+                "tick": len(labels) <= 8 or (len(labels) - 1 - i) % 2 == 0,
+            }
+        )
+    return {
+        "w": CHART_W,
+        "h": CHART_H,
+        "bars": bars,
+        "axis": _axis(top, plot_h),
+        "base": PAD_T + plot_h,
+        "left": PAD_L,
+    }
 
 
 def lines(labels: list[str], named: dict[str, list[float | None]], *, unit: float = 1.0) -> dict[str, Any]:
@@ -334,13 +445,29 @@ def lines(labels: list[str], named: dict[str, list[float | None]], *, unit: floa
         for i, v in enumerate(vs):
             if v is None:
                 continue
-            points.append({"x": round(PAD_L + i * step + step / 2, 1),
-                           "y": round(PAD_T + plot_h - plot_h * (v / unit) / top, 1), "v": v / unit,
-                           "label": labels[i]})
+            points.append(
+                {
+                    "x": round(PAD_L + i * step + step / 2, 1),
+                    "y": round(PAD_T + plot_h - plot_h * (v / unit) / top, 1),
+                    "v": v / unit,
+                    "label": labels[i],
+                }
+            )
         out.append({"name": name, "points": points, "path": " ".join(f"{p['x']},{p['y']}" for p in points)})
-    ticks = [{"x": round(PAD_L + i * step + step / 2, 1), "label": lab[5:]} for i, lab in enumerate(labels)]
-    return {"w": CHART_W, "h": CHART_H, "series": out, "axis": _axis(top, plot_h), "ticks": ticks,
-            "base": PAD_T + plot_h, "left": PAD_L}
+    ticks = [
+        {"x": round(PAD_L + i * step + step / 2, 1), "label": lab[5:]}
+        for i, lab in enumerate(labels)
+        if len(labels) <= 8 or (len(labels) - 1 - i) % 2 == 0
+    ]
+    return {
+        "w": CHART_W,
+        "h": CHART_H,
+        "series": out,
+        "axis": _axis(top, plot_h),
+        "ticks": ticks,
+        "base": PAD_T + plot_h,
+        "left": PAD_L,
+    }
 
 
 def _axis(top: float, plot_h: float) -> list[dict[str, Any]]:

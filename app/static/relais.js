@@ -1,0 +1,149 @@
+/* Relais review pages: keyboard shortcuts, template picker, live template preview.
+   No inline script anywhere (the Content-Security-Policy forbids it); every text goes in with
+   textContent or .value, never innerHTML. The pages work without this file. */
+(function () {
+  "use strict";
+
+  function $(sel) { return document.querySelector(sel); }
+
+  function typing(el) {
+    if (!el) return false;
+    var tag = el.tagName;
+    return tag === "INPUT" || tag === "TEXTAREA" || tag === "SELECT" || el.isContentEditable;
+  }
+
+  function go(sel) {
+    var link = $(sel);
+    if (link) { window.location.assign(link.href); return true; }
+    return false;
+  }
+
+  function submit(form) {
+    if (!form) return;
+    if (form.requestSubmit) form.requestSubmit(); else form.submit();
+  }
+
+  var editor = $("#editor");
+  var counter = $("#length");
+
+  function updateCount() {
+    if (!editor || !counter) return;
+    var limit = parseInt(counter.getAttribute("data-limit"), 10) || 0;
+    counter.textContent = editor.value.length + " / " + limit;
+    counter.classList.toggle("error-text", limit > 0 && editor.value.length > limit);
+  }
+
+  function setReply(text) {
+    if (!editor) return;
+    editor.value = text;
+    updateCount();
+    editor.focus();
+  }
+
+  if (editor) editor.addEventListener("input", updateCount);
+
+  var picker = $("#template-picker");
+  if (picker) {
+    picker.addEventListener("change", function () {
+      var opt = picker.options[picker.selectedIndex];
+      if (opt && opt.value) setReply(opt.getAttribute("data-text") || "");
+    });
+  }
+
+  document.addEventListener("click", function (ev) {
+    var btn = ev.target.closest ? ev.target.closest("[data-use]") : null;
+    if (!btn) return;
+    var source = document.getElementById(btn.getAttribute("data-use"));
+    if (source) setReply(source.textContent);
+  });
+
+  // queue: j/k move through the list, Enter opens
+  var items = Array.prototype.slice.call(document.querySelectorAll("a[data-nav='item']"));
+  function moveInQueue(step) {
+    if (!items.length) return;
+    var i = items.indexOf(document.activeElement);
+    i = i < 0 ? (step > 0 ? 0 : items.length - 1) : Math.min(items.length - 1, Math.max(0, i + step));
+    items[i].focus();
+    items[i].scrollIntoView({ block: "nearest" });
+  }
+
+  function toggleHelp() {
+    var help = $("#shortcuts");
+    if (!help) return;
+    help.classList.toggle("hidden");
+    if (!help.classList.contains("hidden")) help.scrollIntoView({ block: "nearest" });
+  }
+
+  var category = $("#category");
+  if (category) {
+    category.addEventListener("keydown", function (ev) {
+      if (ev.key === "Enter") { ev.preventDefault(); submit($("#category-form")); }
+    });
+  }
+
+  document.addEventListener("keydown", function (ev) {
+    var target = ev.target;
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey) && target === editor) {
+      ev.preventDefault();
+      submit($("#approve-form"));
+      return;
+    }
+    if (ev.key === "Escape" && typing(target)) { target.blur(); return; }
+    if (typing(target) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
+    var handled = true;
+    switch (ev.key) {
+      case "j": if (items.length) moveInQueue(1); else handled = go("a[data-nav='next']"); break;
+      case "k": if (items.length) moveInQueue(-1); else handled = go("a[data-nav='prev']"); break;
+      case "u": handled = go("a[data-nav='up']"); break;
+      case "a": submit($("#approve-form")); break;
+      case "e":
+        if (editor) { editor.focus(); editor.setSelectionRange(editor.value.length, editor.value.length); }
+        break;
+      case "r": if ($("#reason")) $("#reason").focus(); break;
+      case "c": if (category) category.focus(); break;
+      case "?": toggleHelp(); break;
+      default: handled = false;
+    }
+    if (handled) ev.preventDefault();
+  });
+
+  // templates: live preview, rendered by the server in the sandbox
+  var body = $("#template-body");
+  var preview = $("#preview");
+  if (body && preview) {
+    var form = $("#template-form");
+    var timer = null;
+    var render = function () {
+      var data = new URLSearchParams();
+      data.set("csrf_token", form.querySelector("input[name='csrf_token']").value);
+      data.set("body", body.value);
+      fetch("/templates/preview", { method: "POST", body: data, credentials: "same-origin" })
+        .then(function (r) { return r.json(); })
+        .then(function (res) {
+          preview.replaceChildren();
+          if (res.ok) {
+            var quote = document.createElement("blockquote");
+            quote.className = "reply-text";
+            quote.id = "preview-text";
+            quote.textContent = res.text;
+            var info = document.createElement("p");
+            info.className = "muted small";
+            info.id = "preview-info";
+            info.textContent = res.length + " / " + res.limit + " characters" + (res.too_long ? " — too long" : "");
+            preview.append(quote, info);
+          } else {
+            var err = document.createElement("p");
+            err.className = "error-text";
+            err.id = "preview-error";
+            err.textContent = res.error || "The template does not render.";
+            preview.append(err);
+          }
+        })
+        .catch(function () { /* the Preview button still works without it */ });
+    };
+    body.addEventListener("input", function () {
+      clearTimeout(timer);
+      timer = setTimeout(render, 300);
+    });
+  }
+})();

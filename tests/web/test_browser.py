@@ -1,0 +1,399 @@
+"""The review pages in a real browser: Debian's Chromium, headless, driven by Playwright, against a
+real uvicorn server on loopback with a SQLite file. Messages arrive through the signed webhook; a
+reviewer logs in, works the queue with the keyboard (approve, edit and approve, reject, change the
+category), looks at the dashboard; a message full of XSS payloads stays inert; a form posted
+without its CSRF token is refused. Screenshots go to tests/screenshots/ (the README shows them).
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+
+from app import db
+from app.config import Settings
+from app.models import Draft, Message
+from app.users import service as users
+from tests.conftest import IN_CI, ROOT, SECRETS, fb_comment, meta_headers
+from tests.web.conftest import PASSWORD, XSS
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "tests" / "screenshots"
+DESKTOP = {"width": 1366, "height": 900}
+PHONE = {"width": 390, "height": 844}
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+]
+
+pytestmark = pytest.mark.browser
+
+if not CHROMIUM.exists():
+    if IN_CI:
+        pytest.fail("Debian's chromium (/usr/bin/chromium) is required under CI", pytrace=False)
+    pytest.skip("no /usr/bin/chromium: apt-get install -y chromium", allow_module_level=True)
+
+from playwright.sync_api import Browser, Page, sync_playwright  # noqa: E402
+
+MESSAGES = [
+    ("7001_1", "Colis reçu cassé, je veux être remboursée immédiatement !", "Camille Martin"),
+    ("7001_2", "Vous livrez en Corse ?", "Julien Bernard"),
+    ("7001_3", "Ce serait génial d'avoir une appli pour suivre les colis.", "Nina Petit"),
+    ("7001_4", "Deuxième fois que ma commande arrive en retard, c'est inadmissible.", "Léa Moreau"),
+    ("7001_5", XSS, "Mallory <img src=x onerror=alert(1)>"),
+]
+
+
+@dataclass
+class Server:
+    url: str
+    settings: Settings
+
+    def draft(self, draft_id: int) -> Draft:
+        engine = db.make_engine(self.settings)
+        try:
+            with db.make_sessionmaker(engine)() as s:
+                d = s.get(Draft, draft_id)
+                assert d is not None
+                s.expunge(d)
+                return d
+        finally:
+            engine.dispose()
+
+    def draft_of(self, external_id: str) -> int:
+        engine = db.make_engine(self.settings)
+        try:
+            with db.make_sessionmaker(engine)() as s:
+                did = s.scalar(
+                    select(Draft.id)
+                    .join(Message, Message.id == Draft.message_id)
+                    .where(Message.external_id == external_id)
+                )
+                assert did is not None
+                return did
+        finally:
+            engine.dispose()
+
+    def pending(self) -> int:
+        """A pending draft that is not the XSS one (for the message screenshots)."""
+        for cid, _, _ in MESSAGES[:-1]:
+            did = self.draft_of(cid)
+            if self.draft(did).status == "pending":
+                return did
+        return self.draft_of(MESSAGES[-1][0])
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> int:
+    req = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return int(r.status)
+    except urllib.error.HTTPError as e:
+        return int(e.code)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """uvicorn on a free loopback port with a SQLite file, a reviewer, and five messages."""
+    tmp = tmp_path_factory.mktemp("browser")
+    models = ROOT / "models" if (ROOT / "models" / "CURRENT").exists() else tmp / "no-models"
+    env = {
+        **os.environ,
+        "RELAIS_DATABASE_URL": f"sqlite:///{tmp / 'relais.db'}",
+        "RELAIS_ENVIRONMENT": "test",
+        "RELAIS_OUTBOX_IN_PROCESS": "false",
+        "RELAIS_MODELS_DIR": str(models),
+        **{f"RELAIS_{k.upper()}": v for k, v in SECRETS.items()},
+    }
+    settings = Settings(database_url=env["RELAIS_DATABASE_URL"], models_dir=models)
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    with db.make_sessionmaker(engine)() as s:
+        users.create(s, name="camille", role="reviewer", password=PASSWORD)
+        s.commit()
+    engine.dispose()
+    port = free_port()
+    log = open(tmp / "server.log", "w+")  # noqa: SIM115 - closed below
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "uvicorn",
+            "app.main:create_app",
+            "--factory",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--log-level",
+            "warning",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.time() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/healthz", timeout=2) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                pass
+            if proc.poll() is not None or time.time() > deadline:
+                log.seek(0)
+                pytest.fail("uvicorn did not start: " + log.read()[-1000:])
+            time.sleep(0.2)
+        for cid, text, name in MESSAGES:
+            body = fb_comment(cid, text, author=cid.replace("_", ""), name=name)
+            assert post(url + "/webhooks/meta", body, meta_headers(body)) == 200
+        yield Server(url, settings)
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+@dataclass
+class Session:
+    page: Page
+    dialogs: list[str]
+    external: list[str]
+
+
+@pytest.fixture
+def session(server: Server, browser: Browser) -> Iterator[Session]:
+    """A desktop page logged in through the login form."""
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    dialogs: list[str] = []
+    external: list[str] = []
+    page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+    page.on("request", lambda r: None if r.url.startswith((server.url, "data:")) else external.append(r.url))
+    page.goto(server.url + "/")
+    assert page.url.startswith(server.url + "/login")
+    page.fill("input[name=username]", "camille")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(server.url + "/")
+    yield Session(page, dialogs, external)
+    assert not session_errors(dialogs, external)
+    context.close()
+
+
+def session_errors(dialogs: list[str], external: list[str]) -> list[str]:
+    return [f"dialog: {d}" for d in dialogs] + [f"external request: {u}" for u in external]
+
+
+def current_draft(page: Page, server: Server) -> int:
+    path = page.url.removeprefix(server.url).split("?")[0]
+    assert path.startswith("/drafts/"), page.url
+    return int(path.rsplit("/", 1)[1])
+
+
+def shoot(page: Page, name: str) -> None:
+    SHOTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=str(SHOTS / f"{name}.png"), full_page=True)
+
+
+def phone_page(browser: Browser, desktop: Page) -> Page:
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    context.add_cookies(desktop.context.cookies())  # type: ignore[arg-type]
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    return page
+
+
+def test_wrong_password_then_login(server: Server, browser: Browser) -> None:
+    context = browser.new_context(viewport=DESKTOP)
+    page = context.new_page()
+    page.goto(server.url + "/login")
+    shoot(page, "login-desktop")
+    page.fill("input[name=username]", "camille")
+    page.fill("input[name=password]", "wrong password!")
+    page.press("input[name=password]", "Enter")
+    page.wait_for_load_state()
+    assert "Wrong username or password" in page.inner_text("body")
+    context.close()
+
+
+def test_work_the_queue_with_the_keyboard(session: Session, server: Server, browser: Browser) -> None:
+    page = session.page
+    assert "remboursée" in page.inner_text("#queue")
+    shoot(page, "queue-desktop")
+    phone = phone_page(browser, page)
+    phone.goto(server.url + "/")
+    assert phone.evaluate("document.documentElement.scrollWidth") <= 400
+    shoot(phone, "queue-phone")
+    phone.context.close()
+
+    # open the first message from the queue: j selects, Enter opens
+    page.keyboard.press("j")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/drafts/*")
+    first = current_draft(page, server)
+
+    # c: change the category (a pending draft is re-suggested from the templates)
+    page.keyboard.press("c")
+    assert page.evaluate("document.activeElement.id") == "category"
+    page.select_option("#category", "complaint")
+    page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "Category changed to Complaint" in page.inner_text(".flash")
+    assert server.draft(first).category == "complaint"
+    assert page.input_value("#editor").strip()
+
+    # ?: the help toggles
+    page.keyboard.press("?")
+    assert "hidden" in (page.get_attribute("#shortcuts", "class") or "")
+    page.keyboard.press("?")
+
+    # a: approve as shown; the next draft opens
+    suggested = page.input_value("#editor")
+    page.keyboard.press("a")
+    page.wait_for_url(lambda url: f"/drafts/{first}" not in url)
+    d = server.draft(first)
+    assert d.status == "approved" and d.final_text == suggested.strip() and not d.edited
+    assert "approved" in page.inner_text(".flash")
+
+    # e: edit, then Ctrl+Enter approves the edited text
+    second = current_draft(page, server)
+    page.keyboard.press("e")
+    assert page.evaluate("document.activeElement.id") == "editor"
+    page.keyboard.press("Control+a")
+    page.keyboard.type("Bonjour, oui : nous livrons partout en France.")
+    page.keyboard.press("Control+Enter")
+    page.wait_for_url(lambda url: f"/drafts/{second}" not in url)
+    d = server.draft(second)
+    assert (
+        d.status == "approved"
+        and d.edited
+        and d.final_text == "Bonjour, oui : nous livrons partout en France."
+    )
+
+    # r: reject with a reason (type it, Enter)
+    third = current_draft(page, server)
+    page.keyboard.press("r")
+    assert page.evaluate("document.activeElement.id") == "reason"
+    page.keyboard.type("Déjà répondu par téléphone")
+    page.keyboard.press("Enter")
+    page.wait_for_url(lambda url: f"/drafts/{third}" not in url)
+    d = server.draft(third)
+    assert d.status == "rejected" and d.reason == "Déjà répondu par téléphone"
+
+    # j goes to the next message, k back (or the other way round at the end of the queue)
+    here = page.url
+    there, back = ("j", "k") if page.locator("a[data-nav='next']").count() else ("k", "j")
+    page.keyboard.press(there)
+    page.wait_for_url(lambda url: url != here)
+    page.keyboard.press(back)
+    page.wait_for_url(here)
+
+
+def test_xss_payload_is_inert(session: Session, server: Server, browser: Browser) -> None:
+    page = session.page
+    title = page.title()
+    assert "onerror" in page.inner_text("#queue") and "<script>" in page.inner_text("#queue")
+    page.goto(f"{server.url}/drafts/{server.draft_of('7001_5')}")
+    page.wait_for_load_state("networkidle")
+    text = page.inner_text("#customer-text")
+    assert text == XSS  # shown as text, byte for byte, template syntax not evaluated
+    assert page.title() == page.title().replace("pwned", "") and "pwned" not in title
+    assert page.evaluate("document.querySelectorAll('img, main script, a[href^=\"javascript\"]').length") == 0
+    assert not session.dialogs
+    page.click("a[data-nav='up']")
+    page.wait_for_load_state("networkidle")
+    assert page.title() != "pwned"
+
+
+def test_form_without_csrf_token_is_refused(session: Session, server: Server) -> None:
+    page = session.page
+    draft_id = server.pending()
+    page.goto(f"{server.url}/drafts/{draft_id}")
+    page.evaluate("document.querySelector('#reject-form input[name=csrf_token]').remove()")
+    page.fill("#reason", "spam")
+    with page.expect_navigation() as nav:
+        page.click("#reject-form button[type=submit]")
+    response = nav.value
+    assert response is not None and response.status == 403
+    assert "security token" in page.inner_text("main")
+    assert server.draft(draft_id).status == "pending"
+
+
+def test_screenshots_and_phone_layout(session: Session, server: Server, browser: Browser) -> None:
+    desktop = session.page
+    draft_id = server.pending()
+    desktop.goto(f"{server.url}/drafts/{draft_id}")
+    shoot(desktop, "message-desktop")
+    desktop.goto(server.url + "/dashboard")
+    assert desktop.locator("svg.chart").count() >= 4
+    assert "first-response time" in desktop.inner_text("main").lower()
+    shoot(desktop, "dashboard-desktop")
+
+    phone = phone_page(browser, desktop)
+    widths: dict[str, Any] = {}
+    for name, path in [
+        ("queue", "/"),
+        ("message", f"/drafts/{draft_id}"),
+        ("dashboard", "/dashboard"),
+        ("outbox", "/outbox"),
+        ("message-xss", f"/drafts/{server.draft_of('7001_5')}"),
+    ]:
+        phone.goto(server.url + path)
+        phone.wait_for_load_state("networkidle")
+        widths[name] = phone.evaluate("document.documentElement.scrollWidth")
+        if name in ("message", "dashboard"):
+            shoot(phone, f"{name}-phone")
+    assert all(w <= 400 for w in widths.values()), widths
+    # big enough to tap: the approve button on a phone
+    box = phone.locator("#approve").bounding_box() if phone.locator("#approve").count() else None
+    if box is not None:
+        assert box["height"] >= 40
+    phone.context.close()
+    for name in (
+        "queue-desktop",
+        "queue-phone",
+        "message-desktop",
+        "message-phone",
+        "dashboard-desktop",
+        "dashboard-phone",
+    ):
+        assert (SHOTS / f"{name}.png").stat().st_size > 5000
