@@ -10,10 +10,10 @@ text on SQLite and `Json` on PostgreSQL). Reads still go through the ORM and see
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import orjson
 from psycopg.types.json import Json
 from sqlalchemy import JSON, Boolean, Connection, LargeBinary, Table
 from sqlalchemy.types import TypeDecorator
@@ -24,16 +24,26 @@ Converter = Callable[[Any], Any]
 MAX_PARAMS = {"sqlite": 30_000, "postgresql": 60_000}
 
 
+_datetimes: dict[dt.datetime, str] = {}
+
+
 def _sqlite_datetime(value: dt.datetime | None) -> str | None:
+    """The text SQLAlchemy stores for a SQLite DATETIME (always with microseconds), for UTC."""
     if value is None:
         return None
-    if value.tzinfo is None:
-        raise ValueError("naive datetime given to a UTC column")
-    return value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+    text = _datetimes.get(value)  # a batch repeats the same few instants ("now") many times
+    if text is None:
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTC column")
+        text = value.astimezone(dt.UTC).strftime("%Y-%m-%d %H:%M:%S.%f")
+        if len(_datetimes) > 4096:
+            _datetimes.clear()
+        _datetimes[value] = text
+    return text
 
 
 def _sqlite_json(value: Any) -> str | None:
-    return None if value is None else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    return None if value is None else orjson.dumps(value).decode()
 
 
 def _pg_json(value: Any) -> Any:

@@ -6,7 +6,7 @@ import os
 import sys
 import tempfile
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated
 
 import typer
 
@@ -47,10 +47,10 @@ def serve(
     settings = _settings()
     if migrate:
         db.upgrade(settings)
-    if workers > 1:
-        if settings.is_sqlite:
-            typer.echo("warning: several workers on SQLite share one writer; use PostgreSQL to scale",
-                       err=True)
+    if workers > 1 and settings.is_sqlite:
+        typer.echo("warning: several workers on SQLite share one writer; use PostgreSQL to scale", err=True)
+    if workers > 1 or settings.intake_process:
+        # several processes (workers, intake children) count into one /metrics
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relais-metrics-"))
     uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
                 log_level=log_level, access_log=False, proxy_headers=True,
@@ -185,15 +185,14 @@ def evaluate(path: Path) -> None:
 def train(
     force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Write the version, never promote.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Training data folder.")] = None,  # noqa: UP007
+    data_dir: Annotated[Path | None, typer.Option(help="Training data folder.")] = None,  # noqa: UP007
     if_new_corrections: Annotated[int, typer.Option(
         help="Do nothing unless at least N corrections arrived since the current version.")] = 0,
     corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections in the database.")] = True,
 ) -> None:
     """Retrain on the shipped data and the reviewers' corrections; promote only if not worse."""
-    from classifier.commands import train_command
-
     from app.learning import correction_examples
+    from classifier.commands import train_command
 
     settings = _settings()
     extra = correction_examples(settings, if_new=if_new_corrections) if corrections else []
@@ -209,16 +208,26 @@ def train(
 
 @models_app.command("list")
 def models_list() -> None:
-    """Every trained version with its metrics; * marks the promoted one."""
+    """Every trained version, oldest first, with its held-out metrics; * marks the promoted one."""
     from classifier import artifacts
 
     settings = _settings()
-    current = artifacts.current_version(settings.models_dir)
-    for v in artifacts.list_versions(settings.models_dir):
-        macro = v.get("macro_f1")
-        typer.echo(f"{'*' if v['version'] == current else ' '} {v['version']}\t"
+    versions = artifacts.list_versions(settings.models_dir)
+    if not versions:
+        typer.echo(f"no model versions in {settings.models_dir}")
+        return
+    for v in versions:
+        metrics = artifacts.read_metadata(settings.models_dir, v["version"]).get("metrics") or {}
+        macro, accuracy = metrics.get("macro_f1"), metrics.get("accuracy")
+        per_class = " ".join(f"{k}={f:.3f}" for k, f in (metrics.get("per_class_f1") or {}).items())
+        held = metrics.get("corrections")
+        corrections = (f"\tcorrections {held['rows']} held out: accuracy {held['accuracy']:.3f}"
+                       if held else "")
+        typer.echo(f"{'*' if v['current'] else ' '} {v['version']}\t"
                    f"macro-F1 {f'{macro:.3f}' if macro is not None else '?'}\t"
-                   f"{v.get('train_rows', '?')} training rows\t{v.get('created_at', '')}")
+                   f"accuracy {f'{accuracy:.3f}' if accuracy is not None else '?'}\t"
+                   f"{per_class or 'no per-class F1'}{corrections}\t"
+                   f"{v.get('train_rows', '?')} training rows\t{v.get('created_at') or ''}")
 
 
 @models_app.command("use")

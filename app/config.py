@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024  # Meta's largest deliveries are about 3 MB
     timestamp_tolerance_s: int = 300
 
+    # Intake: classify, draft and commit in a child process of its own (a core of its own); off, the
+    # web process does it on a thread.
+    intake_process: bool = True
     # Intake batching: a batch closes after this many deliveries or this many milliseconds.
     ingest_batch_max: int = 256
     ingest_batch_wait_ms: float = 2.0

@@ -25,6 +25,7 @@ import datetime as dt
 import logging
 import time
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -83,70 +84,108 @@ MESSAGES_INSERT = BulkInsert(Message.__table__, [
     returning=["id", "platform", "account_id", "external_id"])
 
 
-def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: ModelHolder,
-                drafter: drafts_service.Drafter,
+@dataclass(slots=True)
+class Prepared:
+    """A batch made ready off the database: classified, drafted, rows built."""
+
+    now: dt.datetime
+    fresh: list[tuple[int, InboundMessage]]  # (delivery index, message), unique within the batch
+    message_rows: list[dict[str, Any]]  # aligned with `fresh`; event_id is filled in at write time
+    draft_rows: list[dict[str, Any]]  # aligned with `fresh`; message_id is filled in at write time
+    duplicates: list[int]  # per delivery: messages repeated within this batch
+
+
+def prepare_batch(deliveries: Sequence[Delivery], *, holder: ModelHolder, drafter: drafts_service.Drafter,
+                  templates: Sequence[Any], now: dt.datetime | None = None) -> Prepared:
+    """Classify every new-looking message of the batch in one call and render its draft (no DB)."""
+    now = now or utcnow()
+    fresh: list[tuple[int, InboundMessage]] = []
+    duplicates = [0] * len(deliveries)
+    seen: set[tuple[str, str, str]] = set()
+    for k, d in enumerate(deliveries):
+        for m in d.parsed.messages:
+            if m.key in seen:
+                duplicates[k] += 1
+            else:
+                seen.add(m.key)
+                fresh.append((k, m))
+    texts = [m.text for _, m in fresh]
+    try:
+        triages = holder.classify(texts)
+    except Exception:  # a broken model must not lose messages: they go to "to sort"
+        log.exception("classifier failed on a batch of %d; sending it to sort", len(texts))
+        triages = holder.unsorted(len(texts))
+    message_rows, draft_rows = [], []
+    for (_, m), t in zip(fresh, triages, strict=True):
+        row = {
+            "platform": m.platform, "account_id": m.account_id, "external_id": m.external_id,
+            "kind": m.kind, "channel": m.channel, "conversation_id": m.conversation_id,
+            "reply_to_id": m.reply_to_id, "parent_id": m.parent_id, "author_id": m.author_id,
+            "author_name": m.author_name, "author_handle": m.author_handle, "text": m.text,
+            "extra": m.extra, "created_at": m.created_at, "received_at": now, "event_id": None,
+            "language": t.language, "category": t.category, "predicted_category": t.category,
+            "confidence": t.confidence, "scores": t.scores, "model_version": t.model_version,
+            "to_sort": t.to_sort,
+        }
+        message_rows.append(row)
+        draft_rows.append(drafter.draft_row(templates, row, now=now))
+    return Prepared(now, fresh, message_rows, draft_rows, duplicates)
+
+
+def write_batch(session: Session, deliveries: Sequence[Delivery], prepared: Prepared, *,
                 touched: dict[tuple[str, str], float] | None = None) -> list[IngestResult]:
-    """Store a batch of deliveries in the caller's transaction (flush only, no commit).
+    """Store a prepared batch in the caller's transaction (no commit).
 
     `touched` remembers when each channel's "last event" was last written, to write it at most
     every few seconds."""
-    now = utcnow()
-    results = [IngestResult(ignored=d.parsed.ignored) for d in deliveries]
-
+    now = prepared.now
+    results = [IngestResult(ignored=d.parsed.ignored, duplicates=n)
+               for d, n in zip(deliveries, prepared.duplicates, strict=True)]
     conn = session.connection()
     # 1. the journal, deduplicated by the digest of the raw body
     rows = [{"platform": d.platform, "digest": d.digest, "delivery_id": d.delivery_id, "headers": d.headers,
              "body": d.body, "message_count": len(d.parsed.messages), "received_at": now} for d in deliveries]
     unique_rows = list({(r["platform"], r["digest"]): r for r in rows}.values())
     event_ids = {(p, dg): i for i, p, dg in EVENTS_INSERT.run(conn, unique_rows)}
-
-    # 2. messages of deliveries seen for the first time (a redelivered body was stored with its first copy)
-    fresh: list[tuple[int, InboundMessage, int]] = []  # (result index, message, event id)
-    seen_keys: set[tuple[str, str, str]] = set()
+    first_copy: dict[int, int] = {}  # delivery index -> its journal id, for first copies only
     for k, d in enumerate(deliveries):
         eid = event_ids.pop((d.platform, d.digest), None)
-        if eid is None:
+        if eid is None:  # a redelivered body: its messages were stored with its first copy
             results[k].duplicate_delivery = True
-            results[k].duplicates += len(d.parsed.messages)
-            continue
-        for m in d.parsed.messages:
-            if m.key in seen_keys:
-                results[k].duplicates += 1
-                continue
-            seen_keys.add(m.key)
-            fresh.append((k, m, eid))
+            results[k].duplicates = len(d.parsed.messages)
+        else:
+            first_copy[k] = eid
 
-    if fresh:
-        triages = holder.classify([m.text for _, m, _ in fresh])
-        message_rows = []
-        for (_, m, eid), t in zip(fresh, triages, strict=True):
-            message_rows.append({
-                "platform": m.platform, "account_id": m.account_id, "external_id": m.external_id,
-                "kind": m.kind, "channel": m.channel, "conversation_id": m.conversation_id,
-                "reply_to_id": m.reply_to_id, "parent_id": m.parent_id, "author_id": m.author_id,
-                "author_name": m.author_name, "author_handle": m.author_handle, "text": m.text,
-                "extra": m.extra, "created_at": m.created_at, "received_at": now, "event_id": eid,
-                "language": t.language, "category": t.category, "predicted_category": t.category,
-                "confidence": t.confidence, "scores": t.scores, "model_version": t.model_version,
-                "to_sort": t.to_sort,
-            })
-        ids = {(p, a, e): i for i, p, a, e in MESSAGES_INSERT.run(conn, message_rows)}
-        new_messages: list[tuple[int, dict[str, Any]]] = []
-        for (k, m, _), row in zip(fresh, message_rows, strict=True):
-            mid = ids.get(m.key)
-            if mid is None:
-                results[k].duplicates += 1
-                continue
-            results[k].stored += 1
-            results[k].message_ids.append(mid)
-            new_messages.append((mid, row))
-        if new_messages:
-            drafter.propose_new(session, new_messages, now=now)
+    # 2. messages (deduplicated by their unique constraint), then one draft for each new one
+    chosen = []
+    for (k, m), row, draft in zip(prepared.fresh, prepared.message_rows, prepared.draft_rows, strict=True):
+        if k in first_copy:
+            row["event_id"] = first_copy[k]
+            chosen.append((k, m, row, draft))
+    ids = {(p, a, e): i for i, p, a, e in MESSAGES_INSERT.run(conn, [c[2] for c in chosen])}
+    drafts = []
+    for k, m, _, draft in chosen:
+        mid = ids.get(m.key)
+        if mid is None:
+            results[k].duplicates += 1
+            continue
+        results[k].stored += 1
+        results[k].message_ids.append(mid)
+        drafts.append({**draft, "message_id": mid})
+    drafts_service.DRAFTS_INSERT.run(conn, drafts)
 
     _apply_deletions(session, deliveries, now)
     _record_echoes(session, deliveries, now)
     _touch_channels(session, deliveries, now, touched)
     return results
+
+
+def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: ModelHolder,
+                drafter: drafts_service.Drafter,
+                touched: dict[tuple[str, str], float] | None = None) -> list[IngestResult]:
+    """Prepare and write a batch in the caller's transaction (flush only, no commit)."""
+    prepared = prepare_batch(deliveries, holder=holder, drafter=drafter, templates=drafter.templates(session))
+    return write_batch(session, deliveries, prepared, touched=touched)
 
 
 def _apply_deletions(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
@@ -192,36 +231,49 @@ def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.da
 
 
 class Intake:
-    """Groups concurrent deliveries into one transaction and one classifier call."""
+    """Groups concurrent deliveries into one transaction and one classifier call, in two stages
+    that overlap: while batch N is written and committed, batch N+1 is classified and drafted."""
 
     def __init__(self, factory: sessionmaker[Session], holder: ModelHolder, drafter: drafts_service.Drafter,
-                 *, max_batch: int = 256, wait_ms: float = 2.0):
+                 *, read_factory: sessionmaker[Session] | None = None, max_batch: int = 256,
+                 wait_ms: float = 2.0):
         self.factory = factory
+        self.read_factory = read_factory or factory
         self.holder = holder
         self.drafter = drafter
         self.max_batch = max_batch
         self.wait_s = wait_ms / 1000
         self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[IngestResult]]] | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._writes: asyncio.Queue[tuple[list[tuple[Delivery, asyncio.Future[IngestResult]]], Any]] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
         self._touched: dict[tuple[str, str], float] = {}
+        # the writer has a thread of its own: SQLite has one writer, and ordering stays simple
+        self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="relais-intake-write")
 
     async def start(self) -> None:
         self._queue = asyncio.Queue()
-        self._task = asyncio.create_task(self._run(), name="relais-intake")
+        self._writes = asyncio.Queue(maxsize=2)
+        self._tasks = [asyncio.create_task(self._collect(), name="relais-intake-collect"),
+                       asyncio.create_task(self._write(), name="relais-intake-write")]
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        for task in self._tasks:
+            task.cancel()
             try:
-                await self._task
+                await task
             except asyncio.CancelledError:
                 pass
-            self._task = None
-        # anything still queued is answered 503: the platform will deliver it again
+        self._tasks = []
+        # anything not committed is answered 503: the platform will deliver it again
+        pending: list[asyncio.Future[IngestResult]] = []
+        while self._writes is not None and not self._writes.empty():
+            pending += [f for _, f in self._writes.get_nowait()[0]]
         while self._queue is not None and not self._queue.empty():
-            _, fut = self._queue.get_nowait()
+            pending.append(self._queue.get_nowait()[1])
+        for fut in pending:
             if not fut.done():
                 fut.set_exception(DatabaseUnavailable("shutting down"))
+        self._write_thread.shutdown(wait=True)
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Return once the delivery is committed; raise DatabaseUnavailable if it cannot be."""
@@ -231,8 +283,8 @@ class Intake:
         await self._queue.put((delivery, fut))
         return await fut
 
-    async def _run(self) -> None:
-        assert self._queue is not None
+    async def _collect(self) -> None:
+        assert self._queue is not None and self._writes is not None
         queue = self._queue
         loop = asyncio.get_running_loop()
         while True:
@@ -250,8 +302,23 @@ class Intake:
                 else:
                     batch.append(queue.get_nowait())
             try:
-                outcomes = await asyncio.to_thread(self._commit_batch, [d for d, _ in batch])
+                prepared: Any = await asyncio.to_thread(self._prepare, [d for d, _ in batch])
             except Exception as e:  # never let the loop die
+                log.exception("preparing an intake batch failed")
+                prepared = e
+            await self._writes.put((batch, prepared))
+
+    async def _write(self) -> None:
+        assert self._writes is not None
+        loop = asyncio.get_running_loop()
+        while True:
+            batch, prepared = await self._writes.get()
+            deliveries = [d for d, _ in batch]
+            try:
+                if isinstance(prepared, BaseException):
+                    raise prepared
+                outcomes = await loop.run_in_executor(self._write_thread, self._commit_batch, deliveries, prepared)
+            except Exception as e:
                 log.exception("intake batch failed")
                 outcomes = [DatabaseUnavailable(str(e))] * len(batch)
             for (_, fut), outcome in zip(batch, outcomes, strict=True):
@@ -262,10 +329,23 @@ class Intake:
                 else:
                     fut.set_result(outcome)
 
-    def _commit_batch(self, deliveries: list[Delivery]) -> list[IngestResult | BaseException]:
+    def _prepare(self, deliveries: list[Delivery]) -> Prepared:
+        started = time.perf_counter()
+        templates = self.drafter.cached_templates()
+        if templates is None:
+            session = self.read_factory()
+            try:
+                templates = self.drafter.templates(session)
+            finally:
+                session.close()
+        prepared = prepare_batch(deliveries, holder=self.holder, drafter=self.drafter, templates=templates)
+        metrics.INGEST_PREPARE.observe(time.perf_counter() - started)
+        return prepared
+
+    def _commit_batch(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult | BaseException]:
         started = time.perf_counter()
         try:
-            results: list[IngestResult | BaseException] = list(self._store(deliveries))
+            results: list[IngestResult | BaseException] = list(self._store(deliveries, prepared))
         except (OperationalError, DBAPIError) as e:
             if len(deliveries) == 1 or _is_outage(e):
                 log.warning("database unavailable for %d deliveries: %s", len(deliveries), e.__class__.__name__)
@@ -282,7 +362,7 @@ class Intake:
 
     def _commit_isolated(self, delivery: Delivery) -> IngestResult | BaseException:
         try:
-            return self._store([delivery])[0]
+            return self._store([delivery], self._prepare([delivery]))[0]
         except (OperationalError, DBAPIError) as e:
             return DatabaseUnavailable(str(e))
         except Exception as e:
@@ -290,16 +370,15 @@ class Intake:
             return e
 
     def _commit_one(self, delivery: Delivery) -> IngestResult:
-        out = self._commit_batch([delivery])[0]
+        out = self._commit_batch([delivery], self._prepare([delivery]))[0]
         if isinstance(out, BaseException):
             raise out
         return out
 
-    def _store(self, deliveries: list[Delivery]) -> list[IngestResult]:
+    def _store(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult]:
         session = self.factory()
         try:
-            results = store_batch(session, deliveries, holder=self.holder, drafter=self.drafter,
-                                  touched=self._touched)
+            results = write_batch(session, deliveries, prepared, touched=self._touched)
             session.commit()
             return results
         except BaseException:

@@ -20,6 +20,7 @@ from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
 from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
+from app.intake_process import IntakeClient
 from app.triage import ModelHolder
 from app.webhooks.fastpath import WebhookFastPath
 from app.webhooks.router import router as webhooks_router
@@ -45,8 +46,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.holder = holder
         app.state.drafter = Drafter(settings)
         app.state.similar = SimilarReplies()
-        app.state.intake = Intake(app.state.sessions, holder, app.state.drafter,
-                                  max_batch=settings.ingest_batch_max, wait_ms=settings.ingest_batch_wait_ms)
+        if settings.intake_process:
+            app.state.intake = IntakeClient(settings, app.state.adapter_context)
+        else:
+            app.state.intake = Intake(app.state.sessions, holder, app.state.drafter,
+                                      read_factory=app.state.read_sessions, max_batch=settings.ingest_batch_max,
+                                      wait_ms=settings.ingest_batch_wait_ms)
         await app.state.intake.start()
         sender = None
         if settings.outbox_in_process:

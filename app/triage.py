@@ -81,11 +81,15 @@ class ModelHolder:
     def stop(self) -> None:
         self._stop.set()
 
+    @staticmethod
+    def unsorted(n: int) -> list[Triage]:
+        return [Triage(None, None, None, None, None, True) for _ in range(n)]
+
     def classify(self, texts: Sequence[str]) -> list[Triage]:
         """Predict a batch; with no model everything goes to "to sort"."""
         model = self._model
         if model is None:
-            return [Triage(None, None, None, None, None, True) for _ in texts]
+            return self.unsorted(len(texts))
         out = []
         for p in model.predict(list(texts)):
             out.append(Triage(p.category, round(float(p.confidence), 4),

@@ -127,6 +127,7 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
     values: dict[str, Any] = {"database_url": database_url, "environment": "test", "outbox_in_process": False,
+                              "intake_process": False,
                               "model_reload_interval_s": 3600.0, **SECRETS}
     values.update(overrides)
     return Settings(**values)

@@ -95,21 +95,24 @@ class Drafter:
         rendered = tpl.safe_render(chosen.body, variables, cache_key=(chosen.id, chosen.version))
         return rendered[: tpl.length_limit(channel)], chosen.id
 
-    def propose_new(self, session: Session, new_messages: Sequence[tuple[int, dict[str, Any]]], *,
-                    now: dt.datetime) -> None:
-        """Exactly one pending draft per new message (its creation is the "proposed" event)."""
-        templates = self.templates(session)
-        rows = []
-        for mid, m in new_messages:
-            text, template_id = self.suggest(
-                templates, category=m["category"], language=m["language"], kind=m["kind"],
-                channel=m["channel"], text=m["text"], author_name=m["author_name"], to_sort=m["to_sort"])
-            rows.append({"message_id": mid, "version": 1, "status": "pending", "text": text,
-                         "template_id": template_id, "suggestions": [], "edited": False,
-                         "priority": priority_of(m["category"]), "received_at": m["received_at"],
-                         "category": m["category"], "platform": m["platform"], "language": m["language"],
-                         "to_sort": m["to_sort"], "created_at": now, "updated_at": now})
-        DRAFTS_INSERT.run(session.connection(), rows)
+    def cached_templates(self) -> list[tpl.TemplateRow] | None:
+        """The cached templates while fresh, else None (then call `templates(session)`)."""
+        cached = self._cache
+        if cached is not None and time.monotonic() - cached[0] < self.cache_s:
+            return cached[1]
+        return None
+
+    def draft_row(self, templates: Sequence[tpl.TemplateRow], m: dict[str, Any], *,
+                  now: dt.datetime) -> dict[str, Any]:
+        """The pending draft of one new message (without its message_id); its creation is the
+        "proposed" event of its history."""
+        text, template_id = self.suggest(
+            templates, category=m["category"], language=m["language"], kind=m["kind"],
+            channel=m["channel"], text=m["text"], author_name=m["author_name"], to_sort=m["to_sort"])
+        return {"version": 1, "status": "pending", "text": text, "template_id": template_id, "suggestions": [],
+                "edited": False, "priority": priority_of(m["category"]), "received_at": m["received_at"],
+                "category": m["category"], "platform": m["platform"], "language": m["language"],
+                "to_sort": m["to_sort"], "created_at": now, "updated_at": now}
 
 
 def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime) -> None:

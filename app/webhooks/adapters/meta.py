@@ -6,9 +6,9 @@ from collections.abc import Mapping
 from typing import Any
 
 from app.webhooks.types import (
-    MalformedPayload,
     AdapterContext,
     InboundMessage,
+    MalformedPayload,
     OwnMessage,
     Parsed,
     arr,

@@ -5,7 +5,16 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from app.webhooks.types import AdapterContext, InboundMessage, OwnMessage, Parsed, epoch, obj, opt_str, req_str
+from app.webhooks.types import (
+    AdapterContext,
+    InboundMessage,
+    OwnMessage,
+    Parsed,
+    epoch,
+    obj,
+    opt_str,
+    req_str,
+)
 
 PLATFORM = "slack"
 # Message subtypes that are a person writing; every other subtype is an edit, a join, a bot, ...

@@ -1,0 +1,187 @@
+"""Intake in a child process of its own: the web process verifies and answers, the child
+classifies, drafts and commits.
+
+Python runs one thread at a time per process. Under a burst, verifying and answering HTTP costs
+about as much CPU as classifying and storing, so doing both in one interpreter halves the rate.
+`IntakeClient` has the same `start/stop/submit` as `Intake`; it hands each authentic delivery to
+the child over a socketpair and resolves the request when the child reports the commit. The child
+runs the ordinary `Intake` (group commit, one classifier call per batch) on its own core.
+
+    web process                                  intake child (spawned by the web process)
+    verify, parse (refuse 4xx) ── frame ──▶      parse again (pure), Intake.submit ... COMMIT
+    answer 200 / 503           ◀── result ──     {stored, duplicates, ignored} or "unavailable"
+
+Frames are a 4-byte big-endian length and a payload: the delivery's metadata as JSON, a NUL, the
+raw body. If the child dies, every waiting request is answered 503 (the platform retries) and a
+new child is started. The child exits when the web process closes the socket (or dies).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import socket
+import struct
+from typing import Any
+
+import orjson
+
+from app.config import Settings
+from app.intake import DatabaseUnavailable, Delivery, IngestResult
+
+log = logging.getLogger("relais.intake")
+LENGTH = struct.Struct(">I")
+
+
+def _frame(payload: bytes) -> bytes:
+    return LENGTH.pack(len(payload)) + payload
+
+
+async def _read_frame(reader: asyncio.StreamReader) -> bytes:
+    (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
+    return await reader.readexactly(size)
+
+
+class IntakeClient:
+    """`Intake`'s interface, with the work done in a child process."""
+
+    def __init__(self, settings: Settings, adapter_context: Any):
+        self.settings = settings
+        self.adapter_context = adapter_context
+        self._pending: dict[int, asyncio.Future[IngestResult]] = {}
+        self._next_id = 0
+        self._writer: asyncio.StreamWriter | None = None
+        self._reader_task: asyncio.Task[None] | None = None
+        self._process: Any = None
+        self._stopping = False
+        self._ready = asyncio.Event()
+
+    async def start(self) -> None:
+        await self._spawn()
+
+    async def _spawn(self) -> None:
+        parent, child = socket.socketpair()
+        ctx = multiprocessing.get_context("spawn")
+        self._process = ctx.Process(target=child_main, args=(self.settings, self.adapter_context, child),
+                                    name="relais-intake", daemon=True)
+        self._process.start()
+        child.close()
+        reader, self._writer = await asyncio.open_connection(sock=parent)
+        # the child says "ready" once its database and model are loaded
+        hello = await _read_frame(reader)
+        if hello != b"ready":
+            raise RuntimeError(f"intake process failed to start: {hello[:200]!r}")
+        self._reader_task = asyncio.create_task(self._read_results(reader), name="relais-intake-results")
+        self._ready.set()
+
+    async def _read_results(self, reader: asyncio.StreamReader) -> None:
+        try:
+            while True:
+                ident, status, stored, duplicates, ignored = orjson.loads(await _read_frame(reader))
+                fut = self._pending.pop(ident, None)
+                if fut is None or fut.done():
+                    continue
+                if status == "ok":
+                    fut.set_result(IngestResult(stored=stored, duplicates=duplicates, ignored=ignored))
+                else:
+                    fut.set_exception(DatabaseUnavailable(status))
+        except (asyncio.IncompleteReadError, ConnectionError):
+            pass
+        # the child is gone: nothing it held was acknowledged, so every platform will retry
+        self._ready.clear()
+        pending, self._pending = self._pending, {}
+        for fut in pending.values():
+            if not fut.done():
+                fut.set_exception(DatabaseUnavailable("intake process exited"))
+        if not self._stopping:
+            log.error("intake process exited (code %s); starting a new one", self._process.exitcode)
+            await asyncio.sleep(0.5)
+            if not self._stopping:
+                asyncio.get_running_loop().create_task(self._spawn())
+
+    async def submit(self, delivery: Delivery) -> IngestResult:
+        """Return once the child has committed the delivery; DatabaseUnavailable if it cannot."""
+        if not self._ready.is_set() or self._writer is None:
+            raise DatabaseUnavailable("intake process not running")
+        self._next_id += 1
+        ident = self._next_id
+        fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
+        self._pending[ident] = fut
+        meta = orjson.dumps([ident, delivery.platform, delivery.digest, delivery.delivery_id, delivery.headers])
+        self._writer.write(_frame(meta + b"\0" + delivery.body))
+        if self._writer.transport.get_write_buffer_size() > 4 * 1024 * 1024:
+            await self._writer.drain()
+        return await fut
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(Exception):
+                await self._writer.wait_closed()
+        if self._reader_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._reader_task, 15)
+        if self._process is not None:
+            await asyncio.to_thread(self._process.join, 15)
+            if self._process.is_alive():
+                self._process.kill()
+
+
+def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
+    """Entry point of the intake process."""
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    asyncio.run(_serve(settings, adapter_context, sock))
+
+
+async def _serve(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
+    from app import db
+    from app.drafts.service import Drafter
+    from app.intake import Intake
+    from app.triage import ModelHolder
+    from app.webhooks.router import PARSERS
+
+    reader, writer = await asyncio.open_connection(sock=sock)
+    engine = db.make_engine(settings)
+    holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+    holder.start_polling(settings.model_reload_interval_s)
+    intake = Intake(db.make_sessionmaker(engine), holder, Drafter(settings),
+                    read_factory=db.make_sessionmaker(engine, readonly=True),
+                    max_batch=settings.ingest_batch_max, wait_ms=settings.ingest_batch_wait_ms)
+    await intake.start()
+
+    async def one(ident: int, delivery: Delivery) -> None:
+        try:
+            r = await intake.submit(delivery)
+            answer = [ident, "ok", r.stored, r.duplicates, r.ignored]
+        except DatabaseUnavailable as e:
+            answer = [ident, str(e)[:200] or "unavailable", 0, 0, 0]
+        except Exception as e:  # a bug: the platform gets a 503 and retries; the error is logged
+            log.exception("intake failed")
+            answer = [ident, f"error: {e.__class__.__name__}", 0, 0, 0]
+        writer.write(_frame(orjson.dumps(answer)))
+
+    writer.write(_frame(b"ready"))
+    tasks: set[asyncio.Task[None]] = set()
+    try:
+        while True:
+            try:
+                payload = await _read_frame(reader)
+            except (asyncio.IncompleteReadError, ConnectionError):
+                break  # the web process closed the socket or died
+            meta, _, body = payload.partition(b"\0")
+            ident, platform, digest, delivery_id, headers = orjson.loads(meta)
+            # adapters are pure: parsing again here is cheaper than shipping objects across
+            parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
+            task = asyncio.create_task(one(ident, Delivery(platform, digest, delivery_id, headers, body, parsed)))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
+        if tasks:
+            await asyncio.wait(tasks, timeout=15)
+    finally:
+        await intake.stop()
+        holder.stop()
+        engine.dispose()
+        writer.close()

@@ -1,0 +1,81 @@
+"""Intake in its own process (the default of `relais serve`): the same guarantees as in-process,
+and a dead child costs 503s (the platforms retry), never a lost or duplicated message."""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, func, select
+from sqlalchemy.orm import Session
+
+from app.main import create_app
+from app.models import Draft, Message
+from tests.conftest import fb_comment, make_settings, meta_headers
+
+
+def counts(url: str) -> tuple[int, int]:
+    engine = create_engine(url)
+    with Session(engine) as s:
+        out = (s.scalar(select(func.count()).select_from(Message)) or 0,
+               s.scalar(select(func.count()).select_from(Draft)) or 0)
+    engine.dispose()
+    return out
+
+
+def test_child_process_stores_classifies_and_deduplicates(database_url: str) -> None:
+    settings = make_settings(database_url, intake_process=True)
+    with TestClient(create_app(settings)) as client:
+        assert client.app.state.intake._process.is_alive()
+        bodies = [fb_comment(f"ip_{i}", f"Ma commande {i} n'est pas arrivée") for i in range(20)]
+        with ThreadPoolExecutor(8) as ex:
+            results = list(ex.map(lambda b: client.post("/webhooks/meta", content=b, headers=meta_headers(b)),
+                                  bodies + bodies))
+        assert all(r.status_code == 200 for r in results)
+        assert sum(r.json()["stored"] for r in results) == 20
+        assert sum(r.json()["duplicates"] for r in results) == 20
+        bad = client.post("/webhooks/meta", content=bodies[0], headers={"X-Hub-Signature-256": "sha256=00"})
+        assert bad.status_code == 401
+    assert counts(database_url) == (20, 20)
+    engine = create_engine(database_url)
+    with Session(engine) as s:
+        versions = set(s.scalars(select(Message.model_version)))
+    engine.dispose()
+    assert versions == {client.app.state.holder.version}
+
+
+def test_a_killed_child_gives_503_then_a_new_child_takes_over(sqlite_url: str, tmp_path: Path) -> None:
+    settings = make_settings(sqlite_url, intake_process=True)
+    with TestClient(create_app(settings)) as client:
+        intake = client.app.state.intake
+        first = intake._process
+        os.kill(first.pid, signal.SIGKILL)
+        first.join(5)
+        body = fb_comment("after_kill", "Bonjour, vous livrez en Corse ?")
+        codes = []
+        deadline = time.time() + 30
+        while time.time() < deadline:
+            r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
+            codes.append(r.status_code)
+            if r.status_code == 200:
+                break
+            assert r.status_code == 503 and r.headers.get("retry-after")
+            time.sleep(0.2)
+        assert codes[-1] == 200 and intake._process is not first and intake._process.is_alive()
+    assert counts(sqlite_url) == (1, 1)
+
+
+def test_database_down_in_the_child_is_503(pg_url: str) -> None:
+    from tests.conftest import drop_pg_database
+
+    settings = make_settings(pg_url, intake_process=True)
+    with TestClient(create_app(settings)) as client:
+        drop_pg_database(pg_url.rsplit("/", 1)[1])  # the database vanishes under both processes
+        body = fb_comment("down", "hello")
+        r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
+        assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
+        assert r.headers.get("retry-after")
