@@ -153,12 +153,8 @@ def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
         raise BadRequest("invalid cursor") from e
 
 
-def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
-                cursor: str | None = None) -> tuple[list[tuple[Draft, Message]], str | None]:
-    """One page of the queue, complaints first then oldest first; keyset pagination."""
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
-    q = select(Draft, Message).join(Message, Message.id == Draft.message_id)
+def _queue_query(q: Any, filt: QueueFilter) -> Any:
+    """The one home of the queue's filters (validated here)."""
     if filt.status is not None:
         if filt.status not in STATUSES:
             raise BadRequest(f"status must be one of {list(STATUSES)}")
@@ -173,6 +169,15 @@ def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
         q = q.where(Draft.language == filt.language)
     if filt.to_sort is not None:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
+    return q
+
+
+def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
+                cursor: str | None = None) -> tuple[list[tuple[Draft, Message]], str | None]:
+    """One page of the queue, complaints first then oldest first; keyset pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+    q = _queue_query(select(Draft, Message).join(Message, Message.id == Draft.message_id), filt)
     if cursor:
         p, r, i = decode_cursor(cursor)
         q = q.where(or_(Draft.priority > p,
@@ -186,6 +191,16 @@ def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
         last = rows[-1][0]
         next_cursor = encode_cursor(last.priority, last.received_at, last.id)
     return rows, next_cursor
+
+
+def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> int | None:
+    """The id of the draft just before `before` in queue order (the reverse keyset)."""
+    p, r, i = before.priority, before.received_at, before.id
+    q = _queue_query(select(Draft.id), filt).where(
+        or_(Draft.priority < p,
+            and_(Draft.priority == p, Draft.received_at < r),
+            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i)))
+    return session.scalar(q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1))
 
 
 def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]:
@@ -386,3 +401,75 @@ def diff(before: str, after: str) -> str:
     """A unified diff of the suggestion and the text actually sent."""
     return "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent",
                                           lineterm=""))
+
+
+# -- reply templates (admin) ---------------------------------------------------------------------
+
+TEMPLATE_FIELDS = ("name", "category", "language", "channel_kind", "register", "body", "enabled")
+SAMPLE_TEXT = "Bonjour, mon colis est arrivé abîmé, vous pouvez m'aider ?"
+
+
+def template_errors(values: dict[str, Any]) -> list[str]:
+    """Every reason these template fields cannot be saved (empty when they can)."""
+    errors = []
+    if not 1 <= len(values.get("name") or "") <= 100:
+        errors.append("The name needs 1 to 100 characters.")
+    if values.get("category") not in CATEGORIES:
+        errors.append(f"The category is one of {', '.join(CATEGORIES)}.")
+    if not 2 <= len(values.get("language") or "") <= 8:
+        errors.append("The language is a code such as fr or en.")
+    if values.get("channel_kind") not in ("public", "private", "any"):
+        errors.append("The channel kind is public, private or any.")
+    if values.get("register") not in ("tu", "vous", "any"):
+        errors.append("The register is tu, vous or any.")
+    if not 1 <= len(values.get("body") or "") <= 5000:
+        errors.append("The body needs 1 to 5000 characters.")
+    return errors
+
+
+def preview_template(settings: Settings, body: str, message: Message | None = None) -> dict[str, Any]:
+    """Render a template body in the sandbox, for a real message or a sample complaint."""
+    text = message.text if message is not None else SAMPLE_TEXT
+    language = (message.language if message is not None else "fr") or "en"
+    channel = message.channel if message is not None else "facebook"
+    register = tpl.register_of(text, settings.default_register) if language == "fr" else "any"
+    variables = tpl.variables(author_name=message.author_name if message is not None else "Camille Martin",
+                              text=text, brand=settings.brand_name, signature=settings.agent_signature,
+                              category=(message.category if message is not None else "complaint"),
+                              channel=channel, register=register, language=language)
+    try:
+        rendered = tpl.render(body, variables)
+    except Exception as e:  # any template error is shown to the admin, never raised
+        return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:500], "text": ""}
+    limit = tpl.length_limit(channel)
+    return {"ok": True, "text": rendered, "length": len(rendered), "limit": limit,
+            "too_long": len(rendered) > limit, "error": None}
+
+
+def save_template(session: Session, settings: Settings, *, template: ReplyTemplate | None,
+                  values: dict[str, Any], user_id: int, expected_version: int | None = None) -> ReplyTemplate:
+    """Create (`template` None) or change a reply template: validated, rendered once in the
+    sandbox, its version moved on. Invalid (422) or Conflict (409) otherwise."""
+    merged = {k: getattr(template, k) for k in TEMPLATE_FIELDS} if template is not None else {"enabled": True}
+    merged.update({k: v for k, v in values.items() if k in TEMPLATE_FIELDS})
+    errors = template_errors(merged)
+    shown = preview_template(settings, merged.get("body") or "")
+    if merged.get("body") and not shown["ok"]:
+        errors.append(f"The template does not render: {shown['error']}")
+    if errors:
+        raise Invalid(" ".join(errors), detail={"errors": errors})
+    clash = session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == merged["name"]))
+    if clash is not None and (template is None or clash != template.id):
+        raise Conflict(f"A template named {merged['name']!r} exists.")
+    if template is not None and expected_version is not None and template.version != expected_version:
+        raise Conflict("Someone changed this template meanwhile: reload it, then apply your change again.",
+                       detail={"version": template.version})
+    if template is None:
+        template = ReplyTemplate(version=0)
+        session.add(template)
+    for k in TEMPLATE_FIELDS:
+        setattr(template, k, merged[k])
+    template.version += 1
+    template.updated_by, template.updated_at = user_id, utcnow()
+    session.flush()
+    return template

@@ -9,8 +9,7 @@ from sqlalchemy import select
 
 from app.deps import AdminDep, ReadSessionDep, ReviewerDep, SessionDep, SettingsDep
 from app.drafts import service as drafts
-from app.drafts import templates as tpl
-from app.errors import Conflict, Invalid, NotFound
+from app.errors import NotFound
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.review import schemas as s
@@ -135,20 +134,6 @@ def _template(session: Any, template_id: int) -> ReplyTemplate:
     return t
 
 
-def _columns(values: dict[str, Any]) -> dict[str, Any]:
-    if "register_" in values:
-        values["register"] = values.pop("register_")
-    return values
-
-
-def _check_template(body: str) -> None:
-    try:
-        tpl.render(body, tpl.variables(author_name="Camille Martin", text="Bonjour", brand="Brand", signature="",
-                                       category="question", channel="facebook", register="vous", language="fr"))
-    except Exception as e:
-        raise Invalid(f"template does not render: {e}") from None
-
-
 @router.get("/templates", response_model=list[s.TemplateRead])
 def list_templates(session: ReadSessionDep, user: ReviewerDep) -> list[ReplyTemplate]:
     """Every reply template (reviewers read them to pick one; admins change them)."""
@@ -156,31 +141,26 @@ def list_templates(session: ReadSessionDep, user: ReviewerDep) -> list[ReplyTemp
                                                               ReplyTemplate.name)))
 
 
+def _columns(values: dict[str, Any]) -> dict[str, Any]:
+    if "register_" in values:
+        values["register"] = values.pop("register_")
+    return values
+
+
 @router.post("/templates", response_model=s.TemplateRead, status_code=201)
-def create_template(body: s.TemplateCreate, session: SessionDep, user: AdminDep) -> ReplyTemplate:
-    """Add a template (admin)."""
-    _check_template(body.body)
-    if session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == body.name)) is not None:
-        raise Conflict(f"a template named {body.name!r} exists")
-    t = ReplyTemplate(**_columns(body.model_dump()), updated_by=user.id, updated_at=utcnow(), version=1)
-    session.add(t)
-    session.flush()
-    return t
+def create_template(body: s.TemplateCreate, session: SessionDep, settings: SettingsDep,
+                    user: AdminDep) -> ReplyTemplate:
+    """Add a template (admin); it must render in the sandbox."""
+    return drafts.save_template(session, settings, template=None, values=_columns(body.model_dump()),
+                                user_id=user.id)
 
 
 @router.patch("/templates/{template_id}", response_model=s.TemplateRead)
-def update_template(template_id: int, body: s.TemplateUpdate, session: SessionDep, user: AdminDep) -> ReplyTemplate:
+def update_template(template_id: int, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep,
+                    user: AdminDep) -> ReplyTemplate:
     """Change a template (admin); its version moves on."""
-    t = _template(session, template_id)
-    changes = _columns(body.model_dump(exclude_unset=True))
-    if "body" in changes:
-        _check_template(changes["body"])
-    for k, v in changes.items():
-        setattr(t, k, v)
-    t.version += 1
-    t.updated_by, t.updated_at = user.id, utcnow()
-    session.flush()
-    return t
+    return drafts.save_template(session, settings, template=_template(session, template_id),
+                                values=_columns(body.model_dump(exclude_unset=True)), user_id=user.id)
 
 
 @router.delete("/templates/{template_id}", status_code=204)
@@ -190,24 +170,13 @@ def delete_template(template_id: int, session: SessionDep, user: AdminDep) -> No
 
 
 @router.post("/templates/preview")
-def preview_template(body: s.PreviewBody, request: Request, session: ReadSessionDep,
+def preview_template(body: s.PreviewBody, session: ReadSessionDep, settings: SettingsDep,
                      user: AdminDep) -> dict[str, Any]:
     """Render a template body in the sandbox, for a real message or a sample one."""
-    settings = request.app.state.settings
-    m = session.get(Message, body.message_id) if body.message_id else None
-    text = m.text if m else "Bonjour, vous livrez en Belgique ?"
-    language = (m.language if m else "fr") or "en"
-    register = tpl.register_of(text, settings.default_register) if language == "fr" else "any"
-    variables = tpl.variables(author_name=m.author_name if m else "Camille Martin", text=text,
-                              brand=settings.brand_name, signature=settings.agent_signature,
-                              category=m.category if m else "question", channel=m.channel if m else "facebook",
-                              register=register, language=language)
-    try:
-        rendered = tpl.render(body.body, variables)
-    except Exception as e:
-        return {"ok": False, "error": str(e), "text": ""}
-    limit = tpl.length_limit(m.channel if m else "facebook")
-    return {"ok": True, "text": rendered, "length": len(rendered), "limit": limit, "too_long": len(rendered) > limit}
+    message = session.get(Message, body.message_id) if body.message_id else None
+    if body.message_id and message is None:
+        raise NotFound(f"message {body.message_id} not found")
+    return drafts.preview_template(settings, body.body, message)
 
 
 # -- outbox, dead letters, channels --------------------------------------------------------------

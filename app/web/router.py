@@ -598,52 +598,9 @@ def dashboard(
 
 # -- reply templates (admin) -----------------------------------------------------------------------
 
-TEMPLATE_FIELDS = ("name", "category", "language", "channel_kind", "register", "body")
-
-
-def _template_errors(values: dict[str, Any]) -> list[str]:
-    errors = []
-    if not 1 <= len(values["name"]) <= 100:
-        errors.append("The name needs 1 to 100 characters.")
-    if values["category"] not in drafts.CATEGORIES:
-        errors.append("Pick a category.")
-    if not 2 <= len(values["language"]) <= 8:
-        errors.append("The language is a code such as fr or en.")
-    if values["channel_kind"] not in ("public", "private", "any"):
-        errors.append("Channel kind is public, private or any.")
-    if values["register"] not in ("tu", "vous", "any"):
-        errors.append("Register is tu, vous or any.")
-    if not 1 <= len(values["body"]) <= 5000:
-        errors.append("The body needs 1 to 5000 characters.")
-    return errors
-
-
 def preview(settings: Any, body: str) -> dict[str, Any]:
     """Render a template body in the sandbox for a sample message."""
-    text = "Bonjour, mon colis est arrivé abîmé, vous pouvez m'aider ?"
-    variables = tpl.variables(
-        author_name="Camille Martin",
-        text=text,
-        brand=settings.brand_name,
-        signature=settings.agent_signature,
-        category="complaint",
-        channel="facebook",
-        register=tpl.register_of(text, settings.default_register),
-        language="fr",
-    )
-    try:
-        rendered = tpl.render(body, variables)
-    except Exception as e:  # noqa: BLE001 - any template error is shown to the admin
-        return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:500], "text": ""}
-    limit = tpl.length_limit("facebook")
-    return {
-        "ok": True,
-        "text": rendered,
-        "length": len(rendered),
-        "limit": limit,
-        "too_long": len(rendered) > limit,
-        "error": None,
-    }
+    return drafts.preview_template(settings, body)
 
 
 @router.get("/templates")
@@ -703,7 +660,7 @@ def template_edit(
     t = session.get(ReplyTemplate, template_id)
     if t is None:
         raise PageError(404, f"Template {template_id} not found.")
-    values = {k: getattr(t, k) for k in TEMPLATE_FIELDS} | {"enabled": t.enabled, "version": t.version}
+    values = {k: getattr(t, k) for k in drafts.TEMPLATE_FIELDS} | {"version": t.version}
     return _template_form(request, viewer, settings, t, values, [])
 
 
@@ -775,44 +732,19 @@ def _template_save(
         "enabled": form.enabled == "on",
         "version": form.version,
     }
-    errors = _template_errors(values)
-    shown = preview(settings, form.body) if form.body else None
-    if shown is not None and not shown["ok"]:
-        errors.append(f"The template does not render: {shown['error']}")
-    if form.action == "preview" or errors:
-        return _template_form(
-            request, viewer, settings, t, values, errors, status_code=422 if errors else 200
-        )
-    clash = session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == values["name"]))
-    if clash is not None and (t is None or clash != t.id):
-        return _template_form(
-            request,
-            viewer,
-            settings,
-            t,
-            values,
-            [f"A template named {values['name']!r} exists."],
-            status_code=409,
-        )
-    if t is not None and form.version is not None and t.version != form.version:
-        return _template_form(
-            request,
-            viewer,
-            settings,
-            t,
-            values,
-            ["Someone changed this template meanwhile: reload it, then apply your change again."],
-            status_code=409,
-        )
-    if t is None:
-        t = ReplyTemplate(version=0)
-        session.add(t)
-    for k in TEMPLATE_FIELDS:
-        setattr(t, k, values[k])
-    t.enabled = values["enabled"]
-    t.version += 1
-    t.updated_by, t.updated_at = viewer.user_id, utcnow()
-    session.flush()
+    if form.action == "preview":
+        shown = drafts.preview_template(settings, form.body) if form.body else None
+        errors = drafts.template_errors(values)
+        if shown is not None and not shown["ok"]:
+            errors.append(f"The template does not render: {shown['error']}")
+        return _template_form(request, viewer, settings, t, values, errors, status_code=422 if errors else 200)
+    try:
+        t = drafts.save_template(session, settings, template=t, values=values, user_id=viewer.user_id,
+                                 expected_version=form.version if t is not None else None)
+    except RelaisError as e:
+        errors = (e.detail or {}).get("errors") if isinstance(e.detail, dict) else None
+        return _template_form(request, viewer, settings, t, values, errors or [e.message],
+                              status_code=e.status_code)
     return flash(
         redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."
     )

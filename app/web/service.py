@@ -9,17 +9,20 @@ from __future__ import annotations
 import datetime as dt
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 from sqlalchemy import and_, case, func, or_, select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app.drafts import service as drafts
 from app.models import Channel, Correction, Draft, Message, OutboxItem, ReplyTemplate, User, utcnow
+from classifier import artifacts
 
 DASHBOARD_DAYS = 14
 CORRECTION_WEEKS = 8
+REVIEWED_STATUSES = ("approved", "sent", "failed", "rejected")
 CATEGORY_LABELS = {
     "complaint": "Complaint",
     "question": "Question",
@@ -76,21 +79,6 @@ def safe_url(value: Any) -> str | None:
 # -- the queue -------------------------------------------------------------------------------------
 
 
-def _filtered(q: Any, filt: drafts.QueueFilter) -> Any:
-    # the same filters as drafts.list_drafts (which validates them first)
-    if filt.status is not None:
-        q = q.where(Draft.status == filt.status)
-    if filt.category is not None:
-        q = q.where(Draft.category == filt.category)
-    if filt.platform is not None:
-        q = q.where(Draft.platform == filt.platform)
-    if filt.language is not None:
-        q = q.where(Draft.language == filt.language)
-    if filt.to_sort is not None:
-        q = q.where(Draft.to_sort.is_(filt.to_sort))
-    return q
-
-
 def next_draft_id(session: Session, *, filt: drafts.QueueFilter, after: Draft | None) -> int | None:
     """The draft after `after` in queue order (or the first one), through `drafts.list_drafts`."""
     cursor = drafts.encode_cursor(after.priority, after.received_at, after.id) if after is not None else None
@@ -99,18 +87,8 @@ def next_draft_id(session: Session, *, filt: drafts.QueueFilter, after: Draft | 
 
 
 def previous_draft_id(session: Session, *, filt: drafts.QueueFilter, before: Draft) -> int | None:
-    """The draft before `before` in queue order (the reverse keyset of `drafts.list_drafts`)."""
-    p, r, i = before.priority, before.received_at, before.id
-    q = _filtered(select(Draft.id), filt).where(
-        or_(
-            Draft.priority < p,
-            and_(Draft.priority == p, Draft.received_at < r),
-            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i),
-        )
-    )
-    return session.scalar(
-        q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)
-    )
+    """The draft before `before` in queue order."""
+    return drafts.previous_in_queue(session, filt=filt, before=before)
 
 
 def filter_options(session: Session) -> dict[str, list[str]]:
@@ -230,6 +208,7 @@ class Dashboard:
     received: int
     went_to_sort: int
     corrections: list[tuple[str, dict[str, int]]] = field(default_factory=list)
+    history: ModelHistory | None = None
 
     @property
     def unedited_share(self) -> float | None:
@@ -258,9 +237,15 @@ def percentile(values: list[float], q: float) -> float | None:
 
 
 def dashboard(
-    session: Session, *, threshold: float, now: dt.datetime | None = None, days: int = DASHBOARD_DAYS
+    session: Session,
+    *,
+    threshold: float,
+    now: dt.datetime | None = None,
+    days: int = DASHBOARD_DAYS,
+    models_dir: Path | None = None,
 ) -> Dashboard:
-    """The last `days` days: messages per day by category, first-response time, backlog, shares."""
+    """The last `days` days: messages per day by category, first-response time, backlog, shares;
+    and the model's history over `CORRECTION_WEEKS` weeks (with its versions if `models_dir`)."""
     now = now or utcnow()
     start_day = (now - dt.timedelta(days=days - 1)).date()
     start = dt.datetime.combine(start_day, dt.time(), tzinfo=dt.UTC)
@@ -349,6 +334,7 @@ def dashboard(
         received=received,
         went_to_sort=went_to_sort,
         corrections=corrections_per_week(session, now=now),
+        history=model_history(session, now=now, models_dir=models_dir),
     )
 
 
@@ -371,6 +357,140 @@ def corrections_per_week(
         if week in out:
             out[week][category] = out[week].get(category, 0) + int(n)
     return list(out.items())
+
+
+@dataclass
+class ModelWeek:
+    """One ISO week of the model's record with the reviewers."""
+
+    week: str  # its Monday, ISO date
+    reviewed: int = 0  # messages decided (approved, sent, rejected) or corrected in the week
+    kept: int = 0  # ... whose predicted category the reviewers kept
+    corrected: int = 0  # messages corrected in the week
+    sent: int = 0  # drafts sent in the week
+    sent_unedited: int = 0
+
+    @property
+    def iso_week(self) -> str:
+        year, number, _ = dt.date.fromisoformat(self.week).isocalendar()
+        return f"{year}-W{number:02d}"
+
+    @property
+    def accuracy(self) -> float | None:
+        return self.kept / self.reviewed if self.reviewed else None
+
+    @property
+    def unedited_share(self) -> float | None:
+        return self.sent_unedited / self.sent if self.sent else None
+
+
+@dataclass
+class ModelHistory:
+    """Accuracy on reviewed messages and unedited sends per week, corrections by (old, new), versions."""
+
+    weeks: list[ModelWeek]
+    confusions: list[tuple[str, str, int]]  # (predicted or "unsorted", corrected to, messages), most first
+    versions: list[dict[str, Any]] | None = None  # newest first, from `classifier.artifacts`
+
+    def versions_in(self, models_dir: Path) -> list[dict[str, Any]]:
+        """`versions`, or those stored in `models_dir` when the dashboard was built without it."""
+        return self.versions if self.versions is not None else model_versions(models_dir)
+
+
+def model_versions(models_dir: Path) -> list[dict[str, Any]]:
+    """Every stored model version, newest first, with its held-out macro-F1 and whether it is current."""
+    return list(reversed(artifacts.list_versions(models_dir)))
+
+
+def _week_of(day: str) -> str:
+    when = dt.date.fromisoformat(str(day))
+    return (when - dt.timedelta(days=when.weekday())).isoformat()
+
+
+def model_history(
+    session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS, models_dir: Path | None = None
+) -> ModelHistory:
+    """Per ISO week: reviewed messages and the share whose predicted category was kept, corrected
+    messages, the share of sent drafts that went out unedited; corrections per (old, new) category."""
+    monday = (now - dt.timedelta(days=now.weekday())).date()
+    first = monday - dt.timedelta(weeks=weeks - 1)
+    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    out = {
+        (first + dt.timedelta(weeks=i)).isoformat(): ModelWeek((first + dt.timedelta(weeks=i)).isoformat())
+        for i in range(weeks)
+    }
+
+    per_message = (
+        select(
+            Correction.message_id.label("message_id"),
+            func.min(Correction.created_at).label("first_at"),
+            func.max(Correction.id).label("last_id"),
+        )
+        .group_by(Correction.message_id)
+        .subquery()
+    )
+    last = aliased(Correction)
+    # A message with a prediction counts once, in the week it was decided (or first corrected, if
+    # still pending); it is "kept" unless the reviewers' latest correction chose another category.
+    reviewed_at = func.coalesce(Draft.decided_at, per_message.c.first_at, type_=Draft.decided_at.type)
+    kept = or_(last.new_category.is_(None), last.new_category == Message.predicted_category)
+    day = _day(session, reviewed_at)
+    for d, n, n_kept in session.execute(
+        select(day, func.count(), func.sum(case((kept, 1), else_=0)))
+        .select_from(Message)
+        .outerjoin(Draft, Draft.message_id == Message.id)
+        .outerjoin(per_message, per_message.c.message_id == Message.id)
+        .outerjoin(last, last.id == per_message.c.last_id)
+        .where(
+            Message.predicted_category.is_not(None),
+            or_(Draft.status.in_(REVIEWED_STATUSES), per_message.c.message_id.is_not(None)),
+            reviewed_at >= start,
+        )
+        .group_by(day)
+    ).all():
+        week = out.get(_week_of(d))
+        if week is not None:
+            week.reviewed += int(n)
+            week.kept += int(n_kept or 0)
+    # Corrections are counted in the week they were made, whatever the message's review week.
+    corrected_day = _day(session, per_message.c.first_at)
+    for d, n in session.execute(
+        select(corrected_day, func.count()).where(per_message.c.first_at >= start).group_by(corrected_day)
+    ).all():
+        week = out.get(_week_of(d))
+        if week is not None:
+            week.corrected += int(n)
+    sent_day = _day(session, Draft.sent_at)
+    for d, n, n_unedited in session.execute(
+        select(sent_day, func.count(), func.sum(case((Draft.edited.is_(False), 1), else_=0)))
+        .where(Draft.status == "sent", Draft.sent_at >= start)
+        .group_by(sent_day)
+    ).all():
+        week = out.get(_week_of(d))
+        if week is not None:
+            week.sent += int(n)
+            week.sent_unedited += int(n_unedited or 0)
+
+    # The predicted category against the one the reviewers settled on (their latest correction).
+    pairs = session.execute(
+        select(Message.predicted_category, last.new_category, func.count())
+        .select_from(per_message)
+        .join(last, last.id == per_message.c.last_id)
+        .join(Message, Message.id == per_message.c.message_id)
+        .where(
+            per_message.c.first_at >= start,
+            or_(Message.predicted_category.is_(None), Message.predicted_category != last.new_category),
+        )
+        .group_by(Message.predicted_category, last.new_category)
+    ).all()
+    confusions = sorted(
+        ((old or "unsorted", new, int(n)) for old, new, n in pairs), key=lambda x: (-x[2], x[0], x[1])
+    )
+    return ModelHistory(
+        weeks=list(out.values()),
+        confusions=confusions,
+        versions=model_versions(models_dir) if models_dir is not None else None,
+    )
 
 
 # -- SVG charts (numbers only; the template escapes every label) -------------------------------------

@@ -249,7 +249,8 @@ def test_templates_admin_and_sandbox(client: TestClient, api: dict[str, dict[str
     preview = client.post("/api/templates/preview", headers=h, json={"body": escape}).json()
     assert preview["ok"] is False and "unsafe" in preview["error"].lower()
     preview = client.post("/api/templates/preview", headers=h, json={"body": "Hi {{ first_name }}"}).json()
-    assert preview == {"ok": True, "text": "Hi Camille", "length": 10, "limit": 8000, "too_long": False}
+    assert preview == {"ok": True, "text": "Hi Camille", "length": 10, "limit": 8000, "too_long": False,
+                       "error": None}
     assert client.delete(f"/api/templates/{tid}", headers=h).status_code == 204
 
 
