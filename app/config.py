@@ -62,6 +62,9 @@ class Settings(BaseSettings):
     x_access_token: SecretStr | None = None
     telegram_bot_token: SecretStr | None = None
     slack_bot_token: SecretStr | None = None
+    # Per-account credentials, JSON: {"meta:<page id>": "<page token>", "telegram:<bot id>": "..."};
+    # an account without one uses the platform's token above.
+    account_tokens: dict[str, SecretStr] = Field(default_factory=dict)
     generic_callback_url: str | None = None
     send_timeout_s: float = 10.0
     outbox_in_process: bool = True

@@ -89,8 +89,10 @@ def _secret(value: SecretStr | str | None) -> str | None:
     return raw or None
 
 
-def _token(settings: Settings, field: str) -> str:
-    token = _secret(getattr(settings, field))
+def _token(settings: Settings, field: str, out: Outgoing) -> str:
+    """The account's own credential (RELAIS_ACCOUNT_TOKENS) if it has one, else the platform's."""
+    token = _secret(settings.account_tokens.get(f"{out.platform}:{out.account_id}")) or _secret(
+        getattr(settings, field))
     if token is None:
         raise _Final(SendResult("dead", error=f"RELAIS_{field.upper()} is not set"))
     return token
@@ -107,7 +109,9 @@ def _scrub(text: str | None, secrets: list[str]) -> str | None:
 
 def _all_tokens(settings: Settings) -> list[str]:
     names = ("meta_access_token", "x_access_token", "telegram_bot_token", "slack_bot_token", "generic_secret")
-    return [s for s in (_secret(getattr(settings, n, None)) for n in names) if s]
+    tokens = [_secret(getattr(settings, n, None)) for n in names]
+    tokens += [_secret(v) for v in settings.account_tokens.values()]
+    return [t for t in tokens if t]
 
 
 def _dead(error: str, status: int | None = None, *, token_expired: bool = False) -> SendResult:
@@ -210,7 +214,7 @@ def _malformed(response: httpx.Response, what: str) -> SendResult:
 # ------------------------------------------------------------------------------------------------- Meta
 
 def _meta(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
-    token = _token(settings, "meta_access_token")
+    token = _token(settings, "meta_access_token", out)
     base = settings.meta_graph_url.rstrip("/")
     kind = out.target.get("kind")
     channel = out.channel
@@ -290,7 +294,7 @@ def _meta_error(response: httpx.Response, data: Any, now: datetime) -> SendResul
 # ---------------------------------------------------------------------------------------------------- X
 
 def _x(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
-    token = _token(settings, "x_access_token")
+    token = _token(settings, "x_access_token", out)
     base = settings.x_api_url.rstrip("/")
     kind = out.target.get("kind")
     if kind == "mention":
@@ -357,7 +361,7 @@ def _int_or_str(value: str) -> int | str:
 
 
 def _telegram(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
-    token = _token(settings, "telegram_bot_token")
+    token = _token(settings, "telegram_bot_token", out)
     url = f"{settings.telegram_api_url.rstrip('/')}/bot{token}/sendMessage"
     body: dict[str, Any] = {"chat_id": _int_or_str(_need(out, "conversation_id")), "text": out.text}
     reply_to = str(out.target.get("reply_to_id") or "")
@@ -400,7 +404,7 @@ def _telegram(client: httpx.Client, settings: Settings, out: Outgoing, now: date
 # ------------------------------------------------------------------------------------------------ Slack
 
 def _slack(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
-    token = _token(settings, "slack_bot_token")
+    token = _token(settings, "slack_bot_token", out)
     url = f"{settings.slack_api_url.rstrip('/')}/chat.postMessage"
     body: dict[str, Any] = {"channel": _need(out, "conversation_id"), "text": out.text}
     thread_ts = out.target.get("thread_ts") or out.target.get("reply_to_id")

@@ -276,3 +276,21 @@ def test_pausing_a_channel_never_seen_before_creates_it_paused(app_client: TestC
         [c] = session.scalars(select(Channel).where(Channel.platform == "x")).all()
         assert c.paused and c.token_state == "expired"
         session.execute(update(Channel).values(paused=False))
+
+
+def test_an_account_with_its_own_token_uses_it(database_url: str, fake: FakePlatforms) -> None:
+    settings = make_settings(database_url, **fake.settings_overrides(), **TOKENS,
+                             account_tokens={"meta:2222": "token-of-page-2222"})
+    with TestClient(create_app(settings)) as c:
+        h = make_user(c)
+        deliver(c, "444_1", "Vous livrez à Lille ?", page="2222")
+        deliver(c, "444_2", "Vous livrez à Nantes ?", page="1111")
+        approve(c, h, "444_1", "Oui.")
+        approve(c, h, "444_2", "Oui aussi.")
+        s = sender(c)
+        while s.run_once():
+            pass
+    [own] = posts_to(fake, "/444_1/comments")
+    [shared] = posts_to(fake, "/444_2/comments")
+    assert own["headers"]["authorization"] == "Bearer token-of-page-2222"
+    assert shared["headers"]["authorization"] == "Bearer page-token-123"
