@@ -302,7 +302,7 @@ class Intake:
                 else:
                     batch.append(queue.get_nowait())
             try:
-                prepared: Any = await asyncio.to_thread(self._prepare, [d for d, _ in batch])
+                prepared: Any = await asyncio.to_thread(self.prepare, [d for d, _ in batch])
             except Exception as e:  # never let the loop die
                 log.exception("preparing an intake batch failed")
                 prepared = e
@@ -317,7 +317,7 @@ class Intake:
             try:
                 if isinstance(prepared, BaseException):
                     raise prepared
-                outcomes = await loop.run_in_executor(self._write_thread, self._commit_batch, deliveries, prepared)
+                outcomes = await loop.run_in_executor(self._write_thread, self.commit, deliveries, prepared)
             except Exception as e:
                 log.exception("intake batch failed")
                 outcomes = [DatabaseUnavailable(str(e))] * len(batch)
@@ -329,7 +329,8 @@ class Intake:
                 else:
                     fut.set_result(outcome)
 
-    def _prepare(self, deliveries: list[Delivery]) -> Prepared:
+    def prepare(self, deliveries: list[Delivery]) -> Prepared:
+        """Stage one, off the database: classify and draft a batch."""
         started = time.perf_counter()
         templates = self.drafter.cached_templates()
         if templates is None:
@@ -342,7 +343,8 @@ class Intake:
         metrics.INGEST_PREPARE.observe(time.perf_counter() - started)
         return prepared
 
-    def _commit_batch(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult | BaseException]:
+    def commit(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult | BaseException]:
+        """Stage two: write and commit a prepared batch; one outcome per delivery."""
         started = time.perf_counter()
         try:
             results: list[IngestResult | BaseException] = list(self._store(deliveries, prepared))
@@ -362,7 +364,7 @@ class Intake:
 
     def _commit_isolated(self, delivery: Delivery) -> IngestResult | BaseException:
         try:
-            return self._store([delivery], self._prepare([delivery]))[0]
+            return self._store([delivery], self.prepare([delivery]))[0]
         except (OperationalError, DBAPIError) as e:
             return DatabaseUnavailable(str(e))
         except Exception as e:
@@ -370,7 +372,7 @@ class Intake:
             return e
 
     def _commit_one(self, delivery: Delivery) -> IngestResult:
-        out = self._commit_batch([delivery], self._prepare([delivery]))[0]
+        out = self.commit([delivery], self.prepare([delivery]))[0]
         if isinstance(out, BaseException):
             raise out
         return out

@@ -5,11 +5,12 @@ Python runs one thread at a time per process. Under a burst, verifying and answe
 about as much CPU as classifying and storing, so doing both in one interpreter halves the rate.
 `IntakeClient` has the same `start/stop/submit` as `Intake`; it hands each authentic delivery to
 the child over a socketpair and resolves the request when the child reports the commit. The child
-runs the ordinary `Intake` (group commit, one classifier call per batch) on its own core.
+runs the two stages of `Intake` (one classifier call and one commit per batch) on its own core.
 
     web process                                  intake child (spawned by the web process)
-    verify, parse (refuse 4xx) ── frame ──▶      parse again (pure), Intake.submit ... COMMIT
-    answer 200 / 503           ◀── result ──     {stored, duplicates, ignored} or "unavailable"
+    verify, parse (refuse 4xx) ── frames ─▶      read what has arrived, parse again (pure),
+                                                 prepare (classify, draft) ─▶ writer thread: COMMIT
+    answer 200 / 503           ◀── results ──    [[id, "ok", stored, duplicates, ignored], ...]
 
 Frames are a 4-byte big-endian length and a payload: the delivery's metadata as JSON, a NUL, the
 raw body. If the child dies, every waiting request is answered 503 (the platform retries) and a
@@ -79,14 +80,14 @@ class IntakeClient:
     async def _read_results(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                ident, status, stored, duplicates, ignored = orjson.loads(await _read_frame(reader))
-                fut = self._pending.pop(ident, None)
-                if fut is None or fut.done():
-                    continue
-                if status == "ok":
-                    fut.set_result(IngestResult(stored=stored, duplicates=duplicates, ignored=ignored))
-                else:
-                    fut.set_exception(DatabaseUnavailable(status))
+                for ident, status, stored, duplicates, ignored in orjson.loads(await _read_frame(reader)):
+                    fut = self._pending.pop(ident, None)
+                    if fut is None or fut.done():
+                        continue
+                    if status == "ok":
+                        fut.set_result(IngestResult(stored=stored, duplicates=duplicates, ignored=ignored))
+                    else:
+                        fut.set_exception(DatabaseUnavailable(status))
         except (asyncio.IncompleteReadError, ConnectionError):
             pass
         # the child is gone: nothing it held was acknowledged, so every platform will retry
@@ -131,57 +132,111 @@ class IntakeClient:
 
 
 def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
-    """Entry point of the intake process."""
-    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    asyncio.run(_serve(settings, adapter_context, sock))
+    """Entry point of the intake process: read, prepare, hand to the writer thread, repeat.
 
+    While the child works on one batch, the next deliveries wait in the socket: under load the
+    batches grow by themselves, which is what makes group commit pay.
+    """
+    import queue
+    import select
+    import threading
+    import time
 
-async def _serve(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
     from app import db
     from app.drafts.service import Drafter
     from app.intake import Intake
     from app.triage import ModelHolder
     from app.webhooks.router import PARSERS
 
-    reader, writer = await asyncio.open_connection(sock=sock)
+    logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     engine = db.make_engine(settings)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     holder.start_polling(settings.model_reload_interval_s)
     intake = Intake(db.make_sessionmaker(engine), holder, Drafter(settings),
-                    read_factory=db.make_sessionmaker(engine, readonly=True),
-                    max_batch=settings.ingest_batch_max, wait_ms=settings.ingest_batch_wait_ms)
-    await intake.start()
+                    read_factory=db.make_sessionmaker(engine, readonly=True))
+    sock.setblocking(True)
+    send_lock = threading.Lock()
 
-    async def one(ident: int, delivery: Delivery) -> None:
-        try:
-            r = await intake.submit(delivery)
-            answer = [ident, "ok", r.stored, r.duplicates, r.ignored]
-        except DatabaseUnavailable as e:
-            answer = [ident, str(e)[:200] or "unavailable", 0, 0, 0]
-        except Exception as e:  # a bug: the platform gets a 503 and retries; the error is logged
-            log.exception("intake failed")
-            answer = [ident, f"error: {e.__class__.__name__}", 0, 0, 0]
-        writer.write(_frame(orjson.dumps(answer)))
+    def send(payload: bytes) -> None:
+        with send_lock:
+            sock.sendall(_frame(payload))
 
-    writer.write(_frame(b"ready"))
-    tasks: set[asyncio.Task[None]] = set()
+    writes: queue.Queue[tuple[list[int], list[Delivery], Any] | None] = queue.Queue(maxsize=2)
+
+    def writer() -> None:
+        while (job := writes.get()) is not None:
+            idents, deliveries, prepared = job
+            if isinstance(prepared, BaseException):
+                outcomes: list[Any] = [DatabaseUnavailable(f"error: {prepared.__class__.__name__}")] * len(idents)
+            else:
+                try:
+                    outcomes = intake.commit(deliveries, prepared)
+                except Exception as e:  # a bug: answered 503, the platform retries; logged
+                    log.exception("intake commit failed")
+                    outcomes = [e] * len(idents)
+            answers = []
+            for ident, r in zip(idents, outcomes, strict=True):
+                if isinstance(r, BaseException):
+                    reason = str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                    answers.append([ident, reason or "unavailable", 0, 0, 0])
+                else:
+                    answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
+            try:
+                send(orjson.dumps(answers))
+            except OSError:
+                return
+
+    thread = threading.Thread(target=writer, name="relais-intake-write", daemon=True)
+    thread.start()
+    send(b"ready")
+    buffer = bytearray()
+    wait_s = settings.ingest_batch_wait_ms / 1000
+
+    def frames() -> list[bytes]:
+        out, view = [], 0
+        while len(buffer) - view >= LENGTH.size:
+            (size,) = LENGTH.unpack_from(buffer, view)
+            if len(buffer) - view - LENGTH.size < size:
+                break
+            out.append(bytes(buffer[view + LENGTH.size:view + LENGTH.size + size]))
+            view += LENGTH.size + size
+        del buffer[:view]
+        return out
+
     try:
         while True:
+            batch: list[bytes] = []
+            deadline = None
+            while len(batch) < settings.ingest_batch_max:
+                timeout = None if not batch else max(0.0, deadline - time.monotonic())  # type: ignore[operator]
+                if batch and not select.select([sock], [], [], timeout)[0]:
+                    break
+                chunk = sock.recv(1 << 20)
+                if not chunk:
+                    raise EOFError
+                buffer.extend(chunk)
+                batch += frames()
+                if batch and deadline is None:
+                    deadline = time.monotonic() + wait_s
+            idents, deliveries = [], []
+            for payload in batch:
+                meta, _, body = payload.partition(b"\0")
+                ident, platform, digest, delivery_id, headers = orjson.loads(meta)
+                # adapters are pure: parsing again here is cheaper than shipping objects across
+                parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
+                idents.append(ident)
+                deliveries.append(Delivery(platform, digest, delivery_id, headers, body, parsed))
             try:
-                payload = await _read_frame(reader)
-            except (asyncio.IncompleteReadError, ConnectionError):
-                break  # the web process closed the socket or died
-            meta, _, body = payload.partition(b"\0")
-            ident, platform, digest, delivery_id, headers = orjson.loads(meta)
-            # adapters are pure: parsing again here is cheaper than shipping objects across
-            parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
-            task = asyncio.create_task(one(ident, Delivery(platform, digest, delivery_id, headers, body, parsed)))
-            tasks.add(task)
-            task.add_done_callback(tasks.discard)
-        if tasks:
-            await asyncio.wait(tasks, timeout=15)
+                prepared: Any = intake.prepare(deliveries)
+            except Exception as e:
+                log.exception("preparing an intake batch failed")
+                prepared = e
+            writes.put((idents, deliveries, prepared))
+    except (EOFError, ConnectionError):
+        pass  # the web process closed the socket or died: finish what was taken, then leave
     finally:
-        await intake.stop()
+        writes.put(None)
+        thread.join(30)
         holder.stop()
         engine.dispose()
-        writer.close()
+        sock.close()
