@@ -326,3 +326,17 @@ def test_healthz_and_metrics(client: TestClient) -> None:
     assert 'relais_webhooks_received_total{platform="meta"}' in text
     assert 'relais_webhooks_rejected_total{platform="meta",reason="bad_signature"}' in text
     assert "relais_webhook_seconds_bucket" in text and "relais_webhook_duplicates_total" in text
+
+
+def test_without_a_model_the_service_starts_and_everything_goes_to_sort(database_url: str, tmp_path: Path) -> None:
+    empty = tmp_path / "no-models"
+    empty.mkdir()
+    settings = make_settings(database_url, models_dir=empty)
+    with TestClient(create_app(settings)) as c:
+        assert c.get("/healthz").json()["model_version"] is None
+        body = fb_comment("c_nomodel", "Ma commande n'est jamais arrivée !")
+        assert c.post("/webhooks/meta", content=body, headers=meta_headers(body)).json()["stored"] == 1
+    [m] = rows(settings, Message)
+    [d] = rows(settings, Draft)
+    assert (m.category, m.confidence, m.model_version, m.to_sort) == (None, None, None, True)
+    assert (d.status, d.text, d.to_sort) == ("pending", "", True)
