@@ -184,11 +184,11 @@ def evaluate(path: Path) -> None:
 @app.command()
 def train(
     force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
-    no_promote: Annotated[bool, typer.Option("--no-promote", help="Write the version, never promote.")] = False,
+    no_promote: Annotated[bool, typer.Option("--no-promote", help="Save the version only.")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Training data folder.")] = None,  # noqa: UP007
     if_new_corrections: Annotated[int, typer.Option(
-        help="Do nothing unless at least N corrections arrived since the current version.")] = 0,
-    corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections in the database.")] = True,
+        help="Do nothing unless at least N corrections arrived since the newest version.")] = 0,
+    corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections.")] = True,
 ) -> None:
     """Retrain on the shipped data and the reviewers' corrections; promote only if not worse."""
     from app.learning import correction_examples
@@ -197,7 +197,7 @@ def train(
     settings = _settings()
     extra = correction_examples(settings, if_new=if_new_corrections) if corrections else []
     if extra is None:
-        typer.echo(f"fewer than {if_new_corrections} new corrections since the current model: nothing to do")
+        typer.echo(f"fewer than {if_new_corrections} new corrections since the newest version: nothing to do")
         return
     root = Path(__file__).resolve().parent.parent
     version, promoted, report = train_command(settings.models_dir, data_dir or root / "data", extra=extra,

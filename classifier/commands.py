@@ -6,13 +6,13 @@ import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from classifier import artifacts
 from classifier.artifacts import current_version, load_current, load_version, save_model
 from classifier.data import load_labelled_csv, load_training_rows, split_rows
 from classifier.evaluate import evaluation_report, format_report, should_promote
-from classifier.train import Extra, train_model
+from classifier.train import Extra, split_extra, train_model
 
 
 class NoModel(SystemExit):
@@ -59,22 +59,28 @@ def train_command(
     force: bool = False,
     promote: bool = True,
     progress: bool = True,
+    hyperparameters: dict[str, Any] | None = None,
 ) -> tuple[str, bool, str]:
     """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
 
+    CURRENT is measured on the same held-out rows and held-out corrections as the new version.
     Returns (version, promoted, report text including the promotion reason).
     """
     rows = load_training_rows(data_dir)
     if not rows:
         raise ValueError(f"no training rows in {data_dir}")
-    model, report = train_model(rows, extra=extra or (), progress=progress)
+    model, report = train_model(rows, extra=extra or (), hyperparameters=hyperparameters, progress=progress)
     save_model(models_dir, model.pipeline, model.metadata)
     text = format_report(report)
     current = current_version(models_dir)
     current_report = None
     if current is not None:
         _, test = split_rows(rows)
-        current_report = evaluation_report(load_version(models_dir, current), test)
+        _, held_corrections = split_extra(extra or ())
+        current_model = load_version(models_dir, current)
+        current_report = evaluation_report(current_model, test)
+        if held_corrections:
+            current_report["corrections"] = evaluation_report(current_model, held_corrections)
     ok, reason = should_promote(report, current_report)
     promoted = promote and (ok or force)
     if promoted:
@@ -86,6 +92,12 @@ def train_command(
         )
     if current_report is not None:
         verdict += f"\ncurrent {current} on the same held-out rows: macro-F1 {current_report['macro_f1']:.4f}"
+        held = current_report.get("corrections")
+        if held:
+            verdict += (
+                f"; on the {held['rows']} held-out corrections: accuracy {held['accuracy']:.4f}, "
+                f"macro-F1 {held['macro_f1']:.4f}"
+            )
     return model.version, promoted, text + "\n\n" + verdict
 
 

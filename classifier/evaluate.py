@@ -13,6 +13,10 @@ from classifier.model import TriageModel
 
 MACRO_F1_TOLERANCE = 0.005
 CLASS_F1_TOLERANCE = 0.02
+# The held-out corrections are few (a fifth of what reviewers corrected): compare them by accuracy,
+# only once there are enough to mean something, and only refuse a clear drop.
+CORRECTIONS_MIN_ROWS = 20
+CORRECTIONS_ACCURACY_TOLERANCE = 0.05
 CALIBRATION_BINS = 10
 
 
@@ -125,11 +129,20 @@ def format_report(report: dict[str, Any]) -> str:
             for name, m in report[key].items():
                 per = " ".join(f"{label}={v['f1']:.3f}" for label, v in m["per_class"].items())
                 lines.append(f"{name:<24}{m['rows']:>7}{m['macro_f1']:>10.3f}  {per}")
+    held = report.get("corrections")
+    if held:
+        per = " ".join(f"{label}={v['f1']:.3f}" for label, v in held["per_class"].items())
+        lines += [
+            "",
+            f"held-out corrections (never trained on): {held['rows']} rows, "
+            f"accuracy {held['accuracy']:.3f}, macro-F1 {held['macro_f1']:.3f}  {per}",
+        ]
     return "\n".join(lines)
 
 
 def should_promote(new_report: dict[str, Any], current_report: dict[str, Any] | None) -> tuple[bool, str]:
-    """Promote unless macro-F1 drops by more than 0.005 or any class's F1 by more than 0.02."""
+    """Promote unless macro-F1 drops by more than 0.005, any class's F1 by more than 0.02, or the
+    accuracy on the held-out corrections (20+ rows) by more than 0.05."""
     if not current_report:
         return True, "no current model"
     new_macro, old_macro = new_report["macro_f1"], current_report["macro_f1"]
@@ -141,8 +154,17 @@ def should_promote(new_report: dict[str, Any], current_report: dict[str, Any] | 
             return False, f"class {label} is missing from the new evaluation"
         if new["f1"] < old["f1"] - CLASS_F1_TOLERANCE:
             return False, f"{label} F1 {new['f1']:.4f} is below the current {old['f1']:.4f}"
-    return (
-        True,
+    reason = (
         f"macro-F1 {new_macro:.4f} vs current {old_macro:.4f}, "
-        f"no class worse by more than {CLASS_F1_TOLERANCE}",
+        f"no class worse by more than {CLASS_F1_TOLERANCE}"
     )
+    new_held, old_held = new_report.get("corrections"), current_report.get("corrections")
+    if new_held and old_held and new_held["rows"] >= CORRECTIONS_MIN_ROWS:
+        new_acc, old_acc = new_held["accuracy"], old_held["accuracy"]
+        if new_acc < old_acc - CORRECTIONS_ACCURACY_TOLERANCE:
+            return False, (
+                f"accuracy on the {new_held['rows']} held-out corrections {new_acc:.4f} "
+                f"is below the current {old_acc:.4f}"
+            )
+        reason += f", held-out corrections accuracy {new_acc:.4f} vs current {old_acc:.4f}"
+    return True, reason

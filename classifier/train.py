@@ -1,4 +1,9 @@
-"""Training: fixed split, source-balanced sample weights, one pipeline fit, held-out evaluation."""
+"""Training: fixed split, source-balanced sample weights, one pipeline fit, held-out evaluation.
+
+Reviewers' corrections (`extra`) are split like every source, by a hash of their text: about 20 %
+are never trained on and form a second held-out set, on which the new and the current model are
+both measured before a promotion.
+"""
 
 from __future__ import annotations
 
@@ -18,6 +23,7 @@ from classifier.data import (
     Row,
     counts_by_source,
     fingerprint,
+    is_test,
     sample_weights,
     split_rows,
 )
@@ -38,8 +44,29 @@ SOURCE_SHARES: dict[str, float] = {
 DEFAULT_SOURCE_SHARE = 0.05
 CLASS_POWER = 1.0
 EXTRA_SOURCE = "corrections"
+# However many corrections pile up, together they weigh at most this share of the whole training
+# weight: past it their weights are scaled down, so the public and social data keep the model general.
+EXTRA_MAX_SHARE = 0.5
 
 Extra = tuple[str, str, float]
+
+
+def correction_row(text: str, label: str) -> Row:
+    """A correction as a `Row` of the `corrections` source (what the hash split and reports see)."""
+    return Row(text, label, "", EXTRA_SOURCE, "")
+
+
+def split_extra(extra: Sequence[Extra]) -> tuple[list[Extra], list[Row]]:
+    """(corrections to train on, held-out correction rows) by the fixed hash split of their text."""
+    train: list[Extra] = []
+    test: list[Row] = []
+    for text, label, weight in extra:
+        row = correction_row(text, label)
+        if is_test(row):
+            test.append(row)
+        else:
+            train.append((text, label, weight))
+    return train, test
 
 
 def train_model(
@@ -49,23 +76,32 @@ def train_model(
     hyperparameters: dict[str, Any] | None = None,
     progress: bool = True,
 ) -> tuple[TriageModel, dict[str, Any]]:
-    """Fit on the train split (+ weighted corrections), evaluate on the held-out split."""
+    """Fit on the train split (+ weighted corrections), evaluate on both held-out splits.
+
+    The report is the one of the shipped held-out rows, with the held-out corrections' own report
+    under "corrections" (when there are any).
+    """
     params = {**DEFAULT_HYPERPARAMETERS, **(hyperparameters or {})}
     bar = tqdm(total=4, desc="train", file=sys.stderr, disable=not progress, unit="phase")
     bar.set_postfix_str("split")
     train, test = split_rows(rows)
+    for _, label, _ in extra:
+        if label not in CATEGORIES:
+            raise ValueError(f"unknown label in corrections: {label!r}")
+    extra, extra_test = split_extra(extra)
     bad = {r.label for r in train} - set(CATEGORIES)
     if bad:
         raise ValueError(f"unknown labels: {sorted(bad)}")
     weights = sample_weights(train, SOURCE_SHARES, DEFAULT_SOURCE_SHARE, CLASS_POWER)
     texts = [r.text for r in train]
     labels = [r.label for r in train]
+    extra_total = sum(float(w) for _, _, w in extra)
+    extra_limit = EXTRA_MAX_SHARE / (1.0 - EXTRA_MAX_SHARE) * sum(weights)
+    extra_scale = min(1.0, extra_limit / extra_total) if extra_total > 0 else 1.0
     for text, label, weight in extra:
-        if label not in CATEGORIES:
-            raise ValueError(f"unknown label in corrections: {label!r}")
         texts.append(text)
         labels.append(label)
-        weights.append(float(weight))
+        weights.append(float(weight) * extra_scale)
     data_fingerprint = fingerprint(
         [(r.text, r.label, r.source, r.id) for r in train]
         + [(t, lab, EXTRA_SOURCE, str(w)) for t, lab, w in extra]
@@ -77,7 +113,7 @@ def train_model(
     pipeline.fit(texts, labels, clf__sample_weight=np.asarray(weights))
     fit_seconds = round(time.perf_counter() - started, 2)
     bar.update(1)
-    bar.set_postfix_str(f"evaluate {len(test)} rows")
+    bar.set_postfix_str(f"evaluate {len(test)} + {len(extra_test)} corrections")
     created = datetime.now(UTC)
     metadata: dict[str, Any] = {
         "version": make_version(data_fingerprint, created),
@@ -87,12 +123,18 @@ def train_model(
         "hyperparameters": params,
         "source_shares": SOURCE_SHARES,
         "class_power": CLASS_POWER,
+        "corrections_weight_scale": round(extra_scale, 6),
         "train_rows_by_source": {**counts_by_source(train), **({EXTRA_SOURCE: len(extra)} if extra else {})},
-        "test_rows_by_source": counts_by_source(test),
+        "test_rows_by_source": {
+            **counts_by_source(test),
+            **({EXTRA_SOURCE: len(extra_test)} if extra_test else {}),
+        },
         "fit_seconds": fit_seconds,
     }
     model = TriageModel(pipeline, metadata)
     report = evaluation_report(model, test)
+    if extra_test:
+        report["corrections"] = evaluation_report(model, extra_test)
     bar.update(1)
     metadata["metrics"] = {
         "macro_f1": report["macro_f1"],
@@ -102,6 +144,13 @@ def train_model(
         "by_source_macro_f1": {k: v["macro_f1"] for k, v in report.get("by_source", {}).items()},
         "by_language_macro_f1": {k: v["macro_f1"] for k, v in report.get("by_language", {}).items()},
     }
+    if extra_test:
+        held = report["corrections"]
+        metadata["metrics"]["corrections"] = {
+            "rows": held["rows"],
+            "accuracy": held["accuracy"],
+            "macro_f1": held["macro_f1"],
+        }
     bar.update(1)
     bar.close()
     return model, report

@@ -564,7 +564,7 @@ def dashboard(
     request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """Messages per day by category, first-response time, backlog, unedited and "to sort" shares."""
-    stats = web.dashboard(session, threshold=settings.confidence_threshold)
+    stats = web.dashboard(session, threshold=settings.confidence_threshold, models_dir=settings.models_dir)
     keys = ["complaint", "question", "suggestion", "other", "unsorted"]
     per_day = web.stacked_bars(stats.days, [stats.per_day[d] for d in stats.days], keys)
     response = web.lines(

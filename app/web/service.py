@@ -392,10 +392,6 @@ class ModelHistory:
     confusions: list[tuple[str, str, int]]  # (predicted or "unsorted", corrected to, messages), most first
     versions: list[dict[str, Any]] | None = None  # newest first, from `classifier.artifacts`
 
-    def versions_in(self, models_dir: Path) -> list[dict[str, Any]]:
-        """`versions`, or those stored in `models_dir` when the dashboard was built without it."""
-        return self.versions if self.versions is not None else model_versions(models_dir)
-
 
 def model_versions(models_dir: Path) -> list[dict[str, Any]]:
     """Every stored model version, newest first, with its held-out macro-F1 and whether it is current."""

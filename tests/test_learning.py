@@ -1,0 +1,282 @@
+"""Learning from reviewers: the corrections export, `relais train` / `relais models`, the dashboard's
+model history. Models live in temporary folders (a copy of the shipped version, or tiny models)."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import json
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from app import cli, db
+from app.config import Settings
+from app.learning import CORRECTION_WEIGHT, correction_examples
+from app.main import create_app
+from app.models import Draft, Message, utcnow
+from app.web import service as web
+from classifier import artifacts
+from tests.conftest import ROOT, deliver, make_settings, make_user
+from tests.web.conftest import assert_safe_page, login
+from tests.web.conftest import make_user as make_page_user
+
+SHIPPED = ROOT / "models"
+
+
+@pytest.fixture
+def models_dir(tmp_path: Path) -> Path:
+    """A copy of the shipped model version, promoted, in a temporary folder."""
+    version = artifacts.current_version(SHIPPED)
+    assert version is not None
+    target = tmp_path / "models"
+    shutil.copytree(SHIPPED / version, target / version)
+    artifacts.promote(target, version)
+    return target
+
+
+@pytest.fixture
+def settings(database_url: str, models_dir: Path) -> Settings:
+    return make_settings(database_url, models_dir=models_dir)
+
+
+def _ids(client: TestClient) -> dict[str, tuple[int, int, int, str]]:
+    """external id -> (message id, draft id, draft version, predicted category)."""
+    with db.transaction(client.app.state.sessions) as session:
+        rows = session.execute(
+            select(Message.external_id, Message.id, Draft.id, Draft.version, Message.predicted_category).join(
+                Draft, Draft.message_id == Message.id
+            )
+        ).all()
+    return {ext: (mid, did, version, predicted) for ext, mid, did, version, predicted in rows}
+
+
+def _other_than(category: str) -> str:
+    return "suggestion" if category != "suggestion" else "complaint"
+
+
+def test_correction_examples_keep_the_latest_label_per_message(
+    client: TestClient, settings: Settings
+) -> None:
+    auth = make_user(client)
+    deliver(client, "c1", "Le site est lent ce matin")
+    deliver(client, "c2", "Vous ouvrez le dimanche ?")
+    deliver(client, "c3", "Merci pour votre aide")
+    ids = _ids(client)
+    for ext, category in (("c1", "question"), ("c2", "other"), ("c1", "complaint")):
+        r = client.patch(f"/api/messages/{ids[ext][0]}", json={"category": category}, headers=auth)
+        assert r.status_code == 200, r.text
+    examples = correction_examples(settings)
+    assert examples is not None
+    assert sorted(examples) == sorted(
+        [
+            ("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT),
+            ("Vous ouvrez le dimanche ?", "other", CORRECTION_WEIGHT),
+        ]
+    )
+    # Three corrections arrived after the (copied) shipped version was trained.
+    assert correction_examples(settings, if_new=4) is None
+    assert correction_examples(settings, if_new=3) == examples
+
+
+def test_if_new_counts_from_the_newest_version_promoted_or_not(
+    tmp_path: Path, models_dir: Path, sqlite_url: str
+) -> None:
+    settings = make_settings(sqlite_url, models_dir=models_dir)
+    with TestClient(create_app(settings)) as client:
+        auth = make_user(client)
+        deliver(client, "n1", "Le site est lent ce matin")
+        r = client.patch(
+            f"/api/messages/{_ids(client)['n1'][0]}", json={"category": "complaint"}, headers=auth
+        )
+        assert r.status_code == 200
+    assert correction_examples(settings, if_new=1) == [
+        ("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT)
+    ]
+    # A newer version (refused, so not CURRENT) already saw that correction.
+    shipped = artifacts.current_version(models_dir)
+    assert shipped is not None
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
+    newer = models_dir / artifacts.make_version("f" * 64, later)
+    newer.mkdir()
+    meta = json.loads((models_dir / shipped / artifacts.METADATA_FILE).read_text())
+    (newer / artifacts.METADATA_FILE).write_text(json.dumps({**meta, "created_at": later.isoformat()}))
+    assert correction_examples(settings, if_new=1) is None
+    assert correction_examples(settings) == [("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT)]
+
+
+# -- the CLI ---------------------------------------------------------------------------------------
+
+
+def _write_data(data_dir: Path) -> None:
+    base = [
+        ("fr", "Vous livrez le dimanche ?", "question"),
+        ("en", "Do you ship to Canada?", "question"),
+        ("fr", "Ma commande n'est jamais arrivée, c'est honteux", "complaint"),
+        ("en", "My parcel is lost and nobody answers", "complaint"),
+        ("fr", "Ce serait top d'avoir un mode sombre", "suggestion"),
+        ("en", "You should add a dark mode", "suggestion"),
+        ("fr", "Merci pour tout, super équipe", "other"),
+        ("en", "Thanks, you rock", "other"),
+    ]
+    data_dir.mkdir()
+    with (data_dir / "relais_social_test.csv").open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "lang", "kind", "sector", "text", "label"])
+        for i in range(25):
+            for j, (lang, text, label) in enumerate(base):
+                writer.writerow([f"t_{i}_{j}", lang, "comment", "retail", f"{text} {i}", label])
+
+
+class Relais:
+    """`relais ...` in-process, on a temporary database and models folder."""
+
+    def __init__(self, url: str, models_dir: Path, data_dir: Path) -> None:
+        self.env = {
+            "RELAIS_DATABASE_URL": url,
+            "RELAIS_MODELS_DIR": str(models_dir),
+            "RELAIS_ENVIRONMENT": "test",
+        }
+        self.data_dir = data_dir
+        self.runner = CliRunner()
+
+    def __call__(self, *args: str, code: int = 0) -> str:
+        if args[0] == "train":
+            args = (*args, "--data-dir", str(self.data_dir))
+        result = self.runner.invoke(cli.app, list(args), env=self.env)
+        assert result.exit_code == code, (result.output, result.exception)
+        return result.output
+
+
+@pytest.fixture
+def relais(tmp_path: Path, sqlite_url: str) -> Iterator[Relais]:
+    data_dir = tmp_path / "data"
+    _write_data(data_dir)
+    yield Relais(sqlite_url, tmp_path / "cli-models", data_dir)
+
+
+def test_train_list_use_and_if_new_corrections(relais: Relais, tmp_path: Path, sqlite_url: str) -> None:
+    models = tmp_path / "cli-models"
+    out = relais("train")
+    first = artifacts.current_version(models)
+    assert first is not None and f"version {first}: promoted" in out and "no current model" in out
+    # Scheduled run with nothing new: no new version.
+    out = relais("train", "--if-new-corrections", "1")
+    assert "nothing to do" in out and len(artifacts.list_versions(models)) == 1
+
+    with TestClient(create_app(make_settings(sqlite_url, models_dir=models))) as client:
+        auth = make_user(client)
+        deliver(client, "k1", "Vous livrez le dimanche ? 99")
+        deliver(client, "k2", "Thanks, you rock 99")
+        ids = _ids(client)
+        for ext in ("k1", "k2"):
+            predicted = ids[ext][3]
+            r = client.patch(
+                f"/api/messages/{ids[ext][0]}", json={"category": _other_than(predicted)}, headers=auth
+            )
+            assert r.status_code == 200
+    assert "nothing to do" in relais("train", "--if-new-corrections", "3")
+    out = relais("train", "--if-new-corrections", "2", "--force")
+    second = artifacts.current_version(models)
+    assert second not in (None, first) and f"version {second}: promoted" in out
+    meta = artifacts.read_metadata(models, second)
+    assert (
+        sum(
+            n
+            for s, n in {**meta["train_rows_by_source"], **meta["test_rows_by_source"]}.items()
+            if s == "corrections"
+        )
+        >= 1
+    )
+    # Those two corrections are now behind the newest version.
+    assert "nothing to do" in relais("train", "--if-new-corrections", "1")
+
+    listing = relais("models", "list").splitlines()
+    assert [line[2:].split()[0] for line in listing] == [first, second]
+    assert listing[1].startswith("*") and not listing[0].startswith("*")
+    for line in listing:
+        assert "macro-F1 0." in line or "macro-F1 1." in line
+        assert "accuracy " in line and "question=" in line and "training rows" in line
+
+    assert f"{first} is now the current model" in relais("models", "use", first)
+    assert artifacts.current_version(models) == first
+    assert relais("models", "list").splitlines()[0].startswith(f"* {first}")
+    assert "cannot use" in relais("models", "use", "20990101-000000-deadbeef", code=1)
+    assert artifacts.current_version(models) == first
+
+
+def test_models_list_without_versions(relais: Relais) -> None:
+    assert "no model versions" in relais("models", "list")
+
+
+# -- the dashboard ---------------------------------------------------------------------------------
+
+
+def test_dashboard_shows_the_model_history(client: TestClient, models_dir: Path) -> None:
+    auth = make_user(client, name="api")
+    make_page_user(client)
+    deliver(client, "h1", "Merci pour la livraison rapide")
+    deliver(client, "h2", "Mon colis est arrivé cassé, c'est inadmissible")
+    deliver(client, "h3", "Vous livrez en Corse ?")
+    deliver(client, "h4", "<script>alert(1)</script> still waiting")
+    ids = _ids(client)
+    _, d1, v1, _ = ids["h1"]
+    m2, d2, _, predicted2 = ids["h2"]
+    _, d3, v3, _ = ids["h3"]
+    assert client.post(f"/api/drafts/{d1}/approve", json={"version": v1}, headers=auth).status_code == 200
+    corrected_to = _other_than(predicted2)
+    r = client.patch(f"/api/messages/{m2}", json={"category": corrected_to}, headers=auth)
+    assert r.status_code == 200
+    v2 = _ids(client)["h2"][2]
+    r = client.post(
+        f"/api/drafts/{d2}/approve",
+        json={"version": v2, "text": "Nous sommes désolés, écrivez-nous."},
+        headers=auth,
+    )
+    assert r.status_code == 200
+    assert (
+        client.post(
+            f"/api/drafts/{d3}/reject", json={"version": v3, "reason": "spam"}, headers=auth
+        ).status_code
+        == 200
+    )
+    with db.transaction(client.app.state.sessions) as session:
+        session.execute(update(Draft).where(Draft.id.in_((d1, d2))).values(status="sent", sent_at=utcnow()))
+
+    assert login(client).status_code == 200
+    r = client.get("/dashboard")
+    assert r.status_code == 200 and r.template.name == "dashboard.html"  # type: ignore[attr-defined]
+    history: web.ModelHistory = r.context["stats"].history  # type: ignore[attr-defined]
+    assert len(history.weeks) == web.CORRECTION_WEEKS
+    week = history.weeks[-1]
+    monday = utcnow().date() - dt.timedelta(days=utcnow().weekday())
+    assert week.week == monday.isoformat()
+    assert (week.reviewed, week.kept, week.corrected) == (3, 2, 1)
+    assert (week.sent, week.sent_unedited) == (2, 1)
+    assert week.accuracy == pytest.approx(2 / 3) and week.unedited_share == 0.5
+    assert all(w.reviewed == 0 for w in history.weeks[:-1])
+    assert history.confusions == [(predicted2, corrected_to, 1)]
+    page = assert_safe_page(r.text)
+    text = " ".join(page.body_text.split())
+    assert "Model history" in text and week.iso_week in text and "67 %" in text and "50 %" in text
+    version = artifacts.current_version(models_dir)
+    assert f"{version}" in text and "current" in text
+    assert "<script>alert(1)</script>" not in r.text
+
+
+def test_model_history_lists_versions_newest_first(
+    tmp_path: Path, models_dir: Path, client: TestClient
+) -> None:
+    with db.transaction(client.app.state.sessions) as session:
+        history = web.model_history(session, now=utcnow(), models_dir=models_dir)
+    assert [v["version"] for v in history.versions or []] == [artifacts.current_version(models_dir)]
+    assert (history.weeks[-1].accuracy, history.weeks[-1].unedited_share, history.confusions) == (
+        None,
+        None,
+        [],
+    )
