@@ -23,7 +23,7 @@ import platform
 import re
 import tempfile
 import zipfile
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -96,8 +96,16 @@ def save_model(models_dir: Path, pipeline: Pipeline, metadata: dict[str, Any]) -
     version = metadata["version"]
     if not _VERSION_RE.match(version):
         raise ArtifactError(f"bad version name {version!r}")
+    models_dir.mkdir(parents=True, exist_ok=True)
+    # two trainings within one second (same data, other settings) must not collide: take the
+    # next free second; the name stays sortable by creation
+    stamp = datetime.strptime(version[:15], "%Y%m%d-%H%M%S")
+    while (models_dir / version).exists():
+        stamp += timedelta(seconds=1)
+        version = f"{stamp:%Y%m%d-%H%M%S}{version[15:]}"
+    metadata["version"] = version
     target = models_dir / version
-    target.mkdir(parents=True, exist_ok=False)
+    target.mkdir(exist_ok=False)
     model_path = target / MODEL_FILE
     sio.dump(pipeline, model_path, compression=zipfile.ZIP_DEFLATED, compresslevel=6)
     needed = sorted(sio.get_untrusted_types(file=model_path))
