@@ -7,8 +7,12 @@ every n-gram as a Python string and tops out near 20,000 short messages/s on one
 same columns for one text, so explanations can map columns back to the terms of a message.
 
 `CueFeatures` are a few regular expressions, each a group of surface patterns that mark a class
-across domains (a question mark, a modal suggestion, a negated "works"). They are deliberately
-few: the hashed n-grams carry the vocabulary; the cues help on sources never trained on. Each
+across domains, in French and English: a question mark or opening, a request for information
+("is there a way", "est-il possible"), a modal or optative suggestion ("it would help", "please
+add", "il faudrait"), a tip to other customers ("ask for", "don't forget", "worth the"), an
+imperative opening a sentence or clause, a failure ("still not", "keeps crashing", "ne marche
+plus", "remboursement"), negation and praise. They are deliberately few columns: the hashed
+n-grams carry the vocabulary; the cues help on sources and domains never trained on. Each
 pattern runs once over the whole batch joined by newlines, so the cost is in the regex engine.
 """
 
@@ -243,16 +247,27 @@ def trie_regex(phrases: Iterable[str]) -> str:
     return r"\b" + render(trie) + r"(?!\w)"
 
 
-# Lexicons run on normalised text: lowercase, no accents, numbers as "0".
+# Lexicons run on normalised text: lowercase, no accents, numbers as "0". Each group is one
+# binary column; phrases are whole words, "a|b" lists alternatives of one slot, "*" any ending.
 CUE_LEXICONS: dict[str, tuple[str, ...]] = {
+    # Asking for information, wherever it sits in the message.
     "info_request": _phrases(
         "i want|need to know",
         "i would like to know",
         "wondering",
-        "any idea",
+        "any idea|ideas",
         "do you know",
+        "does anyone|anybody know",
+        "anyone know",
         "let me know",
         "tell me",
+        "is there a|any way",
+        "is it possible",
+        "how do|can|should i|we",
+        "how to",
+        "where can|do i",
+        "can i|we",
+        "do you have|offer|sell|ship|deliver",
         "je voudrais|veux|souhaiterais savoir",
         "j'aimerais savoir",
         "savoir si",
@@ -261,30 +276,53 @@ CUE_LEXICONS: dict[str, tuple[str, ...]] = {
         "dites moi",
         "est-ce que",
         "est ce que",
+        "est-il possible",
+        "est il possible",
+        "comment faire|fait|on",
+        "quelqu'un sait",
         "please tell|let",
     ),
+    # Modal and optative framing of a change to the product or service ("it would be nice").
     "suggestion_modal": _phrases(
-        "it|that|this would|'d be nice|great|cool|awesome|good|helpful|useful|better",
-        "would be nice|great|cool|awesome|helpful|useful|better",
+        "it|that|this would be nice|great|cool|awesome|good|helpful|useful|better|ideal|handy|lovely",
+        "it'd|that'd be nice|great|cool|awesome|good|helpful|useful|better|ideal|handy|lovely",
+        "would be nice|great|cool|awesome|helpful|useful|better|ideal|handy|lovely|good",
+        "would love|like to see",
         "would love",
+        "i'd love|like to see",
+        "it would|could help",
+        "would help|make",
         "i wish",
-        "wish you|there",
-        "you|u should",
-        "should add|have|make|allow|offer|consider|bring|let|include",
+        "wish you|there|it|they",
+        "hope you|they add|will|can|bring",
+        "hopefully",
+        "you|u|they should",
+        "should add|have|make|allow|offer|consider|bring|let|include|be|support|provide|give|show|remember",
+        "could add|have|use|be|include|offer|provide",
+        "need|needs to add|have|be|support|allow|include|offer",
+        "needs a|an|more|better",
         "should be able",
-        "please add|bring|make|allow|consider|offer|include|introduce",
+        "please add|bring|make|allow|consider|offer|include|introduce|support|provide|give|let",
+        "please enable|implement",
         "why not",
         "how|what about",
         "feature request",
         "suggest*",
         "it would be",
-        "could you add|make|offer",
-        "option|ability to",
+        "could|can|would you add|make|offer|consider|implement|bring|include|please",
+        "consider adding|making|offering|having",
+        "option|ability|possibility to",
+        "an|a option",
+        "support for",
+        "allow us|users|me|people to",
+        "let us|users|me|people",
         "ce|ca|se serait",
-        "serait bien|top|cool|genial|super|pratique|utile|chouette",
+        "serait bien|top|cool|genial|super|pratique|utile|chouette|sympa|ideal",
+        "il serait",
         "vous devriez",
         "tu devrais",
         "devriez",
+        "devrait|devraient",
         "pensez|pense a",
         "il faudrait",
         "faudrait",
@@ -292,35 +330,88 @@ CUE_LEXICONS: dict[str, tuple[str, ...]] = {
         "pourquoi ne pas",
         "j'aimerais que",
         "j'aimerais bien que",
+        "on aimerait|voudrait",
         "j'adorerais",
-        "ajoutez|ajouter|proposez|proposer|mettez",
-        "je suggere",
+        "ajoutez|ajouter|proposez|proposer|mettez|permettre|permettez",
+        "je suggere|propose",
         "idee",
         "ca|il manque",
         "manque un|une|de|d'",
         "serait-il possible",
         "serait il possible",
+        "possibilite de|d'",
+        "pourriez-vous ajouter|proposer|mettre",
+        "pourriez vous ajouter|proposer|mettre",
     ),
-    "recommend": _phrases(
-        "recommend*", "advis*", "tip", "je recommande|conseille", "conseil", "a eviter", "must", "definitely"
+    # Advice to other customers or travellers ("ask for a room on the top floor").
+    "tip_advice": _phrases(
+        "recommend*",
+        "advis*",
+        "advice",
+        "tip|tips",
+        "make|be sure",
+        "don't|dont|do not forget|miss",
+        "ask for",
+        "try the|their",
+        "worth it|the|a|every|trying|visiting|going|paying|checking",
+        "must try|see|do|have|visit",
+        "a must",
+        "if you are|re|go|stay|plan|book|visit|travel|come",
+        "if you're",
+        "bring a|your|some",
+        "book early|ahead|in advance|directly",
+        "avoid the",
+        "go for",
+        "skip the",
+        "opt for",
+        "request a|an",
+        "pay the extra",
+        "je recommande|conseille",
+        "je vous conseille|recommande",
+        "conseil",
+        "a eviter",
+        "a ne pas manquer",
+        "a tester|essayer|faire|voir",
+        "n'hesitez pas",
+        "demandez|reservez|prevoyez|evitez|prenez|essayez|allez",
+        "must",
+        "definitely",
     ),
+    # Something is broken, late, wrong or unacceptable.
     "problem": _phrases(
-        "not|doesn't|doesnt|don't|dont working|work",
-        "does not work",
+        "not|doesn't|doesnt|don't|dont|isn't|isnt|won't|wont|didn't|didnt working|work",
+        "does|did not work",
         "stopped working",
+        "still not|no|doesn't|doesnt|waiting|broken|nothing",
+        "no longer",
+        "nothing happens",
+        "keeps crashing|freezing|closing|failing|disconnecting|dropping|logging|asking|saying",
         "won't|wont|can't|cant|cannot|unable|broken|broke|crash*|bug*|error|fail*|issue|problem|still",
+        "freez*|glitch*|lag|laggy|slow|stuck|unresponsive|drain*",
         "never|again|worst|terrible|awful|horrible|useless|ridiculous|disappoint*|scam|refund|charged",
         "waiting|lost|missing|wrong|delay*|cancel*|rude|unacceptable|fix|annoying|frustrat*",
+        "never again|received|arrived",
+        "fed up",
+        "sick of",
+        "rip off",
+        "ripoff",
+        "waste|wasted",
+        "pathetic|disgust*|garbage|rubbish|trash|joke|uninstall*|complain*",
+        "one|0 star",
         "marche|fonctionne pas|plus",
-        "toujours pas",
+        "ne marche|fonctionne",
+        "toujours pas|rien",
+        "plus jamais",
         "jamais|encore|panne|bugue|plante|erreur|probleme|souci|nul|nulle|honte*|inadmissible",
         "scandal*|decu|decue|decevant|arnaque|rembours*|retard|annul*|perdu|attente|attends",
         "impossible|inacceptable|lamentable|pire|bloque*|coupure|coupe",
+        "catastroph*|deplorable|degoute*|furieux|furieuse",
+        "aucune|sans reponse",
         "n'importe quoi",
     ),
     "negation": _phrases(
-        "not|no|never|dont|doesnt|didnt|isnt|wasnt|pas|plus|jamais|rien|aucun*|ne",
-        "don't|doesn't|didn't|isn't|wasn't|can't|won't|couldn't|shouldn't",
+        "not|no|never|dont|doesnt|didnt|isnt|wasnt|wont|cant|pas|plus|jamais|rien|aucun*|ne",
+        "don't|doesn't|didn't|isn't|wasn't|can't|won't|couldn't|shouldn't|cannot",
     ),
     "thanks_praise": _phrases(
         "thank|thanks|thx|ty|love|great|awesome|amazing|excellent|perfect|best|congrat*",
@@ -328,6 +419,15 @@ CUE_LEXICONS: dict[str, tuple[str, ...]] = {
         "merci|bravo|genial|super|top|parfait|felicitations|adore|j'adore|cool|nickel|chapeau",
     ),
 }
+# Verbs whose imperative gives advice or asks for a change ("book early", "ajoutez ...").
+IMPERATIVE_VERBS: tuple[str, ...] = _phrases(
+    "add|bring|make|allow|let|give|offer|include|put|try|ask|avoid|book|get|take|remember|consider",
+    "don't|dont|keep|stop|start|go|use|check|request|skip|pack|reserve|order|grab|visit",
+    "do not",
+    "be|make sure",
+    "ajoutez|remettez|mettez|proposez|faites|pensez|arretez|evitez|essayez|gardez|donnez|laissez",
+    "n'hesitez|prevoyez|installez|demandez|reservez|prenez|allez",
+)
 CUE_PATTERNS: dict[str, str] = {
     "question_mark": r"\?",
     "question_opening": (
@@ -338,11 +438,11 @@ CUE_PATTERNS: dict[str, str] = {
         r"|vous avez|y a-t-il|y a t il|c'est quoi|c est quoi|savez)\b"
     ),
     **{name: trie_regex(phrases) for name, phrases in CUE_LEXICONS.items()},
+    # An imperative opening a sentence or following an "if ..." / "when ..." clause. The
+    # punctuation is matched rather than looked behind: a pattern that starts with a character
+    # class lets the regex engine skip ahead, about three times faster over a batch.
     "advice_imperative": (
-        r"(?:^|(?<=[.!] ))(?:please )?(?:add|bring|make|allow|let|give|offer|include|put|try|ask|avoid"
-        r"|book|get|take|remember|consider|don't|dont|do not|be sure|make sure|keep|stop|start|go|use"
-        r"|check|ajoutez|remettez|mettez|proposez|faites|pensez|arretez|evitez|essayez|gardez|donnez"
-        r"|laissez|n'hesitez|prevoyez|installez)\b"
+        r"(?:^|[.!;:,] )(?:please |just |also |definitely |always )?" + trie_regex(IMPERATIVE_VERBS)
     ),
     "greeting_only": r"^(?:hi|hello|hey|bonjour|salut|bonsoir|coucou|yo|ok|okay|oui|non|yes|no)\W*$",
     "exclamation": r"!",

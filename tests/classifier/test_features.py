@@ -72,3 +72,42 @@ def test_word_hasher_matches_word_terms() -> None:
         assert dict(zip(row.indices.tolist(), row.data.tolist(), strict=True)) == expected
     terms = [t for t, _ in word_terms("j'ai un souci", 2, 2**16)]
     assert terms == ["j", "ai", "un", "souci", "j ai", "ai un", "un souci"]
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("Ask for a room on the top floor, the view is worth it.", "tip_advice"),
+        ("Don't forget to try the breakfast!", "tip_advice"),
+        ("If you're arriving late, book the airport shuttle ahead.", "advice_imperative"),
+        ("It would help a lot to have reminders every two weeks", "suggestion_modal"),
+        ("Please add an option to export as PDF", "suggestion_modal"),
+        ("Il faudrait ajouter un mode sombre", "suggestion_modal"),
+        ("Vous devriez proposer la livraison le dimanche", "suggestion_modal"),
+        ("App keeps crashing since the update, still not fixed", "problem"),
+        ("ça ne marche plus et toujours pas de remboursement", "problem"),
+        ("C'est inadmissible", "problem"),
+        ("Is there a way to export my data", "info_request"),
+        ("Est-il possible de changer mon adresse", "info_request"),
+    ],
+)
+def test_cue_lexicons_cover_suggestion_complaint_and_question_phrasing(text: str, cue: str) -> None:
+    cues = CueFeatures(weight=1.0)
+    names = [n.removeprefix("cue:") for n in cues.get_feature_names_out()]
+    assert cues.transform([normalize_text(text)]).toarray()[0, names.index(cue)] == 1.0
+
+
+def test_cue_lexicons_stay_quiet_on_neutral_text() -> None:
+    cues = CueFeatures(weight=1.0)
+    names = [n.removeprefix("cue:") for n in cues.get_feature_names_out()]
+    row = cues.transform([normalize_text("We stayed four nights in October with our kids.")]).toarray()[0]
+    for cue in ("tip_advice", "suggestion_modal", "problem", "info_request", "advice_imperative"):
+        assert row[names.index(cue)] == 0.0
+
+
+def test_cue_features_batch_equals_one_by_one() -> None:
+    cues = CueFeatures(weight=1.0)
+    texts = [normalize_text(t) for t in ["Try the pastries.", "", "still not working?", "Ce serait top !"]]
+    together = cues.transform(texts).toarray()
+    alone = np.vstack([cues.transform([t]).toarray() for t in texts])
+    assert np.array_equal(together, alone)
