@@ -9,7 +9,7 @@ runs the two stages of `Intake` (one classifier call and one commit per batch) o
 
     web process                                  intake child (spawned by the web process)
     verify, parse (refuse 4xx) ── frames ─▶      read what has arrived, parse again (pure),
-                                                 prepare (classify, draft) ─▶ writer thread: COMMIT
+                                                 prepare (classify, draft), write, COMMIT
     answer 200 / 503           ◀── results ──    [[id, "ok", stored, duplicates, ignored], ...]
 
 Frames are a 4-byte big-endian length and a payload: the delivery's metadata as JSON, a NUL, the
@@ -23,6 +23,7 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
+import signal
 import socket
 import struct
 from typing import Any
@@ -132,15 +133,13 @@ class IntakeClient:
 
 
 def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
-    """Entry point of the intake process: read, prepare, hand to the writer thread, repeat.
+    """Entry point of the intake process: read what has arrived, prepare, commit, answer, repeat.
 
-    While the child works on one batch, the next deliveries wait in the socket: under load the
-    batches grow by themselves, which is what makes group commit pay.
+    One thread: while the child works on one batch, the next deliveries wait in the socket, so
+    under load the batches grow by themselves (which is what makes group commit pay). A second
+    thread would only fight this one for the interpreter.
     """
-    import queue
     import select
-    import threading
-    import time
 
     from app import db
     from app.drafts.service import Drafter
@@ -149,48 +148,40 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     from app.webhooks.router import PARSERS
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # the web process decides when this one ends (it closes the socket); a Ctrl-C or SIGTERM sent
+    # to the whole process group must not kill it before the deliveries it holds are committed
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     engine = db.make_engine(settings)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     holder.start_polling(settings.model_reload_interval_s)
     intake = Intake(db.make_sessionmaker(engine), holder, Drafter(settings),
                     read_factory=db.make_sessionmaker(engine, readonly=True))
     sock.setblocking(True)
-    send_lock = threading.Lock()
 
     def send(payload: bytes) -> None:
-        with send_lock:
-            sock.sendall(_frame(payload))
+        sock.sendall(_frame(payload))
 
-    writes: queue.Queue[tuple[list[int], list[Delivery], Any] | None] = queue.Queue(maxsize=2)
-
-    def writer() -> None:
-        while (job := writes.get()) is not None:
-            idents, deliveries, prepared = job
-            if isinstance(prepared, BaseException):
-                outcomes: list[Any] = [DatabaseUnavailable(f"error: {prepared.__class__.__name__}")] * len(idents)
-            else:
-                try:
-                    outcomes = intake.commit(deliveries, prepared)
-                except Exception as e:  # a bug: answered 503, the platform retries; logged
-                    log.exception("intake commit failed")
-                    outcomes = [e] * len(idents)
-            answers = []
-            for ident, r in zip(idents, outcomes, strict=True):
-                if isinstance(r, BaseException):
-                    reason = str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
-                    answers.append([ident, reason or "unavailable", 0, 0, 0])
-                else:
-                    answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
+    def commit(idents: list[int], deliveries: list[Delivery], prepared: Any) -> None:
+        if isinstance(prepared, BaseException):
+            outcomes: list[Any] = [DatabaseUnavailable(f"error: {prepared.__class__.__name__}")] * len(idents)
+        else:
             try:
-                send(orjson.dumps(answers))
-            except OSError:
-                return
+                outcomes = intake.commit(deliveries, prepared)
+            except Exception as e:  # a bug: answered 503, the platform retries; logged
+                log.exception("intake commit failed")
+                outcomes = [e] * len(idents)
+        answers = []
+        for ident, r in zip(idents, outcomes, strict=True):
+            if isinstance(r, BaseException):
+                reason = str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                answers.append([ident, reason or "unavailable", 0, 0, 0])
+            else:
+                answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
+        send(orjson.dumps(answers))
 
-    thread = threading.Thread(target=writer, name="relais-intake-write", daemon=True)
-    thread.start()
     send(b"ready")
     buffer = bytearray()
-    wait_s = settings.ingest_batch_wait_ms / 1000
 
     def frames() -> list[bytes]:
         out, view = [], 0
@@ -205,19 +196,15 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
 
     try:
         while True:
+            # block for the first delivery, then take whatever else has already arrived: no waiting,
+            # the batch is what piled up while the previous one was being committed
             batch: list[bytes] = []
-            deadline = None
-            while len(batch) < settings.ingest_batch_max:
-                timeout = None if not batch else max(0.0, deadline - time.monotonic())  # type: ignore[operator]
-                if batch and not select.select([sock], [], [], timeout)[0]:
-                    break
+            while not batch or (len(batch) < settings.ingest_batch_max and select.select([sock], [], [], 0)[0]):
                 chunk = sock.recv(1 << 20)
                 if not chunk:
                     raise EOFError
                 buffer.extend(chunk)
                 batch += frames()
-                if batch and deadline is None:
-                    deadline = time.monotonic() + wait_s
             idents, deliveries = [], []
             for payload in batch:
                 meta, _, body = payload.partition(b"\0")
@@ -231,12 +218,10 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             except Exception as e:
                 log.exception("preparing an intake batch failed")
                 prepared = e
-            writes.put((idents, deliveries, prepared))
+            commit(idents, deliveries, prepared)
     except (EOFError, ConnectionError):
-        pass  # the web process closed the socket or died: finish what was taken, then leave
+        pass  # the web process closed the socket or died
     finally:
-        writes.put(None)
-        thread.join(30)
         holder.stop()
         engine.dispose()
         sock.close()
