@@ -75,8 +75,14 @@ def _converter(column_type: Any, dialect: str) -> Converter:
 class BulkInsert:
     """`INSERT INTO table (columns) VALUES (...), (...) ON CONFLICT DO NOTHING RETURNING ...`."""
 
-    def __init__(self, table: Table, columns: Sequence[str], *, returning: Sequence[str] = (),
-                 ignore_conflicts: bool = True):
+    def __init__(
+        self,
+        table: Table,
+        columns: Sequence[str],
+        *,
+        returning: Sequence[str] = (),
+        ignore_conflicts: bool = True,
+    ):
         self.table = table
         self.columns = list(columns)
         self.returning = list(returning)
@@ -98,7 +104,7 @@ class BulkInsert:
         converters = self._prepare(dialect)
         mark = "?" if dialect == "sqlite" else "%s"
         one = "(" + ",".join([mark] * len(self.columns)) + ")"
-        head = f'INSERT INTO {self.table.name} ({",".join(self.columns)}) VALUES '
+        head = f"INSERT INTO {self.table.name} ({','.join(self.columns)}) VALUES "
         tail = " ON CONFLICT DO NOTHING" if self.ignore_conflicts else ""
         if self.returning:
             tail += " RETURNING " + ",".join(self.returning)
@@ -106,7 +112,7 @@ class BulkInsert:
         out: list[tuple[Any, ...]] = []
         pairs = list(zip(self.columns, converters, strict=True))
         for start in range(0, len(rows), per_chunk):
-            chunk = rows[start:start + per_chunk]
+            chunk = rows[start : start + per_chunk]
             params: list[Any] = []
             for row in chunk:
                 params.extend(c(row[name]) for name, c in pairs)

@@ -12,8 +12,9 @@ import typer
 
 from app.config import Settings
 
-app = typer.Typer(help="Relais: the inbox assistant for community managers.", no_args_is_help=True,
-                  add_completion=False)
+app = typer.Typer(
+    help="Relais: the inbox assistant for community managers.", no_args_is_help=True, add_completion=False
+)
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Reviewers and admins.", no_args_is_help=True)
 models_app = typer.Typer(help="Trained classifier versions.", no_args_is_help=True)
@@ -52,9 +53,17 @@ def serve(
     if workers > 1 or settings.intake_process:
         # several processes (workers, intake children) count into one /metrics
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relais-metrics-"))
-    uvicorn.run("app.main:create_app", factory=True, host=host, port=port, workers=workers,
-                log_level=log_level, access_log=False, proxy_headers=True,
-                timeout_graceful_shutdown=10)
+    uvicorn.run(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level=log_level,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
 
 
 @app.command()
@@ -89,7 +98,9 @@ def _session():  # noqa: ANN202
 def users_add(
     name: str,
     role: Annotated[str, typer.Option(help="reviewer or admin")] = "reviewer",
-    password_stdin: Annotated[bool, typer.Option("--password-stdin", help="Read a password from stdin.")] = False,
+    password_stdin: Annotated[
+        bool, typer.Option("--password-stdin", help="Read a password from stdin.")
+    ] = False,
 ) -> None:
     """Create a user; prints its API token as the last line."""
     from app import db
@@ -186,8 +197,9 @@ def train(
     force: Annotated[bool, typer.Option(help="Promote even if not better.")] = False,
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Save the version only.")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Training data folder.")] = None,  # noqa: UP007
-    if_new_corrections: Annotated[int, typer.Option(
-        help="Do nothing unless at least N corrections arrived since the newest version.")] = 0,
+    if_new_corrections: Annotated[
+        int, typer.Option(help="Do nothing unless at least N corrections arrived since the newest version.")
+    ] = 0,
     corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections.")] = True,
 ) -> None:
     """Retrain on the shipped data and the reviewers' corrections; promote only if not worse."""
@@ -200,8 +212,9 @@ def train(
         typer.echo(f"fewer than {if_new_corrections} new corrections since the newest version: nothing to do")
         return
     root = Path(__file__).resolve().parent.parent
-    version, promoted, report = train_command(settings.models_dir, data_dir or root / "data", extra=extra,
-                                              force=force, promote=not no_promote)
+    version, promoted, report = train_command(
+        settings.models_dir, data_dir or root / "data", extra=extra, force=force, promote=not no_promote
+    )
     typer.echo(report)
     typer.echo(f"version {version}: {'promoted' if promoted else 'not promoted'}")
 
@@ -221,13 +234,16 @@ def models_list() -> None:
         macro, accuracy = metrics.get("macro_f1"), metrics.get("accuracy")
         per_class = " ".join(f"{k}={f:.3f}" for k, f in (metrics.get("per_class_f1") or {}).items())
         held = metrics.get("corrections")
-        corrections = (f"\tcorrections {held['rows']} held out: accuracy {held['accuracy']:.3f}"
-                       if held else "")
-        typer.echo(f"{'*' if v['current'] else ' '} {v['version']}\t"
-                   f"macro-F1 {f'{macro:.3f}' if macro is not None else '?'}\t"
-                   f"accuracy {f'{accuracy:.3f}' if accuracy is not None else '?'}\t"
-                   f"{per_class or 'no per-class F1'}{corrections}\t"
-                   f"{v.get('train_rows', '?')} training rows\t{v.get('created_at') or ''}")
+        corrections = (
+            f"\tcorrections {held['rows']} held out: accuracy {held['accuracy']:.3f}" if held else ""
+        )
+        typer.echo(
+            f"{'*' if v['current'] else ' '} {v['version']}\t"
+            f"macro-F1 {f'{macro:.3f}' if macro is not None else '?'}\t"
+            f"accuracy {f'{accuracy:.3f}' if accuracy is not None else '?'}\t"
+            f"{per_class or 'no per-class F1'}{corrections}\t"
+            f"{v.get('train_rows', '?')} training rows\t{v.get('created_at') or ''}"
+        )
 
 
 @models_app.command("use")

@@ -108,8 +108,14 @@ class Settings(BaseSettings):
         """Refuse to start outside development with a placeholder secret."""
         if self.environment != "production":
             return
-        for name in ("meta_app_secret", "x_consumer_secret", "telegram_secret_token",
-                     "slack_signing_secret", "generic_secret", "session_secret"):
+        for name in (
+            "meta_app_secret",
+            "x_consumer_secret",
+            "telegram_secret_token",
+            "slack_signing_secret",
+            "generic_secret",
+            "session_secret",
+        ):
             value: SecretStr | None = getattr(self, name)
             if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"RELAIS_{name.upper()} is a placeholder; set a real secret")

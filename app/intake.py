@@ -21,6 +21,7 @@ database is down, every waiting request gets `DatabaseUnavailable` and answers 5
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime as dt
 import logging
 import time
@@ -74,14 +75,40 @@ def insert_ignore(session: Session, table: Any) -> Any:
     return sqlite.insert(table).on_conflict_do_nothing()
 
 
-EVENTS_INSERT = BulkInsert(Event.__table__, ["platform", "digest", "delivery_id", "headers", "body",
-                                             "message_count", "received_at"],
-                           returning=["id", "platform", "digest"])
-MESSAGES_INSERT = BulkInsert(Message.__table__, [
-    "platform", "account_id", "external_id", "kind", "channel", "conversation_id", "reply_to_id", "parent_id",
-    "author_id", "author_name", "author_handle", "text", "extra", "created_at", "received_at", "event_id",
-    "language", "category", "predicted_category", "confidence", "scores", "model_version", "to_sort"],
-    returning=["id", "platform", "account_id", "external_id"])
+EVENTS_INSERT = BulkInsert(
+    Event.__table__,
+    ["platform", "digest", "delivery_id", "headers", "body", "message_count", "received_at"],
+    returning=["id", "platform", "digest"],
+)
+MESSAGES_INSERT = BulkInsert(
+    Message.__table__,
+    [
+        "platform",
+        "account_id",
+        "external_id",
+        "kind",
+        "channel",
+        "conversation_id",
+        "reply_to_id",
+        "parent_id",
+        "author_id",
+        "author_name",
+        "author_handle",
+        "text",
+        "extra",
+        "created_at",
+        "received_at",
+        "event_id",
+        "language",
+        "category",
+        "predicted_category",
+        "confidence",
+        "scores",
+        "model_version",
+        "to_sort",
+    ],
+    returning=["id", "platform", "account_id", "external_id"],
+)
 
 
 @dataclass(slots=True)
@@ -95,8 +122,14 @@ class Prepared:
     duplicates: list[int]  # per delivery: messages repeated within this batch
 
 
-def prepare_batch(deliveries: Sequence[Delivery], *, holder: ModelHolder, drafter: drafts_service.Drafter,
-                  templates: Sequence[Any], now: dt.datetime | None = None) -> Prepared:
+def prepare_batch(
+    deliveries: Sequence[Delivery],
+    *,
+    holder: ModelHolder,
+    drafter: drafts_service.Drafter,
+    templates: Sequence[Any],
+    now: dt.datetime | None = None,
+) -> Prepared:
     """Classify every new-looking message of the batch in one call and render its draft (no DB)."""
     now = now or utcnow()
     fresh: list[tuple[int, InboundMessage]] = []
@@ -118,13 +151,28 @@ def prepare_batch(deliveries: Sequence[Delivery], *, holder: ModelHolder, drafte
     message_rows, draft_rows = [], []
     for (_, m), t in zip(fresh, triages, strict=True):
         row = {
-            "platform": m.platform, "account_id": m.account_id, "external_id": m.external_id,
-            "kind": m.kind, "channel": m.channel, "conversation_id": m.conversation_id,
-            "reply_to_id": m.reply_to_id, "parent_id": m.parent_id, "author_id": m.author_id,
-            "author_name": m.author_name, "author_handle": m.author_handle, "text": m.text,
-            "extra": m.extra, "created_at": m.created_at, "received_at": now, "event_id": None,
-            "language": t.language, "category": t.category, "predicted_category": t.category,
-            "confidence": t.confidence, "scores": t.scores, "model_version": t.model_version,
+            "platform": m.platform,
+            "account_id": m.account_id,
+            "external_id": m.external_id,
+            "kind": m.kind,
+            "channel": m.channel,
+            "conversation_id": m.conversation_id,
+            "reply_to_id": m.reply_to_id,
+            "parent_id": m.parent_id,
+            "author_id": m.author_id,
+            "author_name": m.author_name,
+            "author_handle": m.author_handle,
+            "text": m.text,
+            "extra": m.extra,
+            "created_at": m.created_at,
+            "received_at": now,
+            "event_id": None,
+            "language": t.language,
+            "category": t.category,
+            "predicted_category": t.category,
+            "confidence": t.confidence,
+            "scores": t.scores,
+            "model_version": t.model_version,
             "to_sort": t.to_sort,
         }
         message_rows.append(row)
@@ -132,19 +180,36 @@ def prepare_batch(deliveries: Sequence[Delivery], *, holder: ModelHolder, drafte
     return Prepared(now, fresh, message_rows, draft_rows, duplicates)
 
 
-def write_batch(session: Session, deliveries: Sequence[Delivery], prepared: Prepared, *,
-                touched: dict[tuple[str, str], float] | None = None) -> list[IngestResult]:
+def write_batch(
+    session: Session,
+    deliveries: Sequence[Delivery],
+    prepared: Prepared,
+    *,
+    touched: dict[tuple[str, str], float] | None = None,
+) -> list[IngestResult]:
     """Store a prepared batch in the caller's transaction (no commit).
 
     `touched` remembers when each channel's "last event" was last written, to write it at most
     every few seconds."""
     now = prepared.now
-    results = [IngestResult(ignored=d.parsed.ignored, duplicates=n)
-               for d, n in zip(deliveries, prepared.duplicates, strict=True)]
+    results = [
+        IngestResult(ignored=d.parsed.ignored, duplicates=n)
+        for d, n in zip(deliveries, prepared.duplicates, strict=True)
+    ]
     conn = session.connection()
     # 1. the journal, deduplicated by the digest of the raw body
-    rows = [{"platform": d.platform, "digest": d.digest, "delivery_id": d.delivery_id, "headers": d.headers,
-             "body": d.body, "message_count": len(d.parsed.messages), "received_at": now} for d in deliveries]
+    rows = [
+        {
+            "platform": d.platform,
+            "digest": d.digest,
+            "delivery_id": d.delivery_id,
+            "headers": d.headers,
+            "body": d.body,
+            "message_count": len(d.parsed.messages),
+            "received_at": now,
+        }
+        for d in deliveries
+    ]
     unique_rows = list({(r["platform"], r["digest"]): r for r in rows}.values())
     event_ids = {(p, dg): i for i, p, dg in EVENTS_INSERT.run(conn, unique_rows)}
     first_copy: dict[int, int] = {}  # delivery index -> its journal id, for first copies only
@@ -180,9 +245,14 @@ def write_batch(session: Session, deliveries: Sequence[Delivery], prepared: Prep
     return results
 
 
-def store_batch(session: Session, deliveries: Sequence[Delivery], *, holder: ModelHolder,
-                drafter: drafts_service.Drafter,
-                touched: dict[tuple[str, str], float] | None = None) -> list[IngestResult]:
+def store_batch(
+    session: Session,
+    deliveries: Sequence[Delivery],
+    *,
+    holder: ModelHolder,
+    drafter: drafts_service.Drafter,
+    touched: dict[tuple[str, str], float] | None = None,
+) -> list[IngestResult]:
     """Prepare and write a batch in the caller's transaction (flush only, no commit)."""
     prepared = prepare_batch(deliveries, holder=holder, drafter=drafter, templates=drafter.templates(session))
     return write_batch(session, deliveries, prepared, touched=touched)
@@ -192,19 +262,33 @@ def _apply_deletions(session: Session, deliveries: Sequence[Delivery], now: dt.d
     for d in deliveries:
         for platform, account, external_id in d.parsed.deletions:
             mid = session.execute(
-                update(Message).where(Message.platform == platform, Message.account_id == account,
-                                      Message.external_id == external_id, Message.deleted_at.is_(None))
-                .values(deleted_at=now).returning(Message.id)
+                update(Message)
+                .where(
+                    Message.platform == platform,
+                    Message.account_id == account,
+                    Message.external_id == external_id,
+                    Message.deleted_at.is_(None),
+                )
+                .values(deleted_at=now)
+                .returning(Message.id)
             ).scalar()
             if mid is not None:
                 drafts_service.withdraw(session, message_id=mid, reason="deleted on the platform", now=now)
 
 
 def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:
-    rows = {(o.platform, o.account_id, o.external_id): {
-        "platform": o.platform, "account_id": o.account_id, "external_id": o.external_id,
-        "in_reply_to": o.in_reply_to, "text": o.text, "seen_at": now}
-        for d in deliveries for o in d.parsed.own}
+    rows = {
+        (o.platform, o.account_id, o.external_id): {
+            "platform": o.platform,
+            "account_id": o.account_id,
+            "external_id": o.external_id,
+            "in_reply_to": o.in_reply_to,
+            "text": o.text,
+            "seen_at": now,
+        }
+        for d in deliveries
+        for o in d.parsed.own
+    }
     if rows:
         session.execute(insert_ignore(session, Echo.__table__), list(rows.values()))
 
@@ -212,8 +296,12 @@ def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.dat
 TOUCH_EVERY_S = 5.0  # "last event received" is kept to within a few seconds, not rewritten per batch
 
 
-def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.datetime,
-                    touched: dict[tuple[str, str], float] | None) -> None:
+def _touch_channels(
+    session: Session,
+    deliveries: Sequence[Delivery],
+    now: dt.datetime,
+    touched: dict[tuple[str, str], float] | None,
+) -> None:
     mono = time.monotonic()
     accounts = {(m.platform, m.account_id) for d in deliveries for m in d.parsed.messages}
     if touched is not None:
@@ -221,11 +309,18 @@ def _touch_channels(session: Session, deliveries: Sequence[Delivery], now: dt.da
     if not accounts:
         return
     dialect = session.get_bind().dialect.name
-    ins: Any = postgresql.insert(Channel.__table__) if dialect == "postgresql" else sqlite.insert(Channel.__table__)
-    stmt = ins.values([{"platform": p, "account_id": a, "last_event_at": now, "paused": False,
-                        "token_state": "unknown"} for p, a in sorted(accounts)])
-    session.execute(stmt.on_conflict_do_update(index_elements=["platform", "account_id"],
-                                               set_={"last_event_at": now}))
+    ins: Any = (
+        postgresql.insert(Channel.__table__) if dialect == "postgresql" else sqlite.insert(Channel.__table__)
+    )
+    stmt = ins.values(
+        [
+            {"platform": p, "account_id": a, "last_event_at": now, "paused": False, "token_state": "unknown"}
+            for p, a in sorted(accounts)
+        ]
+    )
+    session.execute(
+        stmt.on_conflict_do_update(index_elements=["platform", "account_id"], set_={"last_event_at": now})
+    )
     if touched is not None:
         touched.update((a, mono) for a in accounts)
 
@@ -234,9 +329,16 @@ class Intake:
     """Groups concurrent deliveries into one transaction and one classifier call, in two stages
     that overlap: while batch N is written and committed, batch N+1 is classified and drafted."""
 
-    def __init__(self, factory: sessionmaker[Session], holder: ModelHolder, drafter: drafts_service.Drafter,
-                 *, read_factory: sessionmaker[Session] | None = None, max_batch: int = 256,
-                 wait_ms: float = 2.0):
+    def __init__(
+        self,
+        factory: sessionmaker[Session],
+        holder: ModelHolder,
+        drafter: drafts_service.Drafter,
+        *,
+        read_factory: sessionmaker[Session] | None = None,
+        max_batch: int = 256,
+        wait_ms: float = 2.0,
+    ):
         self.factory = factory
         self.read_factory = read_factory or factory
         self.holder = holder
@@ -244,7 +346,9 @@ class Intake:
         self.max_batch = max_batch
         self.wait_s = wait_ms / 1000
         self._queue: asyncio.Queue[tuple[Delivery, asyncio.Future[IngestResult]]] | None = None
-        self._writes: asyncio.Queue[tuple[list[tuple[Delivery, asyncio.Future[IngestResult]]], Any]] | None = None
+        self._writes: (
+            asyncio.Queue[tuple[list[tuple[Delivery, asyncio.Future[IngestResult]]], Any]] | None
+        ) = None
         self._tasks: list[asyncio.Task[None]] = []
         self._touched: dict[tuple[str, str], float] = {}
         # the writer has a thread of its own: SQLite has one writer, and ordering stays simple
@@ -253,16 +357,16 @@ class Intake:
     async def start(self) -> None:
         self._queue = asyncio.Queue()
         self._writes = asyncio.Queue(maxsize=2)
-        self._tasks = [asyncio.create_task(self._collect(), name="relais-intake-collect"),
-                       asyncio.create_task(self._write(), name="relais-intake-write")]
+        self._tasks = [
+            asyncio.create_task(self._collect(), name="relais-intake-collect"),
+            asyncio.create_task(self._write(), name="relais-intake-write"),
+        ]
 
     async def stop(self) -> None:
         for task in self._tasks:
             task.cancel()
-            try:
+            with contextlib.suppress(asyncio.CancelledError):
                 await task
-            except asyncio.CancelledError:
-                pass
         self._tasks = []
         # anything not committed is answered 503: the platform will deliver it again
         pending: list[asyncio.Future[IngestResult]] = []
@@ -350,7 +454,9 @@ class Intake:
             results: list[IngestResult | BaseException] = list(self._store(deliveries, prepared))
         except (OperationalError, DBAPIError) as e:
             if len(deliveries) == 1 or _is_outage(e):
-                log.warning("database unavailable for %d deliveries: %s", len(deliveries), e.__class__.__name__)
+                log.warning(
+                    "database unavailable for %d deliveries: %s", len(deliveries), e.__class__.__name__
+                )
                 return [DatabaseUnavailable(str(e.orig) if hasattr(e, "orig") else str(e))] * len(deliveries)
             results = [self._commit_isolated(d) for d in deliveries]
         except Exception:
@@ -393,6 +499,16 @@ class Intake:
 def _is_outage(e: Exception) -> bool:
     """A connection or lock failure affects every delivery of the batch alike."""
     text = str(getattr(e, "orig", e)).lower()
-    return any(s in text for s in ("connection", "could not connect", "database is locked", "server closed",
-                                   "unable to open", "disk i/o", "terminating", "readonly"))
-
+    return any(
+        s in text
+        for s in (
+            "connection",
+            "could not connect",
+            "database is locked",
+            "server closed",
+            "unable to open",
+            "disk i/o",
+            "terminating",
+            "readonly",
+        )
+    )

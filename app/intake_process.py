@@ -66,8 +66,12 @@ class IntakeClient:
     async def _spawn(self) -> None:
         parent, child = socket.socketpair()
         ctx = multiprocessing.get_context("spawn")
-        self._process = ctx.Process(target=child_main, args=(self.settings, self.adapter_context, child),
-                                    name="relais-intake", daemon=True)
+        self._process = ctx.Process(
+            target=child_main,
+            args=(self.settings, self.adapter_context, child),
+            name="relais-intake",
+            daemon=True,
+        )
         self._process.start()
         child.close()
         reader, self._writer = await asyncio.open_connection(sock=parent)
@@ -111,7 +115,9 @@ class IntakeClient:
         ident = self._next_id
         fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()
         self._pending[ident] = fut
-        meta = orjson.dumps([ident, delivery.platform, delivery.digest, delivery.delivery_id, delivery.headers])
+        meta = orjson.dumps(
+            [ident, delivery.platform, delivery.digest, delivery.delivery_id, delivery.headers]
+        )
         self._writer.write(_frame(meta + b"\0" + delivery.body))
         if self._writer.transport.get_write_buffer_size() > 4 * 1024 * 1024:
             await self._writer.drain()
@@ -155,8 +161,12 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     engine = db.make_engine(settings)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     holder.start_polling(settings.model_reload_interval_s)
-    intake = Intake(db.make_sessionmaker(engine), holder, Drafter(settings),
-                    read_factory=db.make_sessionmaker(engine, readonly=True))
+    intake = Intake(
+        db.make_sessionmaker(engine),
+        holder,
+        Drafter(settings),
+        read_factory=db.make_sessionmaker(engine, readonly=True),
+    )
     sock.setblocking(True)
 
     def send(payload: bytes) -> None:
@@ -174,7 +184,9 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
         answers = []
         for ident, r in zip(idents, outcomes, strict=True):
             if isinstance(r, BaseException):
-                reason = str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                reason = (
+                    str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                )
                 answers.append([ident, reason or "unavailable", 0, 0, 0])
             else:
                 answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
@@ -189,7 +201,7 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             (size,) = LENGTH.unpack_from(buffer, view)
             if len(buffer) - view - LENGTH.size < size:
                 break
-            out.append(bytes(buffer[view + LENGTH.size:view + LENGTH.size + size]))
+            out.append(bytes(buffer[view + LENGTH.size : view + LENGTH.size + size]))
             view += LENGTH.size + size
         del buffer[:view]
         return out
@@ -199,7 +211,9 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             # block for the first delivery, then take whatever else has already arrived: no waiting,
             # the batch is what piled up while the previous one was being committed
             batch: list[bytes] = []
-            while not batch or (len(batch) < settings.ingest_batch_max and select.select([sock], [], [], 0)[0]):
+            while not batch or (
+                len(batch) < settings.ingest_batch_max and select.select([sock], [], [], 0)[0]
+            ):
                 chunk = sock.recv(1 << 20)
                 if not chunk:
                     raise EOFError

@@ -42,8 +42,11 @@ def correction_examples(settings: Settings, *, if_new: int = 0) -> list[tuple[st
                     q = q.where(Correction.created_at > since)
                 if (conn.execute(q).scalar() or 0) < if_new:
                     return None
-            rows = conn.execute(select(Correction.message_id, Correction.text, Correction.new_category)
-                                .order_by(Correction.id)).all()
+            rows = conn.execute(
+                select(Correction.message_id, Correction.text, Correction.new_category).order_by(
+                    Correction.id
+                )
+            ).all()
     finally:
         engine.dispose()
     latest: dict[int, tuple[str, str]] = {}

@@ -49,9 +49,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.intake_process:
             app.state.intake = IntakeClient(settings, app.state.adapter_context)
         else:
-            app.state.intake = Intake(app.state.sessions, holder, app.state.drafter,
-                                      read_factory=app.state.read_sessions, max_batch=settings.ingest_batch_max,
-                                      wait_ms=settings.ingest_batch_wait_ms)
+            app.state.intake = Intake(
+                app.state.sessions,
+                holder,
+                app.state.drafter,
+                read_factory=app.state.read_sessions,
+                max_batch=settings.ingest_batch_max,
+                wait_ms=settings.ingest_batch_wait_ms,
+            )
         await app.state.intake.start()
         sender = None
         if settings.outbox_in_process:
@@ -69,20 +74,29 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             holder.stop()
             engine.dispose()
 
-    app = FastAPI(title="Relais", version="0.1.0", lifespan=lifespan,
-                  description="Inbox assistant for community managers: webhooks in, triage, drafts, "
-                              "human approval, replies out.")
+    app = FastAPI(
+        title="Relais",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Inbox assistant for community managers: webhooks in, triage, drafts, "
+        "human approval, replies out.",
+    )
     app.state.settings = settings
     token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
-    app.state.adapter_context = AdapterContext(telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot")
+    app.state.adapter_context = AdapterContext(
+        telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot"
+    )
 
     app.add_exception_handler(RelaisError, handle_relais_error)
     app.add_middleware(WebhookFastPath)
 
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database error on %s: %s", request.url.path, exc.__class__.__name__)
-        return JSONResponse(error_body(Unavailable("the database is unavailable; retry later")), status_code=503,
-                            headers={"Retry-After": "5"})
+        return JSONResponse(
+            error_body(Unavailable("the database is unavailable; retry later")),
+            status_code=503,
+            headers={"Retry-After": "5"},
+        )
 
     app.add_exception_handler(OperationalError, database_down)
     app.add_exception_handler(DBAPIError, database_down)
@@ -104,8 +118,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     def healthz(request: Request) -> JSONResponse:
         """Database reachable, model version loaded."""
         ok = db.database_ok(request.app.state.engine)
-        body = {"status": "ok" if ok else "unavailable", "database": ok,
-                "model_version": request.app.state.holder.version, "pid": os.getpid()}
+        body = {
+            "status": "ok" if ok else "unavailable",
+            "database": ok,
+            "model_version": request.app.state.holder.version,
+            "pid": os.getpid(),
+        }
         return JSONResponse(body, status_code=200 if ok else 503)
 
     @app.get("/metrics", tags=["ops"])

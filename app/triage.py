@@ -92,9 +92,16 @@ class ModelHolder:
             return self.unsorted(len(texts))
         out = []
         for p in model.predict(list(texts)):
-            out.append(Triage(p.category, round(float(p.confidence), 4),
-                              {k: round(float(v), 4) for k, v in p.scores.items()},
-                              p.language, p.model_version, p.confidence < self.threshold))
+            out.append(
+                Triage(
+                    p.category,
+                    round(float(p.confidence), 4),
+                    {k: round(float(v), 4) for k, v in p.scores.items()},
+                    p.language,
+                    p.model_version,
+                    p.confidence < self.threshold,
+                )
+            )
         return out
 
     def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
@@ -103,5 +110,7 @@ class ModelHolder:
 
     def info(self) -> dict[str, Any]:
         model = self._model
-        return {"version": model.version if model else None,
-                "metrics": (model.metadata or {}).get("metrics") if model else None}
+        return {
+            "version": model.version if model else None,
+            "metrics": (model.metadata or {}).get("metrics") if model else None,
+        }

@@ -4,9 +4,9 @@ Signed, unique Meta comment deliveries are replayed by wrk (1 thread, 32 connect
 bare and relais for several rounds; every delivery is verified, stored, classified and drafted
 before its 200. Prints both req/s, their ratio, relais' p50/p99 latency and non-200 answers.
 
-    .venv/bin/python bench/ingest_throughput.py                      # SQLite default, 1 process
-    .venv/bin/python bench/ingest_throughput.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench \\
-        --workers 2                                                  # PostgreSQL, 2 workers
+    .venv/bin/python bench/ingest_throughput.py                      # SQLite default, 1 server
+    .venv/bin/python bench/ingest_throughput.py --workers 2 \\
+        --database-url postgresql+psycopg://postgres@127.0.0.1/bench # PostgreSQL, 2 workers
 
 Needs `wrk` (Debian package `wrk`).
 """
@@ -33,12 +33,14 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 SECRET = "bench-meta-secret"
-PHRASES = ["Bonjour, ma commande {n} n'est pas arrivée, que se passe-t-il ?",
-           "Ce serait bien d'ajouter le paiement en plusieurs fois",
-           "Service client injoignable depuis trois jours, je suis très déçu",
-           "How do I change the delivery address of order {n}?",
-           "Love the new collection, well done!",
-           "Could you add a vegan option to the menu?"]
+PHRASES = [
+    "Bonjour, ma commande {n} n'est pas arrivée, que se passe-t-il ?",
+    "Ce serait bien d'ajouter le paiement en plusieurs fois",
+    "Service client injoignable depuis trois jours, je suis très déçu",
+    "How do I change the delivery address of order {n}?",
+    "Love the new collection, well done!",
+    "Could you add a vegan option to the menu?",
+]
 
 
 def bodies(path: Path, count: int) -> None:
@@ -46,12 +48,34 @@ def bodies(path: Path, count: int) -> None:
     with open(path, "w") as f:
         for k in range(count):
             cid = f"7{k:07d}_{rng.randrange(10**6):06d}"
-            b = json.dumps({"object": "page", "entry": [{"id": "1111", "time": 1732400000, "changes": [{
-                "field": "feed", "value": {"from": {"id": f"9{k}", "name": "Client Test"},
-                                           "message": rng.choice(PHRASES).format(n=k), "post_id": "1111_2222",
-                                           "comment_id": cid, "parent_id": "1111_2222",
-                                           "created_time": 1732400000, "item": "comment", "verb": "add"}}]}]},
-                           ensure_ascii=False, separators=(",", ":"))
+            b = json.dumps(
+                {
+                    "object": "page",
+                    "entry": [
+                        {
+                            "id": "1111",
+                            "time": 1732400000,
+                            "changes": [
+                                {
+                                    "field": "feed",
+                                    "value": {
+                                        "from": {"id": f"9{k}", "name": "Client Test"},
+                                        "message": rng.choice(PHRASES).format(n=k),
+                                        "post_id": "1111_2222",
+                                        "comment_id": cid,
+                                        "parent_id": "1111_2222",
+                                        "created_time": 1732400000,
+                                        "item": "comment",
+                                        "verb": "add",
+                                    },
+                                }
+                            ],
+                        }
+                    ],
+                },
+                ensure_ascii=False,
+                separators=(",", ":"),
+            )
             sig = hmac.new(SECRET.encode(), b.encode(), hashlib.sha256).hexdigest()
             f.write(f"sha256={sig} {b}\n")
 
@@ -72,8 +96,9 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -
 
 
 def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
-    proc = subprocess.Popen(cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        cmd, env=env, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
 
@@ -87,9 +112,23 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int) -> dict[str, float]:
-    out = subprocess.run(["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s",
-                          str(HERE / "signed.lua"), url, "--", str(offset)],
-                         env={**os.environ, "BODIES": str(bodies_file)}, capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [
+            "wrk",
+            "-t1",
+            f"-c{connections}",
+            f"-d{seconds}s",
+            "--latency",
+            "-s",
+            str(HERE / "signed.lua"),
+            url,
+            "--",
+            str(offset),
+        ],
+        env={**os.environ, "BODIES": str(bodies_file)},
+        capture_output=True,
+        text=True,
+    ).stdout
 
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
@@ -98,8 +137,13 @@ def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int
     rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
     total = re.search(r"(\d+) requests in", out)
     bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    return {"rps": float(rps.group(1)) if rps else 0.0, "p50": ms("50%"), "p99": ms("99%"),
-            "requests": float(total.group(1)) if total else 0.0, "non200": float(bad.group(1)) if bad else 0.0}
+    return {
+        "rps": float(rps.group(1)) if rps else 0.0,
+        "p50": ms("50%"),
+        "p99": ms("99%"),
+        "requests": float(total.group(1)) if total else 0.0,
+        "non200": float(bad.group(1)) if bad else 0.0,
+    }
 
 
 def peak_rss_mb(pid: int) -> float:
@@ -136,32 +180,59 @@ def main() -> None:
     per_run = 100_000
     bodies_file = tmp / "bodies.txt"
     bodies(bodies_file, per_run * args.rounds)
-    env = {**os.environ, "RELAIS_META_APP_SECRET": SECRET,
-           "RELAIS_DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'relais.db'}"}
+    env = {
+        **os.environ,
+        "RELAIS_META_APP_SECRET": SECRET,
+        "RELAIS_DATABASE_URL": args.database_url or f"sqlite:///{tmp / 'relais.db'}",
+    }
     bare_port, relais_port = 18090, 18091
-    bare = start([python, "-m", "uvicorn", "bare_fastapi:app", "--app-dir", str(HERE), "--port", str(bare_port),
-                  "--log-level", "warning", "--no-access-log"], env, bare_port)
-    server = start([relais, "serve", "--port", str(relais_port), "--workers", str(args.workers)], env, relais_port)
+    bare = start(
+        [
+            python,
+            "-m",
+            "uvicorn",
+            "bare_fastapi:app",
+            "--app-dir",
+            str(HERE),
+            "--port",
+            str(bare_port),
+            "--log-level",
+            "warning",
+            "--no-access-log",
+        ],
+        env,
+        bare_port,
+    )
+    server = start(
+        [relais, "serve", "--port", str(relais_port), "--workers", str(args.workers)], env, relais_port
+    )
     results: list[tuple[dict[str, float], dict[str, float]]] = []
     try:
         for r in range(args.rounds):
             b = wrk(f"http://127.0.0.1:{bare_port}", bodies_file, 0, args.seconds, args.connections)
-            p = wrk(f"http://127.0.0.1:{relais_port}", bodies_file, r * per_run, args.seconds, args.connections)
+            p = wrk(
+                f"http://127.0.0.1:{relais_port}", bodies_file, r * per_run, args.seconds, args.connections
+            )
             results.append((b, p))
-            print(f"round {r + 1}: bare {b['rps']:.0f} req/s | relais {p['rps']:.0f} req/s "
-                  f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})", flush=True)
+            print(
+                f"round {r + 1}: bare {b['rps']:.0f} req/s | relais {p['rps']:.0f} req/s "
+                f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})",
+                flush=True,
+            )
         rss = peak_rss_mb(server.pid)
     finally:
         stop(server)
         stop(bare)
         shutil.rmtree(tmp, ignore_errors=True)
     ratio = statistics.median(p["rps"] / b["rps"] for b, p in results)
-    print(f"database {'sqlite' if not args.database_url else args.database_url.split('@')[-1]}, "
-          f"{args.workers} worker(s), {args.connections} connections: "
-          f"relais {statistics.median(p['rps'] for _, p in results):.0f} req/s, "
-          f"bare FastAPI {statistics.median(b['rps'] for b, _ in results):.0f} req/s, ratio {ratio:.2f}; "
-          f"relais p99 {max(p['p99'] for _, p in results):.1f} ms; "
-          f"non-200 {sum(p['non200'] for _, p in results):.0f}; peak RSS of a relais process {rss:.0f} MB")
+    print(
+        f"database {'sqlite' if not args.database_url else args.database_url.split('@')[-1]}, "
+        f"{args.workers} worker(s), {args.connections} connections: "
+        f"relais {statistics.median(p['rps'] for _, p in results):.0f} req/s, "
+        f"bare FastAPI {statistics.median(b['rps'] for b, _ in results):.0f} req/s, ratio {ratio:.2f}; "
+        f"relais p99 {max(p['p99'] for _, p in results):.1f} ms; "
+        f"non-200 {sum(p['non200'] for _, p in results):.0f}; peak RSS of a relais process {rss:.0f} MB"
+    )
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from fastapi.testclient import TestClient  # noqa: E402
 
 from app import db  # noqa: E402
-from app.bulk import BulkInsert  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.drafts.service import DRAFTS_INSERT, priority_of  # noqa: E402
 from app.intake import MESSAGES_INSERT  # noqa: E402
@@ -34,8 +33,16 @@ from app.models import User  # noqa: E402
 from app.users import service as users  # noqa: E402
 
 CATEGORIES = ["question", "complaint", "suggestion", "other"]
-TEXTS = ["Ma commande n'est pas arrivée", "Vous livrez en Belgique ?", "Ajoutez le paiement en 3 fois",
-         "Merci beaucoup !", "Where is my refund?", "Do you ship to Spain?", "Please add dark mode", "Love it"]
+TEXTS = [
+    "Ma commande n'est pas arrivée",
+    "Vous livrez en Belgique ?",
+    "Ajoutez le paiement en 3 fois",
+    "Merci beaucoup !",
+    "Where is my refund?",
+    "Do you ship to Spain?",
+    "Please add dark mode",
+    "Love it",
+]
 
 
 def load(settings: Settings, n: int, chunk: int = 20_000) -> None:
@@ -51,26 +58,62 @@ def load(settings: Settings, n: int, chunk: int = 20_000) -> None:
             for k in range(base, min(n, base + chunk)):
                 cat = rng.choice(CATEGORIES)
                 at = start + dt.timedelta(seconds=k * 90 * 86400 / n)
-                messages.append({
-                    "platform": rng.choice(["meta", "meta", "x", "telegram"]), "account_id": "1111",
-                    "external_id": f"m{k}", "kind": "comment", "channel": "facebook", "conversation_id": "p",
-                    "reply_to_id": f"m{k}", "parent_id": None, "author_id": f"a{k % 50000}",
-                    "author_name": "Client", "author_handle": None, "text": rng.choice(TEXTS), "extra": {},
-                    "created_at": at, "received_at": at, "event_id": None, "language": rng.choice(["fr", "fr", "en"]),
-                    "category": cat, "predicted_category": cat, "confidence": 0.9, "scores": None,
-                    "model_version": "bench", "to_sort": rng.random() < 0.05})
+                messages.append(
+                    {
+                        "platform": rng.choice(["meta", "meta", "x", "telegram"]),
+                        "account_id": "1111",
+                        "external_id": f"m{k}",
+                        "kind": "comment",
+                        "channel": "facebook",
+                        "conversation_id": "p",
+                        "reply_to_id": f"m{k}",
+                        "parent_id": None,
+                        "author_id": f"a{k % 50000}",
+                        "author_name": "Client",
+                        "author_handle": None,
+                        "text": rng.choice(TEXTS),
+                        "extra": {},
+                        "created_at": at,
+                        "received_at": at,
+                        "event_id": None,
+                        "language": rng.choice(["fr", "fr", "en"]),
+                        "category": cat,
+                        "predicted_category": cat,
+                        "confidence": 0.9,
+                        "scores": None,
+                        "model_version": "bench",
+                        "to_sort": rng.random() < 0.05,
+                    }
+                )
             ids = MESSAGES_INSERT.run(conn, messages)
             drafts = []
             for (mid, *_), m in zip(ids, messages, strict=True):
                 pending = rng.random() < 0.05
-                drafts.append({"message_id": mid, "version": 1,
-                               "status": "pending" if pending else rng.choice(["sent", "sent", "rejected"]),
-                               "text": "Bonjour", "template_id": None, "suggestions": [], "edited": False,
-                               "priority": priority_of(m["category"]), "received_at": m["received_at"],
-                               "category": m["category"], "platform": m["platform"], "language": m["language"],
-                               "to_sort": m["to_sort"], "created_at": m["received_at"], "updated_at": m["received_at"]})
+                drafts.append(
+                    {
+                        "message_id": mid,
+                        "version": 1,
+                        "status": "pending" if pending else rng.choice(["sent", "sent", "rejected"]),
+                        "text": "Bonjour",
+                        "template_id": None,
+                        "suggestions": [],
+                        "edited": False,
+                        "priority": priority_of(m["category"]),
+                        "received_at": m["received_at"],
+                        "category": m["category"],
+                        "platform": m["platform"],
+                        "language": m["language"],
+                        "to_sort": m["to_sort"],
+                        "created_at": m["received_at"],
+                        "updated_at": m["received_at"],
+                    }
+                )
             DRAFTS_INSERT.run(conn, drafts)
-        print(f"\rloaded {min(n, base + chunk):,} messages ({time.perf_counter() - t0:.0f} s)", end="", flush=True)
+        print(
+            f"\rloaded {min(n, base + chunk):,} messages ({time.perf_counter() - t0:.0f} s)",
+            end="",
+            flush=True,
+        )
     print()
     if engine.dialect.name == "postgresql":
         with engine.connect() as conn:
@@ -81,8 +124,9 @@ def load(settings: Settings, n: int, chunk: int = 20_000) -> None:
     engine.dispose()
 
 
-def measure(client: TestClient, headers: dict[str, str], label: str, params: dict[str, str], pages: int,
-            repeat: int) -> None:
+def measure(
+    client: TestClient, headers: dict[str, str], label: str, params: dict[str, str], pages: int, repeat: int
+) -> None:
     first, later = [], []
     for _ in range(repeat):
         cursor = None
@@ -101,7 +145,9 @@ def measure(client: TestClient, headers: dict[str, str], label: str, params: dic
         if not xs:
             return "-"
         xs = sorted(xs)
-        return f"p50 {statistics.median(xs):5.1f}  p95 {xs[int(0.95 * (len(xs) - 1))]:5.1f}  max {xs[-1]:5.1f}"
+        return (
+            f"p50 {statistics.median(xs):5.1f}  p95 {xs[int(0.95 * (len(xs) - 1))]:5.1f}  max {xs[-1]:5.1f}"
+        )
 
     print(f"{label:34s} first page: {fmt(first)} | later pages: {fmt(later)}")
 
@@ -112,8 +158,11 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=1_000_000)
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="relais-queue-"))
-    settings = Settings(database_url=args.database_url or f"sqlite:///{tmp / 'relais.db'}", outbox_in_process=False,
-                        environment="test")
+    settings = Settings(
+        database_url=args.database_url or f"sqlite:///{tmp / 'relais.db'}",
+        outbox_in_process=False,
+        environment="test",
+    )
     db.upgrade(settings)
     load(settings, args.messages)
     with TestClient(create_app(settings)) as client:
@@ -122,12 +171,21 @@ def main() -> None:
             assert session.query(User).count() == 1
         h = {"Authorization": f"Bearer {token}"}
         measure(client, h, "pending queue", {"status": "pending"}, pages=20, repeat=10)
-        measure(client, h, "pending complaints", {"status": "pending", "category": "complaint"}, pages=20, repeat=10)
+        measure(
+            client,
+            h,
+            "pending complaints",
+            {"status": "pending", "category": "complaint"},
+            pages=20,
+            repeat=10,
+        )
         measure(client, h, "pending, platform x", {"status": "pending", "platform": "x"}, pages=20, repeat=10)
         measure(client, h, "pending, English", {"status": "pending", "language": "en"}, pages=20, repeat=10)
         measure(client, h, "pending, to sort", {"status": "pending", "to_sort": "true"}, pages=20, repeat=10)
         measure(client, h, "sent (history)", {"status": "sent"}, pages=20, repeat=5)
-        measure(client, h, "pending with counts", {"status": "pending", "with_counts": "true"}, pages=1, repeat=30)
+        measure(
+            client, h, "pending with counts", {"status": "pending", "with_counts": "true"}, pages=1, repeat=30
+        )
 
 
 if __name__ == "__main__":

@@ -126,9 +126,14 @@ def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str
 
 
 def make_settings(database_url: str, **overrides: Any) -> Settings:
-    values: dict[str, Any] = {"database_url": database_url, "environment": "test", "outbox_in_process": False,
-                              "intake_process": False,
-                              "model_reload_interval_s": 3600.0, **SECRETS}
+    values: dict[str, Any] = {
+        "database_url": database_url,
+        "environment": "test",
+        "outbox_in_process": False,
+        "intake_process": False,
+        "model_reload_interval_s": 3600.0,
+        **SECRETS,
+    }
     values.update(overrides)
     return Settings(**values)
 
@@ -146,6 +151,7 @@ def client(settings: Settings) -> Iterator[TestClient]:
 
 # -- signing helpers, as the platforms do it -------------------------------------------------------
 
+
 def meta_headers(body: bytes, secret: str = SECRETS["meta_app_secret"]) -> dict[str, str]:
     sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"}
@@ -160,33 +166,67 @@ def telegram_headers(secret: str = SECRETS["telegram_secret_token"]) -> dict[str
     return {"Content-Type": "application/json", "X-Telegram-Bot-Api-Secret-Token": secret}
 
 
-def slack_headers(body: bytes, secret: str = SECRETS["slack_signing_secret"], ts: int | None = None) -> dict[str, str]:
+def slack_headers(
+    body: bytes, secret: str = SECRETS["slack_signing_secret"], ts: int | None = None
+) -> dict[str, str]:
     ts = int(time.time()) if ts is None else ts
     base = f"v0:{ts}:".encode() + body
     sig = "v0=" + hmac.new(secret.encode(), base, hashlib.sha256).hexdigest()
-    return {"Content-Type": "application/json", "X-Slack-Signature": sig, "X-Slack-Request-Timestamp": str(ts)}
+    return {
+        "Content-Type": "application/json",
+        "X-Slack-Signature": sig,
+        "X-Slack-Request-Timestamp": str(ts),
+    }
 
 
-def generic_headers(body: bytes, msg_id: str = "msg_1", secret: str = SECRETS["generic_secret"],
-                    ts: int | None = None) -> dict[str, str]:
+def generic_headers(
+    body: bytes, msg_id: str = "msg_1", secret: str = SECRETS["generic_secret"], ts: int | None = None
+) -> dict[str, str]:
     ts = int(time.time()) if ts is None else ts
     key = base64.b64decode(secret.removeprefix("whsec_"))
     sig = base64.b64encode(hmac.new(key, f"{msg_id}.{ts}.".encode() + body, hashlib.sha256).digest()).decode()
-    return {"Content-Type": "application/json", "webhook-id": msg_id, "webhook-timestamp": str(ts),
-            "webhook-signature": f"v1,{sig}"}
+    return {
+        "Content-Type": "application/json",
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(ts),
+        "webhook-signature": f"v1,{sig}",
+    }
 
 
-def fb_comment(comment_id: str, text: str, *, page: str = "1111", author: str = "5555",
-               name: str = "Camille Martin") -> bytes:
-    return json.dumps({"object": "page", "entry": [{"id": page, "time": int(time.time()), "changes": [{
-        "field": "feed", "value": {"from": {"id": author, "name": name}, "message": text,
-                                   "post_id": f"{page}_2222", "comment_id": comment_id,
-                                   "parent_id": f"{page}_2222", "created_time": int(time.time()),
-                                   "item": "comment", "verb": "add"}}]}]}).encode()
+def fb_comment(
+    comment_id: str, text: str, *, page: str = "1111", author: str = "5555", name: str = "Camille Martin"
+) -> bytes:
+    return json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": page,
+                    "time": int(time.time()),
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {
+                                "from": {"id": author, "name": name},
+                                "message": text,
+                                "post_id": f"{page}_2222",
+                                "comment_id": comment_id,
+                                "parent_id": f"{page}_2222",
+                                "created_time": int(time.time()),
+                                "item": "comment",
+                                "verb": "add",
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
 
 
-def make_user(client: TestClient, name: str = "camille", role: str = "reviewer",
-              password: str | None = None) -> dict[str, str]:
+def make_user(
+    client: TestClient, name: str = "camille", role: str = "reviewer", password: str | None = None
+) -> dict[str, str]:
     """Create a user in the app's database; returns the Authorization header of its token."""
     from app.users import service as users
 

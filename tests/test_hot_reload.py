@@ -56,7 +56,9 @@ def test_promotion_swaps_the_model_under_concurrent_requests(sqlite_url: str, tm
             i = 0
             while not stop_flag.is_set():
                 body = fb_comment(f"hr_{k}_{i}", "Ma commande n'est pas arrivée, c'est inadmissible")
-                codes.append(client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code)
+                codes.append(
+                    client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code
+                )
                 i += 1
 
         threads = [threading.Thread(target=hammer, args=(k,)) for k in range(4)]
@@ -87,7 +89,9 @@ def test_a_broken_promotion_keeps_the_current_model(sqlite_url: str, tmp_path: P
     models, first, _ = twin_models(tmp_path)
     broken = "29991231-235958-deadbeef"
     (models / broken).mkdir()
-    (models / broken / "metadata.json").write_text(json.dumps({"version": broken, "libraries": {"sklearn": "0.1"}}))
+    (models / broken / "metadata.json").write_text(
+        json.dumps({"version": broken, "libraries": {"sklearn": "0.1"}})
+    )
     (models / broken / "model.skops").write_bytes(b"not a model")
     settings = make_settings(sqlite_url, models_dir=models)
     with TestClient(create_app(settings)) as client:
@@ -102,11 +106,22 @@ def test_a_broken_promotion_keeps_the_current_model(sqlite_url: str, tmp_path: P
 def test_every_worker_process_follows_a_promotion(pg_url: str, tmp_path: Path) -> None:
     models, first, second = twin_models(tmp_path)
     port = free_port()
-    env = {**os.environ, "RELAIS_DATABASE_URL": pg_url, "RELAIS_MODELS_DIR": str(models),
-           "RELAIS_MODEL_RELOAD_INTERVAL_S": "0.2", "RELAIS_OUTBOX_IN_PROCESS": "false"}
+    env = {
+        **os.environ,
+        "RELAIS_DATABASE_URL": pg_url,
+        "RELAIS_MODELS_DIR": str(models),
+        "RELAIS_MODEL_RELOAD_INTERVAL_S": "0.2",
+        "RELAIS_OUTBOX_IN_PROCESS": "false",
+    }
     relais = str(Path(sys.executable).parent / "relais")
-    proc = subprocess.Popen([relais, "serve", "--port", str(port), "--workers", "2"], env=env, cwd=ROOT,
-                            start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [relais, "serve", "--port", str(port), "--workers", "2"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         url = f"http://127.0.0.1:{port}"
         wait_healthy(url, proc)

@@ -21,8 +21,10 @@ from tests.conftest import fb_comment, make_settings, meta_headers
 def counts(url: str) -> tuple[int, int]:
     engine = create_engine(url)
     with Session(engine) as s:
-        out = (s.scalar(select(func.count()).select_from(Message)) or 0,
-               s.scalar(select(func.count()).select_from(Draft)) or 0)
+        out = (
+            s.scalar(select(func.count()).select_from(Message)) or 0,
+            s.scalar(select(func.count()).select_from(Draft)) or 0,
+        )
     engine.dispose()
     return out
 
@@ -33,8 +35,12 @@ def test_child_process_stores_classifies_and_deduplicates(database_url: str) -> 
         assert client.app.state.intake._process.is_alive()
         bodies = [fb_comment(f"ip_{i}", f"Ma commande {i} n'est pas arrivée") for i in range(20)]
         with ThreadPoolExecutor(8) as ex:
-            results = list(ex.map(lambda b: client.post("/webhooks/meta", content=b, headers=meta_headers(b)),
-                                  bodies + bodies))
+            results = list(
+                ex.map(
+                    lambda b: client.post("/webhooks/meta", content=b, headers=meta_headers(b)),
+                    bodies + bodies,
+                )
+            )
         assert all(r.status_code == 200 for r in results)
         assert sum(r.json()["stored"] for r in results) == 20
         assert sum(r.json()["duplicates"] for r in results) == 20

@@ -64,46 +64,97 @@ def pg_database() -> Iterator[str]:
 
 @pytest.mark.postgres
 @pytest.mark.slow
-def test_two_servers_two_workers_every_message_once_every_reply_once(pg_database: str, tmp_path: Path) -> None:
+def test_two_servers_two_workers_every_message_once_every_reply_once(
+    pg_database: str, tmp_path: Path
+) -> None:
     with FakePlatforms() as fake:
-        env = {**os.environ, "RELAIS_DATABASE_URL": pg_database, "RELAIS_OUTBOX_IN_PROCESS": "false",
-               "RELAIS_META_ACCESS_TOKEN": "page-token", "RELAIS_OUTBOX_POLL_INTERVAL_S": "0.2",
-               **{f"RELAIS_{k.upper()}": v for k, v in SECRETS.items()},
-               **{f"RELAIS_{k.upper()}": v for k, v in fake.settings_overrides().items()}}
+        env = {
+            **os.environ,
+            "RELAIS_DATABASE_URL": pg_database,
+            "RELAIS_OUTBOX_IN_PROCESS": "false",
+            "RELAIS_META_ACCESS_TOKEN": "page-token",
+            "RELAIS_OUTBOX_POLL_INTERVAL_S": "0.2",
+            **{f"RELAIS_{k.upper()}": v for k, v in SECRETS.items()},
+            **{f"RELAIS_{k.upper()}": v for k, v in fake.settings_overrides().items()},
+        }
         ports = [free_port(), free_port()]
-        servers = [subprocess.Popen([RELAIS, "serve", "--port", str(p)], env=env, cwd=ROOT, start_new_session=True,
-                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in ports]
+        servers = [
+            subprocess.Popen(
+                [RELAIS, "serve", "--port", str(p)],
+                env=env,
+                cwd=ROOT,
+                start_new_session=True,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for p in ports
+        ]
         workers: list[subprocess.Popen[bytes]] = []
         try:
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             for url, proc in zip(urls, servers, strict=True):
                 wait_healthy(url, proc)
-            workers = [subprocess.Popen([RELAIS, "worker"], env=env, cwd=ROOT, start_new_session=True,
-                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for _ in range(2)]
+            workers = [
+                subprocess.Popen(
+                    [RELAIS, "worker"],
+                    env=env,
+                    cwd=ROOT,
+                    start_new_session=True,
+                    stdout=subprocess.DEVNULL,
+                    stderr=subprocess.DEVNULL,
+                )
+                for _ in range(2)
+            ]
             jobs = []
             for i in range(N):
                 body = fb_comment(f"9001_{i:05d}", f"Question numéro {i} : vous livrez le samedi ?")
                 jobs += [(urls[0], body), (urls[1], body)]
             with httpx.Client(timeout=30) as http, ThreadPoolExecutor(16) as ex:
-                codes = list(ex.map(lambda j: http.post(j[0] + "/webhooks/meta", content=j[1],
-                                                        headers=meta_headers(j[1])).status_code, jobs))
+                codes = list(
+                    ex.map(
+                        lambda j: (
+                            http.post(
+                                j[0] + "/webhooks/meta", content=j[1], headers=meta_headers(j[1])
+                            ).status_code
+                        ),
+                        jobs,
+                    )
+                )
                 assert Counter(codes) == Counter({200: 2 * N})
-                token = subprocess.run([RELAIS, "users", "add", "scale", "--role", "reviewer"], env=env, cwd=ROOT,
-                                       capture_output=True, text=True, check=True).stdout.split()[-1]
+                token = subprocess.run(
+                    [RELAIS, "users", "add", "scale", "--role", "reviewer"],
+                    env=env,
+                    cwd=ROOT,
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                ).stdout.split()[-1]
                 h = {"Authorization": f"Bearer {token}"}
                 drafts, cursor = [], None
                 while True:
-                    page = http.get(urls[0] + "/api/drafts", params={"limit": 200, **({"cursor": cursor} if cursor else {})},
-                                    headers=h).json()
+                    page = http.get(
+                        urls[0] + "/api/drafts",
+                        params={"limit": 200, **({"cursor": cursor} if cursor else {})},
+                        headers=h,
+                    ).json()
                     drafts += page["items"]
                     cursor = page["next_cursor"]
                     if not cursor:
                         break
                 ids = Counter(d["message"]["external_id"] for d in drafts)
                 assert len(ids) == N and max(ids.values()) == 1
-                approvals = list(ex.map(lambda d: http.post(
-                    f"{urls[d['id'] % 2]}/api/drafts/{d['id']}/approve",
-                    json={"version": d["version"], "text": f"Oui ! ({d['id']})"}, headers=h).status_code, drafts))
+                approvals = list(
+                    ex.map(
+                        lambda d: (
+                            http.post(
+                                f"{urls[d['id'] % 2]}/api/drafts/{d['id']}/approve",
+                                json={"version": d["version"], "text": f"Oui ! ({d['id']})"},
+                                headers=h,
+                            ).status_code
+                        ),
+                        drafts,
+                    )
+                )
                 assert Counter(approvals) == Counter({200: N})
                 deadline = time.time() + 60
                 while time.time() < deadline and len(fake.calls) < N:

@@ -45,15 +45,35 @@ def priority_of(category: str | None) -> int:
     return CATEGORY_PRIORITY.get(category or "", UNSORTED_PRIORITY)
 
 
-def audit(session: Session, draft_id: int, action: str, actor_id: int | None, now: dt.datetime,
-          **data: Any) -> None:
-    session.execute(insert(DraftEvent).values(draft_id=draft_id, action=action, actor_id=actor_id,
-                                              data=data, at=now))
+def audit(
+    session: Session, draft_id: int, action: str, actor_id: int | None, now: dt.datetime, **data: Any
+) -> None:
+    session.execute(
+        insert(DraftEvent).values(draft_id=draft_id, action=action, actor_id=actor_id, data=data, at=now)
+    )
 
 
-DRAFTS_INSERT = BulkInsert(Draft.__table__, [
-    "message_id", "version", "status", "text", "template_id", "suggestions", "edited", "priority", "received_at",
-    "category", "platform", "language", "to_sort", "created_at", "updated_at"], ignore_conflicts=False)
+DRAFTS_INSERT = BulkInsert(
+    Draft.__table__,
+    [
+        "message_id",
+        "version",
+        "status",
+        "text",
+        "template_id",
+        "suggestions",
+        "edited",
+        "priority",
+        "received_at",
+        "category",
+        "platform",
+        "language",
+        "to_sort",
+        "created_at",
+        "updated_at",
+    ],
+    ignore_conflicts=False,
+)
 
 
 class Drafter:
@@ -71,17 +91,34 @@ class Drafter:
         cached = self._cache
         if not fresh and cached is not None and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
-        rows = session.execute(select(
-            ReplyTemplate.id, ReplyTemplate.version, ReplyTemplate.name, ReplyTemplate.category,
-            ReplyTemplate.language, ReplyTemplate.channel_kind, ReplyTemplate.register, ReplyTemplate.body,
-        ).where(ReplyTemplate.enabled.is_(True))).all()
+        rows = session.execute(
+            select(
+                ReplyTemplate.id,
+                ReplyTemplate.version,
+                ReplyTemplate.name,
+                ReplyTemplate.category,
+                ReplyTemplate.language,
+                ReplyTemplate.channel_kind,
+                ReplyTemplate.register,
+                ReplyTemplate.body,
+            ).where(ReplyTemplate.enabled.is_(True))
+        ).all()
         templates = [tpl.TemplateRow(*r) for r in rows]
         self._cache = (time.monotonic(), templates)
         return templates
 
-    def suggest(self, templates: Sequence[tpl.TemplateRow], *, category: str | None, language: str | None,
-                kind: str, channel: str, text: str, author_name: str | None,
-                to_sort: bool = False) -> tuple[str, int | None]:
+    def suggest(
+        self,
+        templates: Sequence[tpl.TemplateRow],
+        *,
+        category: str | None,
+        language: str | None,
+        kind: str,
+        channel: str,
+        text: str,
+        author_name: str | None,
+        to_sort: bool = False,
+    ) -> tuple[str, int | None]:
         """The template reply for one message: (text, template id); empty when nothing fits."""
         if to_sort:
             return "", None  # a human sorts it first; no guess put in the customer's mouth
@@ -89,9 +126,16 @@ class Drafter:
         chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
         if chosen is None:
             return "", None
-        variables = tpl.variables(author_name=author_name, text=text, brand=self.brand,
-                                  signature=self.signature, category=category, channel=channel,
-                                  register=register, language=language)
+        variables = tpl.variables(
+            author_name=author_name,
+            text=text,
+            brand=self.brand,
+            signature=self.signature,
+            category=category,
+            channel=channel,
+            register=register,
+            language=language,
+        )
         rendered = tpl.safe_render(chosen.body, variables, cache_key=(chosen.id, chosen.version))
         return rendered[: tpl.length_limit(channel)], chosen.id
 
@@ -102,30 +146,53 @@ class Drafter:
             return cached[1]
         return None
 
-    def draft_row(self, templates: Sequence[tpl.TemplateRow], m: dict[str, Any], *,
-                  now: dt.datetime) -> dict[str, Any]:
+    def draft_row(
+        self, templates: Sequence[tpl.TemplateRow], m: dict[str, Any], *, now: dt.datetime
+    ) -> dict[str, Any]:
         """The pending draft of one new message (without its message_id); its creation is the
         "proposed" event of its history."""
         text, template_id = self.suggest(
-            templates, category=m["category"], language=m["language"], kind=m["kind"],
-            channel=m["channel"], text=m["text"], author_name=m["author_name"], to_sort=m["to_sort"])
-        return {"version": 1, "status": "pending", "text": text, "template_id": template_id, "suggestions": [],
-                "edited": False, "priority": priority_of(m["category"]), "received_at": m["received_at"],
-                "category": m["category"], "platform": m["platform"], "language": m["language"],
-                "to_sort": m["to_sort"], "created_at": now, "updated_at": now}
+            templates,
+            category=m["category"],
+            language=m["language"],
+            kind=m["kind"],
+            channel=m["channel"],
+            text=m["text"],
+            author_name=m["author_name"],
+            to_sort=m["to_sort"],
+        )
+        return {
+            "version": 1,
+            "status": "pending",
+            "text": text,
+            "template_id": template_id,
+            "suggestions": [],
+            "edited": False,
+            "priority": priority_of(m["category"]),
+            "received_at": m["received_at"],
+            "category": m["category"],
+            "platform": m["platform"],
+            "language": m["language"],
+            "to_sort": m["to_sort"],
+            "created_at": now,
+            "updated_at": now,
+        }
 
 
 def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime) -> None:
     """The customer deleted the message: a pending draft leaves the queue."""
     did = session.execute(
-        update(Draft).where(Draft.message_id == message_id, Draft.status == "pending")
+        update(Draft)
+        .where(Draft.message_id == message_id, Draft.status == "pending")
         .values(status="withdrawn", reason=reason, version=Draft.version + 1, updated_at=now)
-        .returning(Draft.id)).scalar()
+        .returning(Draft.id)
+    ).scalar()
     if did is not None:
         audit(session, did, "withdrawn", None, now, reason=reason)
 
 
 # -- reading the queue ---------------------------------------------------------------------------
+
 
 @dataclass(frozen=True, slots=True)
 class QueueFilter:
@@ -172,17 +239,22 @@ def _queue_query(q: Any, filt: QueueFilter) -> Any:
     return q
 
 
-def list_drafts(session: Session, *, filt: QueueFilter, limit: int = 50,
-                cursor: str | None = None) -> tuple[list[tuple[Draft, Message]], str | None]:
+def list_drafts(
+    session: Session, *, filt: QueueFilter, limit: int = 50, cursor: str | None = None
+) -> tuple[list[tuple[Draft, Message]], str | None]:
     """One page of the queue, complaints first then oldest first; keyset pagination."""
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
     q = _queue_query(select(Draft, Message).join(Message, Message.id == Draft.message_id), filt)
     if cursor:
         p, r, i = decode_cursor(cursor)
-        q = q.where(or_(Draft.priority > p,
-                        and_(Draft.priority == p, Draft.received_at > r),
-                        and_(Draft.priority == p, Draft.received_at == r, Draft.id > i)))
+        q = q.where(
+            or_(
+                Draft.priority > p,
+                and_(Draft.priority == p, Draft.received_at > r),
+                and_(Draft.priority == p, Draft.received_at == r, Draft.id > i),
+            )
+        )
     q = q.order_by(Draft.priority, Draft.received_at, Draft.id).limit(limit + 1)
     rows = [(d, m) for d, m in session.execute(q).all()]
     next_cursor = None
@@ -197,15 +269,21 @@ def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> 
     """The id of the draft just before `before` in queue order (the reverse keyset)."""
     p, r, i = before.priority, before.received_at, before.id
     q = _queue_query(select(Draft.id), filt).where(
-        or_(Draft.priority < p,
+        or_(
+            Draft.priority < p,
             and_(Draft.priority == p, Draft.received_at < r),
-            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i)))
-    return session.scalar(q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1))
+            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i),
+        )
+    )
+    return session.scalar(
+        q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)
+    )
 
 
 def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]:
-    rows = session.execute(select(Draft.category, func.count()).where(Draft.status == status)
-                           .group_by(Draft.category)).all()
+    rows = session.execute(
+        select(Draft.category, func.count()).where(Draft.status == status).group_by(Draft.category)
+    ).all()
     counts = {c: 0 for c in CATEGORIES}
     for category, n in rows:
         counts[category or "unsorted"] = n
@@ -222,20 +300,33 @@ def get(session: Session, draft_id: int) -> Draft:
 def history(session: Session, draft_id: int) -> list[DraftEvent]:
     """Every transition of the draft, starting with its proposal (the draft row's own creation)."""
     draft = get(session, draft_id)
-    proposed = DraftEvent(draft_id=draft_id, action="proposed", actor_id=None, at=draft.created_at,
-                          data={"template_id": draft.template_id})
-    return [proposed, *session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id)
-                                       .order_by(DraftEvent.id))]
+    proposed = DraftEvent(
+        draft_id=draft_id,
+        action="proposed",
+        actor_id=None,
+        at=draft.created_at,
+        data={"template_id": draft.template_id},
+    )
+    return [
+        proposed,
+        *session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id).order_by(DraftEvent.id)),
+    ]
 
 
 def state(draft: Draft) -> dict[str, Any]:
-    return {"id": draft.id, "version": draft.version, "status": draft.status,
-            "claimed_by": draft.claimed_by,
-            "claimed_until": draft.claimed_until.isoformat() if draft.claimed_until else None,
-            "decided_by": draft.decided_by, "reason": draft.reason}
+    return {
+        "id": draft.id,
+        "version": draft.version,
+        "status": draft.status,
+        "claimed_by": draft.claimed_by,
+        "claimed_until": draft.claimed_until.isoformat() if draft.claimed_until else None,
+        "decided_by": draft.decided_by,
+        "reason": draft.reason,
+    }
 
 
 # -- decisions -----------------------------------------------------------------------------------
+
 
 def _conflict(session: Session, draft_id: int, why: str) -> Conflict:
     session.expire_all()
@@ -243,15 +334,28 @@ def _conflict(session: Session, draft_id: int, why: str) -> Conflict:
     return Conflict(why, detail=state(draft))
 
 
-def _decide(session: Session, draft_id: int, version: int, user_id: int, now: dt.datetime,
-            **values: Any) -> Draft:
+def _decide(
+    session: Session, draft_id: int, version: int, user_id: int, now: dt.datetime, **values: Any
+) -> Draft:
     """Move a pending draft on, atomically; 409 with the current state when someone got there first."""
-    claim_free = or_(Draft.claimed_by.is_(None), Draft.claimed_by == user_id,
-                     Draft.claimed_until.is_(None), Draft.claimed_until < now)
+    claim_free = or_(
+        Draft.claimed_by.is_(None),
+        Draft.claimed_by == user_id,
+        Draft.claimed_until.is_(None),
+        Draft.claimed_until < now,
+    )
     changed = session.execute(
-        update(Draft).where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending", claim_free)
-        .values(version=Draft.version + 1, updated_at=now, decided_by=user_id, decided_at=now,
-                claimed_by=None, claimed_until=None, **values)
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending", claim_free)
+        .values(
+            version=Draft.version + 1,
+            updated_at=now,
+            decided_by=user_id,
+            decided_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            **values,
+        )
         .execution_options(synchronize_session=False)
     ).rowcount
     if changed != 1:
@@ -260,8 +364,9 @@ def _decide(session: Session, draft_id: int, version: int, user_id: int, now: dt
         if draft.status != "pending":
             raise Conflict(f"draft {draft_id} is already {draft.status}", detail=state(draft))
         if draft.version != version:
-            raise Conflict(f"draft {draft_id} changed (version {draft.version}, not {version})",
-                           detail=state(draft))
+            raise Conflict(
+                f"draft {draft_id} changed (version {draft.version}, not {version})", detail=state(draft)
+            )
         raise Conflict(f"draft {draft_id} is claimed by another reviewer", detail=state(draft))
     draft = get(session, draft_id)
     session.refresh(draft)
@@ -270,10 +375,15 @@ def _decide(session: Session, draft_id: int, version: int, user_id: int, now: dt
 
 def outbox_target(message: Message) -> dict[str, Any]:
     """Everything the sender needs to post the reply where the customer wrote."""
-    base = {"kind": message.kind, "channel": message.channel, "message_external_id": message.external_id,
-            "reply_to_id": message.reply_to_id, "conversation_id": message.conversation_id,
-            "author_id": message.author_id,
-            "customer_at": (message.created_at or message.received_at).isoformat()}
+    base = {
+        "kind": message.kind,
+        "channel": message.channel,
+        "message_external_id": message.external_id,
+        "reply_to_id": message.reply_to_id,
+        "conversation_id": message.conversation_id,
+        "author_id": message.author_id,
+        "customer_at": (message.created_at or message.received_at).isoformat(),
+    }
     extra = message.extra or {}
     for key in ("thread_ts", "reply_url", "chat_type", "thread_id"):
         if extra.get(key) is not None:
@@ -294,18 +404,39 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         raise Invalid("the reply is empty: write a reply or reject the draft")
     limit = tpl.length_limit(message.channel)
     if len(final) > limit:
-        raise Invalid(f"the reply is {len(final)} characters; {message.channel} accepts {limit}",
-                      detail={"length": len(final), "limit": limit})
+        raise Invalid(
+            f"the reply is {len(final)} characters; {message.channel} accepts {limit}",
+            detail={"length": len(final), "limit": limit},
+        )
     edited = final != current.text.strip()
-    draft = _decide(session, draft_id, version, user_id, now, status="approved", final_text=final,
-                    edited=edited or current.edited)
+    draft = _decide(
+        session,
+        draft_id,
+        version,
+        user_id,
+        now,
+        status="approved",
+        final_text=final,
+        edited=edited or current.edited,
+    )
     if edited:
         audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, final))
     audit(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
-    session.execute(insert(OutboxItem).values(
-        draft_id=draft_id, platform=message.platform, account_id=message.account_id, channel=message.channel,
-        target=outbox_target(message), text=final, status="queued", attempts=0, next_attempt_at=now,
-        created_at=now, updated_at=now))
+    session.execute(
+        insert(OutboxItem).values(
+            draft_id=draft_id,
+            platform=message.platform,
+            account_id=message.account_id,
+            channel=message.channel,
+            target=outbox_target(message),
+            text=final,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
     return draft
 
 
@@ -324,9 +455,11 @@ def edit(session: Session, *, draft_id: int, version: int, user_id: int, text: s
     now = utcnow()
     current = get(session, draft_id)
     changed = session.execute(
-        update(Draft).where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
         .values(text=text, edited=True, version=Draft.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if changed != 1:
         raise _conflict(session, draft_id, f"draft {draft_id} changed or was decided")
     audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, text))
@@ -340,11 +473,20 @@ def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft
     now = utcnow()
     until = now + dt.timedelta(seconds=ttl_s)
     changed = session.execute(
-        update(Draft).where(Draft.id == draft_id, Draft.status == "pending",
-                            or_(Draft.claimed_by.is_(None), Draft.claimed_by == user_id,
-                                Draft.claimed_until.is_(None), Draft.claimed_until < now))
+        update(Draft)
+        .where(
+            Draft.id == draft_id,
+            Draft.status == "pending",
+            or_(
+                Draft.claimed_by.is_(None),
+                Draft.claimed_by == user_id,
+                Draft.claimed_until.is_(None),
+                Draft.claimed_until < now,
+            ),
+        )
         .values(claimed_by=user_id, claimed_until=until)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if changed != 1:
         raise _conflict(session, draft_id, f"draft {draft_id} is decided or claimed by another reviewer")
     audit(session, draft_id, "claimed", user_id, now, until=until.isoformat())
@@ -356,8 +498,11 @@ def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft
 def release(session: Session, *, draft_id: int, user_id: int) -> Draft:
     now = utcnow()
     changed = session.execute(
-        update(Draft).where(Draft.id == draft_id, Draft.claimed_by == user_id)
-        .values(claimed_by=None, claimed_until=None).execution_options(synchronize_session=False)).rowcount
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.claimed_by == user_id)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False)
+    ).rowcount
     if changed == 1:
         audit(session, draft_id, "released", user_id, now)
     draft = get(session, draft_id)
@@ -374,9 +519,18 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
     if message is None:
         raise NotFound(f"message {message_id} not found")
     old = message.category
-    session.add(Correction(message_id=message_id, user_id=user_id, old_category=old, new_category=category,
-                           text=message.text, language=message.language, model_version=message.model_version,
-                           created_at=now))
+    session.add(
+        Correction(
+            message_id=message_id,
+            user_id=user_id,
+            old_category=old,
+            new_category=category,
+            text=message.text,
+            language=message.language,
+            model_version=message.model_version,
+            created_at=now,
+        )
+    )
     message.category = category
     message.to_sort = False
     draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
@@ -387,8 +541,14 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
         draft.updated_at = now
         if draft.status == "pending":
             text, template_id = drafter.suggest(
-                drafter.templates(session, fresh=True), category=category, language=message.language, kind=message.kind,
-                channel=message.channel, text=message.text, author_name=message.author_name)
+                drafter.templates(session, fresh=True),
+                category=category,
+                language=message.language,
+                kind=message.kind,
+                channel=message.channel,
+                text=message.text,
+                author_name=message.author_name,
+            )
             draft.text, draft.template_id = text, template_id
             draft.version += 1
         session.flush()
@@ -399,8 +559,9 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
 
 def diff(before: str, after: str) -> str:
     """A unified diff of the suggestion and the text actually sent."""
-    return "\n".join(difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent",
-                                          lineterm=""))
+    return "\n".join(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent", lineterm="")
+    )
 
 
 # -- reply templates (admin) ---------------------------------------------------------------------
@@ -433,21 +594,40 @@ def preview_template(settings: Settings, body: str, message: Message | None = No
     language = (message.language if message is not None else "fr") or "en"
     channel = message.channel if message is not None else "facebook"
     register = tpl.register_of(text, settings.default_register) if language == "fr" else "any"
-    variables = tpl.variables(author_name=message.author_name if message is not None else "Camille Martin",
-                              text=text, brand=settings.brand_name, signature=settings.agent_signature,
-                              category=(message.category if message is not None else "complaint"),
-                              channel=channel, register=register, language=language)
+    variables = tpl.variables(
+        author_name=message.author_name if message is not None else "Camille Martin",
+        text=text,
+        brand=settings.brand_name,
+        signature=settings.agent_signature,
+        category=(message.category if message is not None else "complaint"),
+        channel=channel,
+        register=register,
+        language=language,
+    )
     try:
         rendered = tpl.render(body, variables)
     except Exception as e:  # any template error is shown to the admin, never raised
         return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:500], "text": ""}
     limit = tpl.length_limit(channel)
-    return {"ok": True, "text": rendered, "length": len(rendered), "limit": limit,
-            "too_long": len(rendered) > limit, "error": None}
+    return {
+        "ok": True,
+        "text": rendered,
+        "length": len(rendered),
+        "limit": limit,
+        "too_long": len(rendered) > limit,
+        "error": None,
+    }
 
 
-def save_template(session: Session, settings: Settings, *, template: ReplyTemplate | None,
-                  values: dict[str, Any], user_id: int, expected_version: int | None = None) -> ReplyTemplate:
+def save_template(
+    session: Session,
+    settings: Settings,
+    *,
+    template: ReplyTemplate | None,
+    values: dict[str, Any],
+    user_id: int,
+    expected_version: int | None = None,
+) -> ReplyTemplate:
     """Create (`template` None) or change a reply template: validated, rendered once in the
     sandbox, its version moved on. Invalid (422) or Conflict (409) otherwise."""
     merged = {k: getattr(template, k) for k in TEMPLATE_FIELDS} if template is not None else {"enabled": True}
@@ -462,8 +642,10 @@ def save_template(session: Session, settings: Settings, *, template: ReplyTempla
     if clash is not None and (template is None or clash != template.id):
         raise Conflict(f"A template named {merged['name']!r} exists.")
     if template is not None and expected_version is not None and template.version != expected_version:
-        raise Conflict("Someone changed this template meanwhile: reload it, then apply your change again.",
-                       detail={"version": template.version})
+        raise Conflict(
+            "Someone changed this template meanwhile: reload it, then apply your change again.",
+            detail={"version": template.version},
+        )
     if template is None:
         template = ReplyTemplate(version=0)
         session.add(template)

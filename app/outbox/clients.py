@@ -44,8 +44,9 @@ META_RETRY_CODES = frozenset({1, 2, 4, 17, 32, 613, 130429, 131048, 131056, *ran
 META_TOKEN_CODES = frozenset({190})
 META_DEAD_CODES = frozenset({10, 100, 368, 551, 131026, 131047, *range(200, 300)})
 
-SLACK_TOKEN_ERRORS = frozenset({"invalid_auth", "token_revoked", "token_expired", "not_authed",
-                                "account_inactive"})
+SLACK_TOKEN_ERRORS = frozenset(
+    {"invalid_auth", "token_revoked", "token_expired", "not_authed", "account_inactive"}
+)
 SLACK_RETRY_ERRORS = frozenset({"ratelimited", "service_unavailable", "request_timeout"})
 # "It's possible some aspect of the operation succeeded before the error was raised."
 SLACK_UNKNOWN_ERRORS = frozenset({"fatal_error", "internal_error"})
@@ -82,6 +83,7 @@ class _Final(Exception):
 
 # ---------------------------------------------------------------------------------------------- helpers
 
+
 def _secret(value: SecretStr | str | None) -> str | None:
     if value is None:
         return None
@@ -92,7 +94,8 @@ def _secret(value: SecretStr | str | None) -> str | None:
 def _token(settings: Settings, field: str, out: Outgoing) -> str:
     """The account's own credential (RELAIS_ACCOUNT_TOKENS) if it has one, else the platform's."""
     token = _secret(settings.account_tokens.get(f"{out.platform}:{out.account_id}")) or _secret(
-        getattr(settings, field))
+        getattr(settings, field)
+    )
     if token is None:
         raise _Final(SendResult("dead", error=f"RELAIS_{field.upper()} is not set"))
     return token
@@ -176,8 +179,15 @@ def _need(out: Outgoing, key: str) -> str:
     return str(value)
 
 
-def _post(client: httpx.Client, settings: Settings, url: str, *, headers: Mapping[str, str] | None = None,
-          json_body: Any = None, content: bytes | None = None) -> httpx.Response:
+def _post(
+    client: httpx.Client,
+    settings: Settings,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    content: bytes | None = None,
+) -> httpx.Response:
     """POST once; transport failures become `retry` (nothing sent) or `unknown` (maybe sent)."""
     try:
         if content is not None:
@@ -201,17 +211,25 @@ def _http_fallback(response: httpx.Response, now: datetime, what: str) -> SendRe
     status = response.status_code
     error = f"{what} (HTTP {status})"
     if status == 429 or status >= 500:
-        return SendResult("retry", http_status=status, error=error,
-                          retry_after_s=parse_retry_after(response.headers.get("retry-after"), now))
+        return SendResult(
+            "retry",
+            http_status=status,
+            error=error,
+            retry_after_s=parse_retry_after(response.headers.get("retry-after"), now),
+        )
     return _dead(error, status)
 
 
 def _malformed(response: httpx.Response, what: str) -> SendResult:
-    return SendResult("unknown", http_status=response.status_code,
-                      error=f"{what}: HTTP {response.status_code} success without a message id")
+    return SendResult(
+        "unknown",
+        http_status=response.status_code,
+        error=f"{what}: HTTP {response.status_code} success without a message id",
+    )
 
 
 # ------------------------------------------------------------------------------------------------- Meta
+
 
 def _meta(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
     token = _token(settings, "meta_access_token", out)
@@ -232,8 +250,12 @@ def _meta(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime
         if age is None or age >= DM_WINDOW:
             return _dead("24-hour window closed: WhatsApp needs a template message")
         url = f"{base}/{out.account_id}/messages"
-        body = {"messaging_product": "whatsapp", "to": _need(out, "author_id"), "type": "text",
-                "text": {"body": out.text}}
+        body = {
+            "messaging_product": "whatsapp",
+            "to": _need(out, "author_id"),
+            "type": "text",
+            "text": {"body": out.text},
+        }
         if out.target.get("message_external_id"):
             body["context"] = {"message_id": str(out.target["message_external_id"])}
         id_path = lambda d: (d.get("messages") or [{}])[0].get("id")  # noqa: E731
@@ -276,9 +298,11 @@ def _meta_error(response: httpx.Response, data: Any, now: datetime) -> SendResul
         code = int(code)
     except (TypeError, ValueError):
         code = None
-    text = (f"meta error {code}"
-            + (f"/{error.get('error_subcode')}" if error.get("error_subcode") is not None else "")
-            + f" ({error.get('type') or 'unknown type'}): {error.get('message') or 'no message'}")
+    text = (
+        f"meta error {code}"
+        + (f"/{error.get('error_subcode')}" if error.get("error_subcode") is not None else "")
+        + f" ({error.get('type') or 'unknown type'}): {error.get('message') or 'no message'}"
+    )
     retry_after = parse_retry_after(response.headers.get("retry-after"), now)
     if code in META_TOKEN_CODES:
         return _dead(text, status, token_expired=True)
@@ -293,6 +317,7 @@ def _meta_error(response: httpx.Response, data: Any, now: datetime) -> SendResul
 
 # ---------------------------------------------------------------------------------------------------- X
 
+
 def _x(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
     token = _token(settings, "x_access_token", out)
     base = settings.x_api_url.rstrip("/")
@@ -302,8 +327,10 @@ def _x(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -
         if len(out.text) > TWEET_MAX_CHARS:
             return _dead(f"x: the reply is {len(out.text)} characters; a post takes {TWEET_MAX_CHARS}")
         url = f"{base}/2/tweets"
-        body: dict[str, Any] = {"text": out.text,
-                                "reply": {"in_reply_to_tweet_id": _need(out, "reply_to_id")}}
+        body: dict[str, Any] = {
+            "text": out.text,
+            "reply": {"in_reply_to_tweet_id": _need(out, "reply_to_id")},
+        }
     elif kind == "dm":
         url = f"{base}/2/dm_conversations/with/{_need(out, 'author_id')}/messages"
         body = {"text": out.text}
@@ -321,11 +348,16 @@ def _x(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -
         return SendResult("sent", platform_message_id=str(message_id), http_status=status)
     text = f"x: HTTP {status}: {_x_detail(data)}"
     if status == 429:
-        return SendResult("retry", http_status=status, error=text,
-                          retry_after_s=_x_retry_after(response, now))
+        return SendResult(
+            "retry", http_status=status, error=text, retry_after_s=_x_retry_after(response, now)
+        )
     if status >= 500:
-        return SendResult("retry", http_status=status, error=text,
-                          retry_after_s=parse_retry_after(response.headers.get("retry-after"), now))
+        return SendResult(
+            "retry",
+            http_status=status,
+            error=text,
+            retry_after_s=parse_retry_after(response.headers.get("retry-after"), now),
+        )
     if status == 401:
         return _dead(text, status, token_expired=True)
     return _dead(text, status)
@@ -355,6 +387,7 @@ def _x_retry_after(response: httpx.Response, now: datetime) -> float | None:
 
 
 # --------------------------------------------------------------------------------------------- Telegram
+
 
 def _int_or_str(value: str) -> int | str:
     return int(value) if value.lstrip("-").isdigit() else value
@@ -389,8 +422,11 @@ def _telegram(client: httpx.Client, settings: Settings, out: Outgoing, now: date
     parameters = data.get("parameters") if isinstance(data.get("parameters"), dict) else {}
     if code == 429 or status == 429:
         retry_after = parameters.get("retry_after")
-        delay = float(retry_after) if isinstance(retry_after, int | float) else parse_retry_after(
-            response.headers.get("retry-after"), now)
+        delay = (
+            float(retry_after)
+            if isinstance(retry_after, int | float)
+            else parse_retry_after(response.headers.get("retry-after"), now)
+        )
         return SendResult("retry", http_status=status, error=text, retry_after_s=delay)
     if code in (401, 404):
         return _dead(text, status, token_expired=True)
@@ -402,6 +438,7 @@ def _telegram(client: httpx.Client, settings: Settings, out: Outgoing, now: date
 
 
 # ------------------------------------------------------------------------------------------------ Slack
+
 
 def _slack(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
     token = _token(settings, "slack_bot_token", out)
@@ -425,8 +462,12 @@ def _slack(client: httpx.Client, settings: Settings, out: Outgoing, now: datetim
     error = str(data.get("error") or "unknown_error")
     text = f"slack: {error}"
     if error in SLACK_RETRY_ERRORS:
-        return SendResult("retry", http_status=status, error=text,
-                          retry_after_s=parse_retry_after(response.headers.get("retry-after"), now))
+        return SendResult(
+            "retry",
+            http_status=status,
+            error=text,
+            retry_after_s=parse_retry_after(response.headers.get("retry-after"), now),
+        )
     if error in SLACK_UNKNOWN_ERRORS:
         return SendResult("unknown", http_status=status, error=text)
     if error in SLACK_TOKEN_ERRORS:
@@ -435,6 +476,7 @@ def _slack(client: httpx.Client, settings: Settings, out: Outgoing, now: datetim
 
 
 # ---------------------------------------------------------------------------------------------- Generic
+
 
 def _generic(client: httpx.Client, settings: Settings, out: Outgoing, now: datetime) -> SendResult:
     url = out.target.get("reply_url") or settings.generic_callback_url
@@ -447,28 +489,41 @@ def _generic(client: httpx.Client, settings: Settings, out: Outgoing, now: datet
         key = standard_webhooks_key(secret)
     except ValueError as e:
         return _dead(str(e))
-    payload = {"id": out.idempotency_key, "in_reply_to": out.target.get("message_external_id"),
-               "thread_id": out.target.get("conversation_id"), "source": out.account_id, "text": out.text}
+    payload = {
+        "id": out.idempotency_key,
+        "in_reply_to": out.target.get("message_external_id"),
+        "thread_id": out.target.get("conversation_id"),
+        "source": out.account_id,
+        "text": out.text,
+    }
     raw = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
     timestamp = int(_as_utc(now).timestamp())
-    headers = {"content-type": "application/json", "webhook-id": out.idempotency_key,
-               "webhook-timestamp": str(timestamp),
-               "webhook-signature": sign_standard(key, out.idempotency_key, timestamp, raw)}
+    headers = {
+        "content-type": "application/json",
+        "webhook-id": out.idempotency_key,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": sign_standard(key, out.idempotency_key, timestamp, raw),
+    }
 
     response = _post(client, settings, str(url), headers=headers, content=raw)
     status = response.status_code
     if response.is_success:
         data = _json(response)
         message_id = data.get("id") if isinstance(data, dict) else None
-        return SendResult("sent", platform_message_id=str(message_id or out.idempotency_key),
-                          http_status=status)
+        return SendResult(
+            "sent", platform_message_id=str(message_id or out.idempotency_key), http_status=status
+        )
     return _http_fallback(response, now, f"generic callback refused the reply: {response.text[:200]!r}")
 
 
 # --------------------------------------------------------------------------------------------- dispatch
 
 SENDERS: dict[str, Callable[[httpx.Client, Settings, Outgoing, datetime], SendResult]] = {
-    "meta": _meta, "x": _x, "telegram": _telegram, "slack": _slack, "generic": _generic,
+    "meta": _meta,
+    "x": _x,
+    "telegram": _telegram,
+    "slack": _slack,
+    "generic": _generic,
 }
 
 
@@ -484,6 +539,12 @@ def send(client: httpx.Client, settings: Settings, out: Outgoing, *, now: dateti
     if result.error is not None:
         scrubbed = _scrub(result.error, _all_tokens(settings))
         if scrubbed != result.error:
-            result = SendResult(result.outcome, result.platform_message_id, result.http_status, scrubbed,
-                                result.retry_after_s, result.token_expired)
+            result = SendResult(
+                result.outcome,
+                result.platform_message_id,
+                result.http_status,
+                scrubbed,
+                result.retry_after_s,
+                result.token_expired,
+            )
     return result

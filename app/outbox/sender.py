@@ -26,14 +26,18 @@ log = logging.getLogger("relais.outbox")
 
 
 class Sender:
-    def __init__(self, settings: Settings, factory: sessionmaker[Session], *, name: str = "worker",
-                 batch: int = 10):
+    def __init__(
+        self, settings: Settings, factory: sessionmaker[Session], *, name: str = "worker", batch: int = 10
+    ):
         self.settings = settings
         self.factory = factory
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{name}"[:64]
         self.batch = batch
-        self.client = httpx.Client(timeout=httpx.Timeout(settings.send_timeout_s, connect=5.0),
-                                   follow_redirects=False, headers={"User-Agent": "Relais/0.1"})
+        self.client = httpx.Client(
+            timeout=httpx.Timeout(settings.send_timeout_s, connect=5.0),
+            follow_redirects=False,
+            headers={"User-Agent": "Relais/0.1"},
+        )
         self._stop = threading.Event()
         self._wake = threading.Event()
         self._thread: threading.Thread | None = None
@@ -67,8 +71,9 @@ class Sender:
     def run_once(self) -> int:
         """Claim and process what is due now; returns how many rows were handled."""
         with db.transaction(self.factory) as session:
-            claimed = outbox.claim(session, worker=self.worker, lease_s=self.settings.outbox_lease_s,
-                                   limit=self.batch)
+            claimed = outbox.claim(
+                session, worker=self.worker, lease_s=self.settings.outbox_lease_s, limit=self.batch
+            )
         for item in claimed:
             if self._stop.is_set() and item is not claimed[0]:
                 break  # the lease expires and another worker (or the next start) takes it
@@ -81,17 +86,29 @@ class Sender:
             with db.transaction(self.factory) as session:
                 echo = outbox.find_echo(session, item)
                 if echo is not None:
-                    outbox.mark_sent(session, item, worker=self.worker, platform_message_id=echo.external_id,
-                                     via="echo")
+                    outbox.mark_sent(
+                        session, item, worker=self.worker, platform_message_id=echo.external_id, via="echo"
+                    )
                     metrics.REPLIES_SENT.labels(item.platform).inc()
                     return
                 if item.platform not in outbox.ECHOING | outbox.IDEMPOTENT:
-                    outbox.mark_dead(session, item, worker=self.worker, http_status=None,
-                                     error="outcome of the last attempt unknown and this platform sends no "
-                                           "echo to check it: verify on the platform, then resend")
+                    outbox.mark_dead(
+                        session,
+                        item,
+                        worker=self.worker,
+                        http_status=None,
+                        error="outcome of the last attempt unknown and this platform sends no "
+                        "echo to check it: verify on the platform, then resend",
+                    )
                     return
-        out = clients.Outgoing(platform=item.platform, channel=item.channel, account_id=item.account_id,
-                               target=item.target, text=item.text, idempotency_key=f"relais-outbox-{item.id}")
+        out = clients.Outgoing(
+            platform=item.platform,
+            channel=item.channel,
+            account_id=item.account_id,
+            target=item.target,
+            text=item.text,
+            idempotency_key=f"relais-outbox-{item.id}",
+        )
         try:
             result = clients.send(self.client, self.settings, out, now=utcnow())
         except Exception as e:  # a bug in a client must not lose the reply: treat as unknown
@@ -103,26 +120,59 @@ class Sender:
         s = self.settings
         with db.transaction(self.factory) as session:
             if result.outcome == "sent":
-                outbox.mark_sent(session, item, worker=self.worker, platform_message_id=result.platform_message_id,
-                                 http_status=result.http_status)
+                outbox.mark_sent(
+                    session,
+                    item,
+                    worker=self.worker,
+                    platform_message_id=result.platform_message_id,
+                    http_status=result.http_status,
+                )
                 metrics.REPLIES_SENT.labels(item.platform).inc()
                 return
             metrics.REPLY_FAILURES.labels(item.platform, result.outcome).inc()
             error = result.error or result.outcome
             if result.outcome == "dead":
-                outbox.mark_dead(session, item, worker=self.worker, error=error, http_status=result.http_status,
-                                 token_expired=result.token_expired)
+                outbox.mark_dead(
+                    session,
+                    item,
+                    worker=self.worker,
+                    error=error,
+                    http_status=result.http_status,
+                    token_expired=result.token_expired,
+                )
             elif result.outcome == "unknown":
-                outbox.mark_retry(session, item, worker=self.worker, delay_s=s.outbox_echo_wait_s, error=error,
-                                  http_status=result.http_status, outcome="unknown")
+                outbox.mark_retry(
+                    session,
+                    item,
+                    worker=self.worker,
+                    delay_s=s.outbox_echo_wait_s,
+                    error=error,
+                    http_status=result.http_status,
+                    outcome="unknown",
+                )
             elif item.attempt >= s.outbox_max_attempts:
-                outbox.mark_dead(session, item, worker=self.worker, http_status=result.http_status,
-                                 error=f"gave up after {item.attempt} attempts: {error}")
+                outbox.mark_dead(
+                    session,
+                    item,
+                    worker=self.worker,
+                    http_status=result.http_status,
+                    error=f"gave up after {item.attempt} attempts: {error}",
+                )
             else:
-                delay = outbox.backoff(item.attempt, base=s.outbox_backoff_base_s, cap=s.outbox_backoff_max_s,
-                                       retry_after=result.retry_after_s)
-                outbox.mark_retry(session, item, worker=self.worker, delay_s=delay, error=error,
-                                  http_status=result.http_status)
+                delay = outbox.backoff(
+                    item.attempt,
+                    base=s.outbox_backoff_base_s,
+                    cap=s.outbox_backoff_max_s,
+                    retry_after=result.retry_after_s,
+                )
+                outbox.mark_retry(
+                    session,
+                    item,
+                    worker=self.worker,
+                    delay_s=delay,
+                    error=error,
+                    http_status=result.http_status,
+                )
 
 
 def run_worker(settings: Settings, *, once: bool = False) -> None:

@@ -51,8 +51,14 @@ class Claimed:
     created_at: dt.datetime
 
 
-def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None = None,
-            rng: random.Random | None = None) -> float:
+def backoff(
+    attempt: int,
+    *,
+    base: float,
+    cap: float,
+    retry_after: float | None = None,
+    rng: random.Random | None = None,
+) -> float:
     """Exponential backoff with full jitter, never shorter than the platform's Retry-After."""
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     delay = (rng or random).uniform(0, ceiling)
@@ -60,53 +66,105 @@ def backoff(attempt: int, *, base: float, cap: float, retry_after: float | None 
 
 
 def _paused_channel() -> Any:
-    return exists().where(Channel.platform == OutboxItem.platform, Channel.account_id == OutboxItem.account_id,
-                          Channel.paused.is_(True))
+    return exists().where(
+        Channel.platform == OutboxItem.platform,
+        Channel.account_id == OutboxItem.account_id,
+        Channel.paused.is_(True),
+    )
 
 
-def claim(session: Session, *, worker: str, lease_s: float, limit: int = 10,
-          now: dt.datetime | None = None) -> list[Claimed]:
+def claim(
+    session: Session, *, worker: str, lease_s: float, limit: int = 10, now: dt.datetime | None = None
+) -> list[Claimed]:
     """Take up to `limit` due rows for this worker and record an attempt for each (caller commits)."""
     now = now or utcnow()
-    due = or_(and_(OutboxItem.status.in_(DUE_STATES), OutboxItem.next_attempt_at <= now),
-              and_(OutboxItem.status == "sending", OutboxItem.lease_until < now))
-    q = (select(OutboxItem.id, OutboxItem.status, OutboxItem.lease_until).where(due, ~_paused_channel())
-         .order_by(OutboxItem.next_attempt_at, OutboxItem.id).limit(limit))
+    due = or_(
+        and_(OutboxItem.status.in_(DUE_STATES), OutboxItem.next_attempt_at <= now),
+        and_(OutboxItem.status == "sending", OutboxItem.lease_until < now),
+    )
+    q = (
+        select(OutboxItem.id, OutboxItem.status, OutboxItem.lease_until)
+        .where(due, ~_paused_channel())
+        .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
+        .limit(limit)
+    )
     if session.get_bind().dialect.name == "postgresql":
         q = q.with_for_update(skip_locked=True, of=OutboxItem)
     claimed: list[Claimed] = []
     for item_id, status, lease in session.execute(q).all():
         cond = [OutboxItem.id == item_id, OutboxItem.status == status]
-        cond.append(OutboxItem.lease_until == lease if lease is not None else OutboxItem.lease_until.is_(None))
+        cond.append(
+            OutboxItem.lease_until == lease if lease is not None else OutboxItem.lease_until.is_(None)
+        )
         row = session.execute(
-            update(OutboxItem).where(*cond)
-            .values(status="sending", lease_until=now + dt.timedelta(seconds=lease_s), worker=worker,
-                    attempts=OutboxItem.attempts + 1, updated_at=now)
-            .returning(OutboxItem.id, OutboxItem.draft_id, OutboxItem.platform, OutboxItem.account_id,
-                       OutboxItem.channel, OutboxItem.target, OutboxItem.text, OutboxItem.attempts,
-                       OutboxItem.created_at)
-            .execution_options(synchronize_session=False)).first()
+            update(OutboxItem)
+            .where(*cond)
+            .values(
+                status="sending",
+                lease_until=now + dt.timedelta(seconds=lease_s),
+                worker=worker,
+                attempts=OutboxItem.attempts + 1,
+                updated_at=now,
+            )
+            .returning(
+                OutboxItem.id,
+                OutboxItem.draft_id,
+                OutboxItem.platform,
+                OutboxItem.account_id,
+                OutboxItem.channel,
+                OutboxItem.target,
+                OutboxItem.text,
+                OutboxItem.attempts,
+                OutboxItem.created_at,
+            )
+            .execution_options(synchronize_session=False)
+        ).first()
         if row is None:
             continue  # another worker took it between our read and our update
         attempt_id = session.execute(
-            OutboxAttempt.__table__.insert().values(outbox_id=row.id, number=row.attempts, worker=worker,
-                                                    started_at=now).returning(OutboxAttempt.id)).scalar_one()
-        claimed.append(Claimed(row.id, row.draft_id, row.platform, row.account_id, row.channel, row.target,
-                               row.text, attempt_id, row.attempts, status, row.created_at))
+            OutboxAttempt.__table__.insert()
+            .values(outbox_id=row.id, number=row.attempts, worker=worker, started_at=now)
+            .returning(OutboxAttempt.id)
+        ).scalar_one()
+        claimed.append(
+            Claimed(
+                row.id,
+                row.draft_id,
+                row.platform,
+                row.account_id,
+                row.channel,
+                row.target,
+                row.text,
+                attempt_id,
+                row.attempts,
+                status,
+                row.created_at,
+            )
+        )
     return claimed
 
 
 def find_echo(session: Session, item: Claimed) -> Echo | None:
     """Our own reply seen coming back through a webhook, if it was posted after all."""
     target = item.target
-    candidates = {target.get("reply_to_id"), target.get("author_id"), target.get("thread_ts"),
-                  target.get("conversation_id")} - {None}
+    candidates = {
+        target.get("reply_to_id"),
+        target.get("author_id"),
+        target.get("thread_ts"),
+        target.get("conversation_id"),
+    } - {None}
     if not candidates:
         return None
     echoes = session.scalars(
-        select(Echo).where(Echo.platform == item.platform, Echo.account_id == item.account_id,
-                           Echo.in_reply_to.in_([str(c) for c in candidates]), Echo.seen_at >= item.created_at)
-        .order_by(Echo.id)).all()
+        select(Echo)
+        .where(
+            Echo.platform == item.platform,
+            Echo.account_id == item.account_id,
+            Echo.in_reply_to.in_([str(c) for c in candidates]),
+            Echo.seen_at >= item.created_at,
+        )
+        .order_by(Echo.id)
+    ).all()
     wanted = " ".join(item.text.split())
     for echo in echoes:
         if echo.text is None or wanted in " ".join(echo.text.split()):
@@ -114,10 +172,20 @@ def find_echo(session: Session, item: Claimed) -> Echo | None:
     return None
 
 
-def _finish_attempt(session: Session, item: Claimed, outcome: str, now: dt.datetime, *,
-                    http_status: int | None = None, error: str | None = None) -> None:
-    session.execute(update(OutboxAttempt).where(OutboxAttempt.id == item.attempt_id)
-                    .values(finished_at=now, outcome=outcome, http_status=http_status, error=error))
+def _finish_attempt(
+    session: Session,
+    item: Claimed,
+    outcome: str,
+    now: dt.datetime,
+    *,
+    http_status: int | None = None,
+    error: str | None = None,
+) -> None:
+    session.execute(
+        update(OutboxAttempt)
+        .where(OutboxAttempt.id == item.attempt_id)
+        .values(finished_at=now, outcome=outcome, http_status=http_status, error=error)
+    )
 
 
 def _owned(item: Claimed, worker: str) -> Any:
@@ -125,70 +193,147 @@ def _owned(item: Claimed, worker: str) -> Any:
     return and_(OutboxItem.id == item.id, OutboxItem.status == "sending", OutboxItem.worker == worker)
 
 
-def mark_sent(session: Session, item: Claimed, *, worker: str, platform_message_id: str | None,
-              http_status: int | None = None, via: str = "api") -> bool:
+def mark_sent(
+    session: Session,
+    item: Claimed,
+    *,
+    worker: str,
+    platform_message_id: str | None,
+    http_status: int | None = None,
+    via: str = "api",
+) -> bool:
     now = utcnow()
     changed = session.execute(
-        update(OutboxItem).where(_owned(item, worker))
-        .values(status="sent", platform_message_id=platform_message_id, sent_at=now, updated_at=now,
-                lease_until=None, last_error=None).execution_options(synchronize_session=False)).rowcount
+        update(OutboxItem)
+        .where(_owned(item, worker))
+        .values(
+            status="sent",
+            platform_message_id=platform_message_id,
+            sent_at=now,
+            updated_at=now,
+            lease_until=None,
+            last_error=None,
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     _finish_attempt(session, item, "sent", now, http_status=http_status)
     if changed != 1:
         return False
-    session.execute(update(Draft).where(Draft.id == item.draft_id)
-                    .values(status="sent", sent_at=now, updated_at=now, version=Draft.version + 1)
-                    .execution_options(synchronize_session=False))
-    audit(session, item.draft_id, "sent", None, now, platform_message_id=platform_message_id, via=via,
-          attempt=item.attempt)
-    session.execute(update(Channel).where(Channel.platform == item.platform, Channel.account_id == item.account_id)
-                    .values(last_sent_at=now, token_state="ok"))
+    session.execute(
+        update(Draft)
+        .where(Draft.id == item.draft_id)
+        .values(status="sent", sent_at=now, updated_at=now, version=Draft.version + 1)
+        .execution_options(synchronize_session=False)
+    )
+    audit(
+        session,
+        item.draft_id,
+        "sent",
+        None,
+        now,
+        platform_message_id=platform_message_id,
+        via=via,
+        attempt=item.attempt,
+    )
+    session.execute(
+        update(Channel)
+        .where(Channel.platform == item.platform, Channel.account_id == item.account_id)
+        .values(last_sent_at=now, token_state="ok")
+    )
     return True
 
 
-def mark_retry(session: Session, item: Claimed, *, worker: str, delay_s: float, error: str,
-               http_status: int | None, outcome: str = "retry") -> bool:
+def mark_retry(
+    session: Session,
+    item: Claimed,
+    *,
+    worker: str,
+    delay_s: float,
+    error: str,
+    http_status: int | None,
+    outcome: str = "retry",
+) -> bool:
     now = utcnow()
     changed = session.execute(
-        update(OutboxItem).where(_owned(item, worker))
-        .values(status=outcome, next_attempt_at=now + dt.timedelta(seconds=delay_s), updated_at=now,
-                lease_until=None, last_error=error[:2000]).execution_options(synchronize_session=False)).rowcount
+        update(OutboxItem)
+        .where(_owned(item, worker))
+        .values(
+            status=outcome,
+            next_attempt_at=now + dt.timedelta(seconds=delay_s),
+            updated_at=now,
+            lease_until=None,
+            last_error=error[:2000],
+        )
+        .execution_options(synchronize_session=False)
+    ).rowcount
     _finish_attempt(session, item, outcome, now, http_status=http_status, error=error[:2000])
     return changed == 1
 
 
-def mark_dead(session: Session, item: Claimed, *, worker: str, error: str, http_status: int | None,
-              token_expired: bool = False) -> bool:
+def mark_dead(
+    session: Session,
+    item: Claimed,
+    *,
+    worker: str,
+    error: str,
+    http_status: int | None,
+    token_expired: bool = False,
+) -> bool:
     now = utcnow()
     changed = session.execute(
-        update(OutboxItem).where(_owned(item, worker))
+        update(OutboxItem)
+        .where(_owned(item, worker))
         .values(status="dead", updated_at=now, lease_until=None, last_error=error[:2000])
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     _finish_attempt(session, item, "dead", now, http_status=http_status, error=error[:2000])
     if changed != 1:
         return False
-    session.execute(update(Draft).where(Draft.id == item.draft_id)
-                    .values(status="failed", updated_at=now, version=Draft.version + 1)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(Draft)
+        .where(Draft.id == item.draft_id)
+        .values(status="failed", updated_at=now, version=Draft.version + 1)
+        .execution_options(synchronize_session=False)
+    )
     audit(session, item.draft_id, "failed", None, now, error=error[:2000], attempt=item.attempt)
     if token_expired:
-        pause_channel(session, platform=item.platform, account_id=item.account_id,
-                      reason=f"token rejected: {error[:200]}")
+        pause_channel(
+            session,
+            platform=item.platform,
+            account_id=item.account_id,
+            reason=f"token rejected: {error[:200]}",
+        )
     return True
 
 
 def pause_channel(session: Session, *, platform: str, account_id: str, reason: str) -> None:
     """Stop sending on a channel (expired token); its replies wait until an admin resumes it."""
-    changed = session.execute(update(Channel).where(Channel.platform == platform, Channel.account_id == account_id)
-                              .values(paused=True, pause_reason=reason, token_state="expired")).rowcount
+    changed = session.execute(
+        update(Channel)
+        .where(Channel.platform == platform, Channel.account_id == account_id)
+        .values(paused=True, pause_reason=reason, token_state="expired")
+    ).rowcount
     if not changed:
-        session.add(Channel(platform=platform, account_id=account_id, paused=True, pause_reason=reason,
-                            token_state="expired", last_event_at=None, last_sent_at=None))
+        session.add(
+            Channel(
+                platform=platform,
+                account_id=account_id,
+                paused=True,
+                pause_reason=reason,
+                token_state="expired",
+                last_event_at=None,
+                last_sent_at=None,
+            )
+        )
         session.flush()
 
 
 def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
-    changed = session.execute(update(Channel).where(Channel.platform == platform, Channel.account_id == account_id)
-                              .values(paused=False, pause_reason=None, token_state="unknown")).rowcount
+    changed = session.execute(
+        update(Channel)
+        .where(Channel.platform == platform, Channel.account_id == account_id)
+        .values(paused=False, pause_reason=None, token_state="unknown")
+    ).rowcount
     if not changed:
         raise NotFound(f"no channel {platform}/{account_id}")
 
@@ -197,9 +342,11 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     """Put a dead letter back in the queue, once."""
     now = utcnow()
     changed = session.execute(
-        update(OutboxItem).where(OutboxItem.id == item_id, OutboxItem.status == "dead", OutboxItem.resent == 0)
+        update(OutboxItem)
+        .where(OutboxItem.id == item_id, OutboxItem.status == "dead", OutboxItem.resent == 0)
         .values(status="queued", resent=1, attempts=0, next_attempt_at=now, updated_at=now, lease_until=None)
-        .execution_options(synchronize_session=False)).rowcount
+        .execution_options(synchronize_session=False)
+    ).rowcount
     item = session.get(OutboxItem, item_id)
     if item is None:
         raise NotFound(f"outbox item {item_id} not found")
@@ -207,8 +354,11 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     if changed != 1:
         why = "was already resent once" if item.resent else f"is {item.status}, not a dead letter"
         raise Conflict(f"outbox item {item_id} {why}", detail={"status": item.status, "resent": item.resent})
-    session.execute(update(Draft).where(Draft.id == item.draft_id)
-                    .values(status="approved", updated_at=now, version=Draft.version + 1)
-                    .execution_options(synchronize_session=False))
+    session.execute(
+        update(Draft)
+        .where(Draft.id == item.draft_id)
+        .values(status="approved", updated_at=now, version=Draft.version + 1)
+        .execution_options(synchronize_session=False)
+    )
     audit(session, item.draft_id, "resent", user_id, now)
     return item

@@ -22,17 +22,29 @@ def message_read(m: Message) -> s.MessageRead:
 
 
 def draft_read(d: Draft, m: Message) -> s.DraftRead:
-    return s.DraftRead(id=d.id, version=d.version, status=d.status, text=d.text, final_text=d.final_text,
-                       edited=d.edited, reason=d.reason, claimed_by=d.claimed_by, claimed_until=d.claimed_until,
-                       waiting_s=max(0.0, (utcnow() - m.received_at).total_seconds()), message=message_read(m))
+    return s.DraftRead(
+        id=d.id,
+        version=d.version,
+        status=d.status,
+        text=d.text,
+        final_text=d.final_text,
+        edited=d.edited,
+        reason=d.reason,
+        claimed_by=d.claimed_by,
+        claimed_until=d.claimed_until,
+        waiting_s=max(0.0, (utcnow() - m.received_at).total_seconds()),
+        message=message_read(m),
+    )
 
 
 @router.get("/drafts", response_model=s.DraftPage)
 def list_drafts(
     session: ReadSessionDep,
     user: ReviewerDep,
-    status: Annotated[str | None, Query(description="pending, approved, rejected, sent, failed, withdrawn; "
-                                                    "'all' for every status")] = "pending",
+    status: Annotated[
+        str | None,
+        Query(description="pending, approved, rejected, sent, failed, withdrawn; 'all' for every status"),
+    ] = "pending",
     category: str | None = None,
     platform: str | None = None,
     language: str | None = None,
@@ -42,27 +54,38 @@ def list_drafts(
     with_counts: bool = False,
 ) -> s.DraftPage:
     """The queue: complaints first, then oldest first; keyset pagination with `cursor`."""
-    filt = drafts.QueueFilter(status=None if status == "all" else status, category=category, platform=platform,
-                              language=language, to_sort=to_sort)
+    filt = drafts.QueueFilter(
+        status=None if status == "all" else status,
+        category=category,
+        platform=platform,
+        language=language,
+        to_sort=to_sort,
+    )
     rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
-    counts = drafts.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
+    counts = (
+        drafts.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
+    )
     return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
 
 
 def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
     message = session.get(Message, draft.message_id)
     base = draft_read(draft, message)
-    similar = request.app.state.similar.find(session, text=message.text, language=message.language,
-                                             exclude_message_id=message.id)
+    similar = request.app.state.similar.find(
+        session, text=message.text, language=message.language, exclude_message_id=message.id
+    )
     item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
     return s.DraftDetail(
         **base.model_dump(),
-        history=[s.HistoryEvent(action=e.action, actor_id=e.actor_id, at=e.at, data=e.data or {})
-                 for e in drafts.history(session, draft.id)],
+        history=[
+            s.HistoryEvent(action=e.action, actor_id=e.actor_id, at=e.at, data=e.data or {})
+            for e in drafts.history(session, draft.id)
+        ],
         similar=[s.SimilarReply(**x) for x in similar],
         explanation=request.app.state.holder.explain(message.text),
-        outbox=None if item is None else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(
-            mode="json"),
+        outbox=None
+        if item is None
+        else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(mode="json"),
     )
 
 
@@ -117,15 +140,18 @@ def get_message(message_id: int, session: ReadSessionDep, user: ReviewerDep) -> 
 
 
 @router.patch("/messages/{message_id}", response_model=s.MessageRead)
-def relabel(message_id: int, body: s.RelabelBody, request: Request, session: SessionDep,
-            user: ReviewerDep) -> s.MessageRead:
+def relabel(
+    message_id: int, body: s.RelabelBody, request: Request, session: SessionDep, user: ReviewerDep
+) -> s.MessageRead:
     """Correct the category: stored as a training label, and a pending draft is re-suggested."""
-    m = drafts.relabel(session, request.app.state.drafter, message_id=message_id, category=body.category,
-                       user_id=user.id)
+    m = drafts.relabel(
+        session, request.app.state.drafter, message_id=message_id, category=body.category, user_id=user.id
+    )
     return message_read(m)
 
 
 # -- templates (admin) ---------------------------------------------------------------------------
+
 
 def _template(session: Any, template_id: int) -> ReplyTemplate:
     t = session.get(ReplyTemplate, template_id)
@@ -137,8 +163,11 @@ def _template(session: Any, template_id: int) -> ReplyTemplate:
 @router.get("/templates", response_model=list[s.TemplateRead])
 def list_templates(session: ReadSessionDep, user: ReviewerDep) -> list[ReplyTemplate]:
     """Every reply template (reviewers read them to pick one; admins change them)."""
-    return list(session.scalars(select(ReplyTemplate).order_by(ReplyTemplate.category, ReplyTemplate.language,
-                                                              ReplyTemplate.name)))
+    return list(
+        session.scalars(
+            select(ReplyTemplate).order_by(ReplyTemplate.category, ReplyTemplate.language, ReplyTemplate.name)
+        )
+    )
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
@@ -148,19 +177,27 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
 
 
 @router.post("/templates", response_model=s.TemplateRead, status_code=201)
-def create_template(body: s.TemplateCreate, session: SessionDep, settings: SettingsDep,
-                    user: AdminDep) -> ReplyTemplate:
+def create_template(
+    body: s.TemplateCreate, session: SessionDep, settings: SettingsDep, user: AdminDep
+) -> ReplyTemplate:
     """Add a template (admin); it must render in the sandbox."""
-    return drafts.save_template(session, settings, template=None, values=_columns(body.model_dump()),
-                                user_id=user.id)
+    return drafts.save_template(
+        session, settings, template=None, values=_columns(body.model_dump()), user_id=user.id
+    )
 
 
 @router.patch("/templates/{template_id}", response_model=s.TemplateRead)
-def update_template(template_id: int, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep,
-                    user: AdminDep) -> ReplyTemplate:
+def update_template(
+    template_id: int, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep, user: AdminDep
+) -> ReplyTemplate:
     """Change a template (admin); its version moves on."""
-    return drafts.save_template(session, settings, template=_template(session, template_id),
-                                values=_columns(body.model_dump(exclude_unset=True)), user_id=user.id)
+    return drafts.save_template(
+        session,
+        settings,
+        template=_template(session, template_id),
+        values=_columns(body.model_dump(exclude_unset=True)),
+        user_id=user.id,
+    )
 
 
 @router.delete("/templates/{template_id}", status_code=204)
@@ -170,8 +207,9 @@ def delete_template(template_id: int, session: SessionDep, user: AdminDep) -> No
 
 
 @router.post("/templates/preview")
-def preview_template(body: s.PreviewBody, session: ReadSessionDep, settings: SettingsDep,
-                     user: AdminDep) -> dict[str, Any]:
+def preview_template(
+    body: s.PreviewBody, session: ReadSessionDep, settings: SettingsDep, user: AdminDep
+) -> dict[str, Any]:
     """Render a template body in the sandbox, for a real message or a sample one."""
     message = session.get(Message, body.message_id) if body.message_id else None
     if body.message_id and message is None:
@@ -181,13 +219,23 @@ def preview_template(body: s.PreviewBody, session: ReadSessionDep, settings: Set
 
 # -- outbox, dead letters, channels --------------------------------------------------------------
 
+
 @router.get("/outbox", response_model=list[s.OutboxRead])
-def list_outbox(session: ReadSessionDep, user: ReviewerDep,
-                status: Annotated[str, Query(description="queued, sending, retry, sent, dead, unknown")] = "dead",
-                limit: Annotated[int, Query(ge=1, le=200)] = 50) -> list[OutboxItem]:
+def list_outbox(
+    session: ReadSessionDep,
+    user: ReviewerDep,
+    status: Annotated[str, Query(description="queued, sending, retry, sent, dead, unknown")] = "dead",
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+) -> list[OutboxItem]:
     """Replies by sending state; `status=dead` lists dead letters with their reason."""
-    return list(session.scalars(select(OutboxItem).where(OutboxItem.status == status)
-                                .order_by(OutboxItem.updated_at.desc()).limit(limit)))
+    return list(
+        session.scalars(
+            select(OutboxItem)
+            .where(OutboxItem.status == status)
+            .order_by(OutboxItem.updated_at.desc())
+            .limit(limit)
+        )
+    )
 
 
 @router.post("/outbox/{item_id}/resend", response_model=s.OutboxRead)
@@ -199,9 +247,18 @@ def resend(item_id: int, session: SessionDep, user: ReviewerDep) -> OutboxItem:
 @router.get("/channels")
 def channels(session: ReadSessionDep, user: ReviewerDep) -> list[dict[str, Any]]:
     """Per channel: last event received, last reply sent, token state, paused or not."""
-    return [{"platform": c.platform, "account_id": c.account_id, "last_event_at": c.last_event_at,
-             "last_sent_at": c.last_sent_at, "paused": c.paused, "pause_reason": c.pause_reason,
-             "token_state": c.token_state} for c in session.scalars(select(Channel).order_by(Channel.platform))]
+    return [
+        {
+            "platform": c.platform,
+            "account_id": c.account_id,
+            "last_event_at": c.last_event_at,
+            "last_sent_at": c.last_sent_at,
+            "paused": c.paused,
+            "pause_reason": c.pause_reason,
+            "token_state": c.token_state,
+        }
+        for c in session.scalars(select(Channel).order_by(Channel.platform))
+    ]
 
 
 @router.post("/channels/{platform}/{account_id}/resume")

@@ -74,8 +74,12 @@ def by_name(session: Session, name: str) -> User:
 
 def by_token(session: Session, token: str) -> User | None:
     return session.scalar(
-        select(User).join(ApiToken, ApiToken.user_id == User.id)
-        .where(ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.disabled.is_(False)))
+        select(User)
+        .join(ApiToken, ApiToken.user_id == User.id)
+        .where(
+            ApiToken.token_hash == hash_token(token), ApiToken.revoked_at.is_(None), User.disabled.is_(False)
+        )
+    )
 
 
 def check_password(session: Session, *, name: str, password: str) -> User | None:
@@ -90,8 +94,14 @@ def check_password(session: Session, *, name: str, password: str) -> User | None
 
 def recent_failures(session: Session, *, name: str, window_s: int) -> int:
     since = utcnow() - dt.timedelta(seconds=window_s)
-    return session.scalar(select(func.count()).select_from(LoginFailure)
-                          .where(LoginFailure.username == name, LoginFailure.at >= since)) or 0
+    return (
+        session.scalar(
+            select(func.count())
+            .select_from(LoginFailure)
+            .where(LoginFailure.username == name, LoginFailure.at >= since)
+        )
+        or 0
+    )
 
 
 def record_failure(session: Session, *, name: str, ip: str | None) -> None:

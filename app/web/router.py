@@ -598,6 +598,7 @@ def dashboard(
 
 # -- reply templates (admin) -----------------------------------------------------------------------
 
+
 def preview(settings: Any, body: str) -> dict[str, Any]:
     """Render a template body in the sandbox for a sample message."""
     return drafts.preview_template(settings, body)
@@ -737,14 +738,23 @@ def _template_save(
         errors = drafts.template_errors(values)
         if shown is not None and not shown["ok"]:
             errors.append(f"The template does not render: {shown['error']}")
-        return _template_form(request, viewer, settings, t, values, errors, status_code=422 if errors else 200)
+        return _template_form(
+            request, viewer, settings, t, values, errors, status_code=422 if errors else 200
+        )
     try:
-        t = drafts.save_template(session, settings, template=t, values=values, user_id=viewer.user_id,
-                                 expected_version=form.version if t is not None else None)
+        t = drafts.save_template(
+            session,
+            settings,
+            template=t,
+            values=values,
+            user_id=viewer.user_id,
+            expected_version=form.version if t is not None else None,
+        )
     except RelaisError as e:
         errors = (e.detail or {}).get("errors") if isinstance(e.detail, dict) else None
-        return _template_form(request, viewer, settings, t, values, errors or [e.message],
-                              status_code=e.status_code)
+        return _template_form(
+            request, viewer, settings, t, values, errors or [e.message], status_code=e.status_code
+        )
     return flash(
         redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."
     )

@@ -41,8 +41,13 @@ class WebhookFastPath:
             extra = [(k.lower().encode(), v.encode()) for k, v in (e.headers or {}).items()]
             if status == 503 and not e.headers:
                 extra.append((b"retry-after", b"5"))
-        await send({"type": "http.response.start", "status": status,
-                    "headers": [*JSON, (b"content-length", str(len(answer)).encode()), *extra]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [*JSON, (b"content-length", str(len(answer)).encode()), *extra],
+            }
+        )
         await send({"type": "http.response.body", "body": answer})
 
 

@@ -28,9 +28,19 @@ router = APIRouter(prefix="/webhooks", tags=["webhooks"])
 
 # Headers worth keeping in the journal (signatures and ids help replay and forensics). Never the
 # Telegram secret token: it is the shared secret itself.
-JOURNAL_HEADERS = ("content-type", "user-agent", "x-hub-signature-256", "x-twitter-webhooks-signature",
-                   "x-slack-signature", "x-slack-request-timestamp", "x-slack-retry-num",
-                   "x-slack-retry-reason", "webhook-id", "webhook-timestamp", "webhook-signature")
+JOURNAL_HEADERS = (
+    "content-type",
+    "user-agent",
+    "x-hub-signature-256",
+    "x-twitter-webhooks-signature",
+    "x-slack-signature",
+    "x-slack-request-timestamp",
+    "x-slack-retry-num",
+    "x-slack-retry-reason",
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+)
 
 Parser = Callable[[dict[str, str], Any, AdapterContext], Parsed]
 
@@ -61,8 +71,13 @@ def _verify(platform: str, settings: Settings, body: bytes, headers: dict[str, s
         raise Unauthorized(f"signature check failed: {e.reason}") from None
 
 
-PARSERS: dict[str, Parser] = {"meta": meta.parse, "x": x.parse, "telegram": telegram.parse,
-                              "slack": slack.parse, "generic": generic.parse}
+PARSERS: dict[str, Parser] = {
+    "meta": meta.parse,
+    "x": x.parse,
+    "telegram": telegram.parse,
+    "slack": slack.parse,
+    "generic": generic.parse,
+}
 
 
 async def read_body(request: Request, limit: int, platform: str) -> bytes:
@@ -105,10 +120,14 @@ async def handle(state: Any, platform: str, headers: dict[str, str], body: bytes
     metrics.WEBHOOKS_RECEIVED.labels(platform).inc()
     if parsed.response is not None:
         return orjson.dumps(parsed.response)
-    delivery = Delivery(platform=platform, digest=hashlib.sha256(body).hexdigest(),
-                        delivery_id=parsed.delivery_id,
-                        headers={k: headers[k] for k in JOURNAL_HEADERS if k in headers},
-                        body=body, parsed=parsed)
+    delivery = Delivery(
+        platform=platform,
+        digest=hashlib.sha256(body).hexdigest(),
+        delivery_id=parsed.delivery_id,
+        headers={k: headers[k] for k in JOURNAL_HEADERS if k in headers},
+        body=body,
+        parsed=parsed,
+    )
     intake: Intake = state.intake
     try:
         result = await intake.submit(delivery)
@@ -120,8 +139,9 @@ async def handle(state: Any, platform: str, headers: dict[str, str], body: bytes
     if result.duplicates:
         metrics.WEBHOOK_DUPLICATES.labels(platform).inc(result.duplicates)
     metrics.WEBHOOK_LATENCY.labels(platform).observe(time.perf_counter() - started)
-    return orjson.dumps({"ok": True, "stored": result.stored, "duplicates": result.duplicates,
-                         "ignored": result.ignored})
+    return orjson.dumps(
+        {"ok": True, "stored": result.stored, "duplicates": result.duplicates, "ignored": result.ignored}
+    )
 
 
 def check_configured(settings: Settings, platform: str) -> None:
@@ -130,8 +150,10 @@ def check_configured(settings: Settings, platform: str) -> None:
 
 
 SECRET_FIELDS: dict[str, Callable[[Settings], SecretStr | None]] = {
-    "meta": lambda s: s.meta_app_secret, "x": lambda s: s.x_consumer_secret,
-    "telegram": lambda s: s.telegram_secret_token, "slack": lambda s: s.slack_signing_secret,
+    "meta": lambda s: s.meta_app_secret,
+    "x": lambda s: s.x_consumer_secret,
+    "telegram": lambda s: s.telegram_secret_token,
+    "slack": lambda s: s.slack_signing_secret,
     "generic": lambda s: s.generic_secret,
 }
 
@@ -155,8 +177,12 @@ def meta_handshake(
     expected = request.app.state.settings.meta_verify_token
     if expected is None:
         raise Forbidden("the meta channel has no verify token configured")
-    if mode != "subscribe" or token is None or challenge is None or not hmac.compare_digest(
-            token.encode(), expected.get_secret_value().encode()):
+    if (
+        mode != "subscribe"
+        or token is None
+        or challenge is None
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
         metrics.WEBHOOKS_REJECTED.labels("meta", "bad_verify_token").inc()
         raise Forbidden("verification failed")
     return PlainTextResponse(challenge)

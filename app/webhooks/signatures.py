@@ -75,8 +75,14 @@ def _fresh(timestamp: str | None, tolerance_s: int, now: float | None) -> int:
     return ts
 
 
-def verify_slack(secret: bytes, body: bytes, headers: Mapping[str, str], *,
-                 tolerance_s: int = 300, now: float | None = None) -> None:
+def verify_slack(
+    secret: bytes,
+    body: bytes,
+    headers: Mapping[str, str],
+    *,
+    tolerance_s: int = 300,
+    now: float | None = None,
+) -> None:
     """`X-Slack-Signature: v0=<hex HMAC(secret, "v0:{ts}:{body}")>`, timestamp within tolerance."""
     header = headers.get("x-slack-signature")
     if not header:
@@ -103,8 +109,9 @@ def sign_standard(key: bytes, msg_id: str, timestamp: int, body: bytes) -> str:
     return "v1," + base64.b64encode(_hmac256(key, f"{msg_id}.{timestamp}.".encode() + body)).decode()
 
 
-def verify_standard(key: bytes, body: bytes, headers: Mapping[str, str], *,
-                    tolerance_s: int = 300, now: float | None = None) -> None:
+def verify_standard(
+    key: bytes, body: bytes, headers: Mapping[str, str], *, tolerance_s: int = 300, now: float | None = None
+) -> None:
     """Standard Webhooks: `webhook-signature: v1,<b64> [v1,<b64> ...]` over "{id}.{ts}.{body}"."""
     msg_id = headers.get("webhook-id")
     header = headers.get("webhook-signature")

@@ -67,8 +67,9 @@ class FakePlatforms:
                 pass  # a client that timed out and left: not the test's business
 
         self._server = Server(("127.0.0.1", 0), Handler)
-        self._thread = threading.Thread(target=self._server.serve_forever, args=(0.02,),
-                                        name="fake-platforms", daemon=True)
+        self._thread = threading.Thread(
+            target=self._server.serve_forever, args=(0.02,), name="fake-platforms", daemon=True
+        )
         self._thread.start()
         return self
 
@@ -99,8 +100,14 @@ class FakePlatforms:
         with self._lock:
             return list(self._calls)
 
-    def script(self, status: int, body: Any = None, headers: dict[str, str] | None = None, *,
-               match: str | None = None) -> None:
+    def script(
+        self,
+        status: int,
+        body: Any = None,
+        headers: dict[str, str] | None = None,
+        *,
+        match: str | None = None,
+    ) -> None:
         """Queue one canned answer (FIFO), for the next call, or the next whose path contains `match`.
 
         `body`: a dict/list (sent as JSON), str or bytes (sent as is), or None (empty body).
@@ -114,9 +121,13 @@ class FakePlatforms:
             self._delays.append((seconds, match))
 
     def settings_overrides(self) -> dict[str, str]:
-        return {"meta_graph_url": self.url + self.GRAPH_PREFIX, "x_api_url": self.url,
-                "telegram_api_url": self.url, "slack_api_url": self.url + self.SLACK_PREFIX,
-                "generic_callback_url": self.url + "/generic/reply"}
+        return {
+            "meta_graph_url": self.url + self.GRAPH_PREFIX,
+            "x_api_url": self.url,
+            "telegram_api_url": self.url,
+            "slack_api_url": self.url + self.SLACK_PREFIX,
+            "generic_callback_url": self.url + "/generic/reply",
+        }
 
     # ------------------------------------------------------------------------------------- handling
     @staticmethod
@@ -137,9 +148,15 @@ class FakePlatforms:
             body = None
         path = request.path
         with self._lock:
-            self._calls.append({"method": request.command, "path": path,
-                                "headers": {k.lower(): v for k, v in request.headers.items()},
-                                "json": body, "raw": raw})
+            self._calls.append(
+                {
+                    "method": request.command,
+                    "path": path,
+                    "headers": {k.lower(): v for k, v in request.headers.items()},
+                    "json": body,
+                    "raw": raw,
+                }
+            )
             canned = self._take(self._script, path, lambda c: c.match)
             delay = self._take(self._delays, path, lambda d: d[1])
         if delay is not None:
@@ -170,20 +187,34 @@ class FakePlatforms:
         body = body if isinstance(body, dict) else {}
         if path.startswith(self.GRAPH_PREFIX):
             if path.endswith("/messages") and body.get("messaging_product") == "whatsapp":
-                return {"messaging_product": "whatsapp", "contacts": [{"input": body.get("to"),
-                                                                       "wa_id": body.get("to")}],
-                        "messages": [{"id": f"wamid.FAKE{n}"}]}
+                return {
+                    "messaging_product": "whatsapp",
+                    "contacts": [{"input": body.get("to"), "wa_id": body.get("to")}],
+                    "messages": [{"id": f"wamid.FAKE{n}"}],
+                }
             if path.endswith("/messages"):
                 return {"recipient_id": (body.get("recipient") or {}).get("id"), "message_id": f"m_fake{n}"}
             return {"id": f"{n}_fake"}
         if path.startswith("/2/dm_conversations/"):
             return {"data": {"dm_conversation_id": f"conv{n}", "dm_event_id": f"{1800000000000000000 + n}"}}
         if path.startswith("/2/"):
-            return {"data": {"id": f"{1900000000000000000 + n}", "text": body.get("text"),
-                             "edit_history_tweet_ids": [f"{1900000000000000000 + n}"]}}
+            return {
+                "data": {
+                    "id": f"{1900000000000000000 + n}",
+                    "text": body.get("text"),
+                    "edit_history_tweet_ids": [f"{1900000000000000000 + n}"],
+                }
+            }
         if path.startswith("/bot"):
-            return {"ok": True, "result": {"message_id": 1000 + n, "date": int(time.time()),
-                                           "chat": {"id": body.get("chat_id")}, "text": body.get("text")}}
+            return {
+                "ok": True,
+                "result": {
+                    "message_id": 1000 + n,
+                    "date": int(time.time()),
+                    "chat": {"id": body.get("chat_id")},
+                    "text": body.get("text"),
+                },
+            }
         if path.startswith(self.SLACK_PREFIX + "/"):
             return {"ok": True, "channel": body.get("channel"), "ts": f"1700000000.{n:06d}"}
         return {"id": f"generic-{n}"}

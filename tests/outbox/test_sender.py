@@ -23,8 +23,12 @@ from app.outbox.sender import Sender
 from tests.conftest import deliver, make_settings, make_user, meta_headers, telegram_headers
 from tests.fakes.platforms import FakePlatforms
 
-TOKENS = {"meta_access_token": "page-token-123", "x_access_token": "x-token", "telegram_bot_token": "42:tg-token",
-          "slack_bot_token": "xoxb-slack"}
+TOKENS = {
+    "meta_access_token": "page-token-123",
+    "x_access_token": "x-token",
+    "telegram_bot_token": "42:tg-token",
+    "slack_bot_token": "xoxb-slack",
+}
 
 
 @pytest.fixture
@@ -35,8 +39,14 @@ def fake() -> Iterator[FakePlatforms]:
 
 @pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(database_url, **fake.settings_overrides(), **TOKENS, send_timeout_s=1.0,
-                             outbox_backoff_base_s=0.05, outbox_echo_wait_s=0.0)
+    settings = make_settings(
+        database_url,
+        **fake.settings_overrides(),
+        **TOKENS,
+        send_timeout_s=1.0,
+        outbox_backoff_base_s=0.05,
+        outbox_echo_wait_s=0.0,
+    )
     with TestClient(create_app(settings)) as c:
         yield c
 
@@ -48,7 +58,9 @@ def sender(client: TestClient, name: str = "t") -> Sender:
 def approve(client: TestClient, headers: dict[str, str], external_id: str, text: str) -> dict[str, Any]:
     items = client.get("/api/drafts", params={"limit": 200}, headers=headers).json()["items"]
     [d] = [i for i in items if i["message"]["external_id"] == external_id]
-    r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": text}, headers=headers)
+    r = client.post(
+        f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": text}, headers=headers
+    )
     assert r.status_code == 200, r.text
     return d
 
@@ -62,7 +74,9 @@ def item_of(client: TestClient, draft_id: int) -> OutboxItem:
         return s.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft_id))
 
 
-def test_approved_reply_is_posted_once_with_the_page_token(app_client: TestClient, fake: FakePlatforms) -> None:
+def test_approved_reply_is_posted_once_with_the_page_token(
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     h = make_user(app_client)
     deliver(app_client, "111_1", "Ma commande n'est pas arrivée")
     d = approve(app_client, h, "111_1", "Bonjour Camille, nous regardons cela tout de suite.")
@@ -100,7 +114,8 @@ def test_rate_limited_then_sent_never_before_retry_after(app_client: TestClient,
 
 
 def test_permanent_error_is_a_dead_letter_without_retry_and_can_be_resent_once(
-        app_client: TestClient, fake: FakePlatforms) -> None:
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     h = make_user(app_client)
     deliver(app_client, "111_3", "Vous livrez en Corse ?")
     d = approve(app_client, h, "111_3", "Oui !")
@@ -139,7 +154,9 @@ def test_expired_token_pauses_the_channel(app_client: TestClient, fake: FakePlat
     assert s.run_once() == 1 and item_of(app_client, d5["id"]).status == "sent"
 
 
-def test_sender_killed_after_posting_is_reconciled_by_the_echo(app_client: TestClient, fake: FakePlatforms) -> None:
+def test_sender_killed_after_posting_is_reconciled_by_the_echo(
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     """The reply left, the sender died before recording it: the Page's own comment comes back
     through the webhook, and the reply is marked sent without a second post."""
     h = make_user(app_client)
@@ -150,13 +167,39 @@ def test_sender_killed_after_posting_is_reconciled_by_the_echo(app_client: TestC
         [claimed] = outbox.claim(session, worker=s.worker, lease_s=0.1)
     from app.outbox import clients
 
-    result = clients.send(s.client, s.settings, clients.Outgoing(
-        claimed.platform, claimed.channel, claimed.account_id, claimed.target, claimed.text, "k"),
-        now=dt.datetime.now(dt.UTC))
+    result = clients.send(
+        s.client,
+        s.settings,
+        clients.Outgoing(
+            claimed.platform, claimed.channel, claimed.account_id, claimed.target, claimed.text, "k"
+        ),
+        now=dt.datetime.now(dt.UTC),
+    )
     assert result.outcome == "sent"  # ... and then the process dies: nothing recorded
-    echo = json.dumps({"object": "page", "entry": [{"id": "1111", "changes": [{"field": "feed", "value": {
-        "item": "comment", "verb": "add", "comment_id": "111_6_reply", "parent_id": "111_6",
-        "post_id": "1111_2222", "message": "Désolés, on s'en occupe.", "from": {"id": "1111", "name": "Brand"}}}]}]}).encode()
+    echo = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "1111",
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {
+                                "item": "comment",
+                                "verb": "add",
+                                "comment_id": "111_6_reply",
+                                "parent_id": "111_6",
+                                "post_id": "1111_2222",
+                                "message": "Désolés, on s'en occupe.",
+                                "from": {"id": "1111", "name": "Brand"},
+                            },
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     assert app_client.post("/webhooks/meta", content=echo, headers=meta_headers(echo)).json()["stored"] == 0
     time.sleep(0.15)  # the lease expires
     fresh = sender(app_client, "other")
@@ -168,7 +211,9 @@ def test_sender_killed_after_posting_is_reconciled_by_the_echo(app_client: TestC
         assert session.scalar(select(Message).where(Message.external_id == "111_6_reply")) is None
 
 
-def test_read_timeout_is_unknown_then_resent_when_no_echo(app_client: TestClient, fake: FakePlatforms) -> None:
+def test_read_timeout_is_unknown_then_resent_when_no_echo(
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     h = make_user(app_client)
     deliver(app_client, "111_7", "Horaires ?")
     d = approve(app_client, h, "111_7", "9h-19h.")
@@ -181,12 +226,20 @@ def test_read_timeout_is_unknown_then_resent_when_no_echo(app_client: TestClient
     assert len(posts_to(fake, "/111_7/")) == 2
 
 
-def test_unknown_outcome_on_a_platform_without_echo_goes_to_dead_letters(app_client: TestClient,
-                                                                          fake: FakePlatforms) -> None:
+def test_unknown_outcome_on_a_platform_without_echo_goes_to_dead_letters(
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     h = make_user(app_client)
-    update_ = {"update_id": 9, "message": {"message_id": 5, "chat": {"id": 77, "type": "private"},
-                                           "from": {"id": 77, "first_name": "Ana"}, "date": int(time.time()),
-                                           "text": "Bonjour, ma box ne marche plus"}}
+    update_ = {
+        "update_id": 9,
+        "message": {
+            "message_id": 5,
+            "chat": {"id": 77, "type": "private"},
+            "from": {"id": 77, "first_name": "Ana"},
+            "date": int(time.time()),
+            "text": "Bonjour, ma box ne marche plus",
+        },
+    }
     body = json.dumps(update_).encode()
     assert app_client.post("/webhooks/telegram", content=body, headers=telegram_headers()).status_code == 200
     d = approve(app_client, h, "77:5", "On regarde !")
@@ -228,8 +281,13 @@ def test_concurrent_senders_post_each_reply_once(app_client: TestClient, fake: F
 
 
 def test_in_process_sender_sends_after_approval(database_url: str, fake: FakePlatforms) -> None:
-    settings = make_settings(database_url, **fake.settings_overrides(), **TOKENS, outbox_in_process=True,
-                             outbox_poll_interval_s=0.1)
+    settings = make_settings(
+        database_url,
+        **fake.settings_overrides(),
+        **TOKENS,
+        outbox_in_process=True,
+        outbox_poll_interval_s=0.1,
+    )
     with TestClient(create_app(settings)) as c:
         h = make_user(c)
         deliver(c, "333_1", "Vous faites la livraison express ?")
@@ -240,12 +298,17 @@ def test_in_process_sender_sends_after_approval(database_url: str, fake: FakePla
     assert len(posts_to(fake, "/333_1/comments")) == 1
 
 
-def test_x_whatsapp_slack_replies_reach_the_right_endpoints(app_client: TestClient, fake: FakePlatforms) -> None:
+def test_x_whatsapp_slack_replies_reach_the_right_endpoints(
+    app_client: TestClient, fake: FakePlatforms
+) -> None:
     from tests.conftest import FIXTURES, slack_headers, x_headers
 
     h = make_user(app_client)
-    for name, route, headers in [("x_tweet_create.json", "x", x_headers), ("slack_event.json", "slack", slack_headers),
-                                 ("whatsapp_text_metadocs.json", "meta", meta_headers)]:
+    for name, route, headers in [
+        ("x_tweet_create.json", "x", x_headers),
+        ("slack_event.json", "slack", slack_headers),
+        ("whatsapp_text_metadocs.json", "meta", meta_headers),
+    ]:
         body = (FIXTURES / name).read_bytes()
         if name.startswith("whatsapp"):  # a fresh message: inside the 24-hour window
             data = json.loads(body)
@@ -260,7 +323,10 @@ def test_x_whatsapp_slack_replies_reach_the_right_endpoints(app_client: TestClie
     while s.run_once():
         pass
     [tweet] = posts_to(fake, "/2/tweets")
-    assert tweet["json"] == {"text": "Thanks for the test!", "reply": {"in_reply_to_tweet_id": "1205348660982083584"}}
+    assert tweet["json"] == {
+        "text": "Thanks for the test!",
+        "reply": {"in_reply_to_tweet_id": "1205348660982083584"},
+    }
     [slack] = posts_to(fake, "chat.postMessage")
     assert slack["json"]["channel"] == "C111" and slack["json"]["thread_ts"] == "1595926230.009600"
     [wa] = posts_to(fake, "/106540352242922/messages")
@@ -279,8 +345,12 @@ def test_pausing_a_channel_never_seen_before_creates_it_paused(app_client: TestC
 
 
 def test_an_account_with_its_own_token_uses_it(database_url: str, fake: FakePlatforms) -> None:
-    settings = make_settings(database_url, **fake.settings_overrides(), **TOKENS,
-                             account_tokens={"meta:2222": "token-of-page-2222"})
+    settings = make_settings(
+        database_url,
+        **fake.settings_overrides(),
+        **TOKENS,
+        account_tokens={"meta:2222": "token-of-page-2222"},
+    )
     with TestClient(create_app(settings)) as c:
         h = make_user(c)
         deliver(c, "444_1", "Vous livrez à Lille ?", page="2222")

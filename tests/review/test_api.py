@@ -28,7 +28,12 @@ ROUTES = [
     ("GET", "/api/messages/1", None, "reviewer"),
     ("PATCH", "/api/messages/1", {"category": "question"}, "reviewer"),
     ("GET", "/api/templates", None, "reviewer"),
-    ("POST", "/api/templates", {"name": "t", "category": "question", "language": "fr", "body": "Bonjour"}, "admin"),
+    (
+        "POST",
+        "/api/templates",
+        {"name": "t", "category": "question", "language": "fr", "body": "Bonjour"},
+        "admin",
+    ),
     ("PATCH", "/api/templates/1", {"body": "Salut"}, "admin"),
     ("DELETE", "/api/templates/1", None, "admin"),
     ("POST", "/api/templates/preview", {"body": "Bonjour {{ first_name }}"}, "admin"),
@@ -46,10 +51,14 @@ def api(client: TestClient) -> dict[str, dict[str, str]]:
 
 
 @pytest.mark.parametrize("method,path,body,role", ROUTES)
-def test_every_api_route_checks_authentication_and_role(client: TestClient, api: dict[str, dict[str, str]],
-                                                        method: str, path: str, body: Any, role: str) -> None:
+def test_every_api_route_checks_authentication_and_role(
+    client: TestClient, api: dict[str, dict[str, str]], method: str, path: str, body: Any, role: str
+) -> None:
     assert client.request(method, path, json=body).status_code == 401
-    assert client.request(method, path, json=body, headers={"Authorization": "Bearer rls_forged"}).status_code == 401
+    assert (
+        client.request(method, path, json=body, headers={"Authorization": "Bearer rls_forged"}).status_code
+        == 401
+    )
     r = client.request(method, path, json=body, headers=api["reviewer"])
     if role == "admin":
         assert r.status_code == 403
@@ -58,7 +67,9 @@ def test_every_api_route_checks_authentication_and_role(client: TestClient, api:
     assert client.request(method, path, json=body, headers=api["admin"]).status_code not in (401, 403)
 
 
-def drafts_by_external(client: TestClient, headers: dict[str, str], **params: Any) -> dict[str, dict[str, Any]]:
+def drafts_by_external(
+    client: TestClient, headers: dict[str, str], **params: Any
+) -> dict[str, dict[str, Any]]:
     r = client.get("/api/drafts", params={"limit": 200, **params}, headers=headers)
     assert r.status_code == 200
     return {d["message"]["external_id"]: d for d in r.json()["items"]}
@@ -77,8 +88,17 @@ def test_queue_lists_complaints_first_then_oldest(client: TestClient, api: dict[
     assert keys == sorted(keys)
     first = items[0]
     assert {"id", "version", "status", "text", "message"} <= set(first)
-    assert {"id", "platform", "kind", "external_id", "author_name", "text", "category", "confidence",
-            "language"} <= set(first["message"])
+    assert {
+        "id",
+        "platform",
+        "kind",
+        "external_id",
+        "author_name",
+        "text",
+        "category",
+        "confidence",
+        "language",
+    } <= set(first["message"])
 
 
 def test_keyset_pagination_walks_everything_once(client: TestClient, api: dict[str, dict[str, str]]) -> None:
@@ -93,7 +113,10 @@ def test_keyset_pagination_walks_everything_once(client: TestClient, api: dict[s
         cursor = page["next_cursor"]
         if cursor is None:
             break
-    full = [i["id"] for i in client.get("/api/drafts", params={"limit": 200}, headers=api["reviewer"]).json()["items"]]
+    full = [
+        i["id"]
+        for i in client.get("/api/drafts", params={"limit": 200}, headers=api["reviewer"]).json()["items"]
+    ]
     assert seen == full and len(set(seen)) == 23 and pages == 5
     assert client.get("/api/drafts", params={"limit": 201}, headers=api["reviewer"]).status_code == 422
     assert client.get("/api/drafts", params={"cursor": "garbage"}, headers=api["reviewer"]).status_code == 400
@@ -114,27 +137,39 @@ def test_filters(client: TestClient, api: dict[str, dict[str, str]]) -> None:
         cat = d["message"]["category"]
         if cat:
             assert set(drafts_by_external(client, h, category=cat)) == {
-                k for k, v in every.items() if v["message"]["category"] == cat}
+                k for k, v in every.items() if v["message"]["category"] == cat
+            }
     assert client.get("/api/drafts", params={"category": "nonsense"}, headers=h).status_code == 400
 
 
-def test_edit_and_approve_queues_exactly_the_edited_text(client: TestClient, api: dict[str, dict[str, str]]) -> None:
+def test_edit_and_approve_queues_exactly_the_edited_text(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
     deliver(client, "e1", "Ma commande est arrivée cassée")
     d = drafts_by_external(client, api["reviewer"])["e1"]
-    r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": "Toutes nos excuses !"},
-                    headers=api["reviewer"])
-    assert r.status_code == 200 and r.json()["status"] == "approved" and r.json()["version"] == d["version"] + 1
+    r = client.post(
+        f"/api/drafts/{d['id']}/approve",
+        json={"version": d["version"], "text": "Toutes nos excuses !"},
+        headers=api["reviewer"],
+    )
+    assert (
+        r.status_code == 200 and r.json()["status"] == "approved" and r.json()["version"] == d["version"] + 1
+    )
     with db.transaction(client.app.state.sessions) as s:
         [item] = s.scalars(select(OutboxItem)).all()
         assert item.text == "Toutes nos excuses !" and item.status == "queued"
         assert item.target["reply_to_id"] == "e1"
         assert [e.action for e in drafts.history(s, d["id"])] == ["proposed", "edited", "approved"]
         assert [e.action for e in s.scalars(select(DraftEvent).where(DraftEvent.draft_id == d["id"]))] == [
-            "edited", "approved"]
+            "edited",
+            "approved",
+        ]
         draft = s.get(Draft, d["id"])
         assert draft.final_text == "Toutes nos excuses !" and draft.edited and draft.decided_by is not None
     # decided: a second approval is a conflict carrying the current state
-    r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"] + 1}, headers=api["reviewer"])
+    r = client.post(
+        f"/api/drafts/{d['id']}/approve", json={"version": d["version"] + 1}, headers=api["reviewer"]
+    )
     assert r.status_code == 409 and r.json()["error"]["detail"]["status"] == "approved"
     detail = client.get(f"/api/drafts/{d['id']}", headers=api["reviewer"]).json()
     assert [h["action"] for h in detail["history"]] == ["proposed", "edited", "approved"]
@@ -144,7 +179,9 @@ def test_edit_and_approve_queues_exactly_the_edited_text(client: TestClient, api
 def test_stale_version_is_409(client: TestClient, api: dict[str, dict[str, str]]) -> None:
     deliver(client, "s1", "Do you deliver on Sundays?")
     d = drafts_by_external(client, api["reviewer"])["s1"]
-    r = client.patch(f"/api/drafts/{d['id']}", json={"version": d["version"], "text": "Hello!"}, headers=api["reviewer"])
+    r = client.patch(
+        f"/api/drafts/{d['id']}", json={"version": d["version"], "text": "Hello!"}, headers=api["reviewer"]
+    )
     assert r.status_code == 200 and r.json()["version"] == d["version"] + 1
     r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"]}, headers=api["reviewer"])
     assert r.status_code == 409 and r.json()["error"]["detail"]["version"] == d["version"] + 1
@@ -157,8 +194,11 @@ def test_concurrent_approvals_exactly_one_wins(client: TestClient, api: dict[str
 
     def approve(_: int) -> int:
         barrier.wait()
-        return client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": "Merci !"},
-                           headers=api["reviewer"]).status_code
+        return client.post(
+            f"/api/drafts/{d['id']}/approve",
+            json={"version": d["version"], "text": "Merci !"},
+            headers=api["reviewer"],
+        ).status_code
 
     with ThreadPoolExecutor(8) as ex:
         codes = sorted(ex.map(approve, range(8)))
@@ -167,21 +207,38 @@ def test_concurrent_approvals_exactly_one_wins(client: TestClient, api: dict[str
         assert len(s.scalars(select(OutboxItem)).all()) == 1
 
 
-def test_reject_needs_a_reason_and_blocks_approval(client: TestClient, api: dict[str, dict[str, str]]) -> None:
+def test_reject_needs_a_reason_and_blocks_approval(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
     deliver(client, "r1", "spam spam spam www.bit.ly/xyz")
     d = drafts_by_external(client, api["reviewer"])["r1"]
-    assert client.post(f"/api/drafts/{d['id']}/reject", json={"version": d["version"], "reason": ""},
-                       headers=api["reviewer"]).status_code == 422
-    r = client.post(f"/api/drafts/{d['id']}/reject", json={"version": d["version"], "reason": "spam"},
-                    headers=api["reviewer"])
+    assert (
+        client.post(
+            f"/api/drafts/{d['id']}/reject",
+            json={"version": d["version"], "reason": ""},
+            headers=api["reviewer"],
+        ).status_code
+        == 422
+    )
+    r = client.post(
+        f"/api/drafts/{d['id']}/reject",
+        json={"version": d["version"], "reason": "spam"},
+        headers=api["reviewer"],
+    )
     assert r.status_code == 200 and r.json()["status"] == "rejected" and r.json()["reason"] == "spam"
-    assert client.post(f"/api/drafts/{d['id']}/approve", json={"version": r.json()["version"]},
-                       headers=api["reviewer"]).status_code == 409
+    assert (
+        client.post(
+            f"/api/drafts/{d['id']}/approve", json={"version": r.json()["version"]}, headers=api["reviewer"]
+        ).status_code
+        == 409
+    )
     with db.transaction(client.app.state.sessions) as s:
         assert s.scalars(select(OutboxItem)).all() == []
 
 
-def test_relabel_stores_a_correction_and_resuggests(client: TestClient, api: dict[str, dict[str, str]]) -> None:
+def test_relabel_stores_a_correction_and_resuggests(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
     deliver(client, "l1", "Vous pourriez ajouter une option végétarienne ?")
     d = drafts_by_external(client, api["reviewer"])["l1"]
     old = d["message"]["category"]
@@ -196,9 +253,16 @@ def test_relabel_stores_a_correction_and_resuggests(client: TestClient, api: dic
         [c] = s.scalars(select(Correction)).all()
         assert (c.old_category, c.new_category, c.message_id) == (old, new, d["message"]["id"])
         assert c.user_id is not None and c.text == "Vous pourriez ajouter une option végétarienne ?"
-    assert client.patch(f"/api/messages/{d['message']['id']}", json={"category": "angry"},
-                        headers=api["reviewer"]).status_code == 422
-    assert client.patch("/api/messages/99999", json={"category": "other"}, headers=api["reviewer"]).status_code == 404
+    assert (
+        client.patch(
+            f"/api/messages/{d['message']['id']}", json={"category": "angry"}, headers=api["reviewer"]
+        ).status_code
+        == 422
+    )
+    assert (
+        client.patch("/api/messages/99999", json={"category": "other"}, headers=api["reviewer"]).status_code
+        == 404
+    )
 
 
 def test_claims_hold_a_draft_and_expire(client: TestClient, api: dict[str, dict[str, str]]) -> None:
@@ -208,23 +272,35 @@ def test_claims_hold_a_draft_and_expire(client: TestClient, api: dict[str, dict[
     assert r.status_code == 200 and r.json()["claimed_until"]
     # the admin cannot take it, nor approve it, while the claim holds
     assert client.post(f"/api/drafts/{d['id']}/claim", headers=api["admin"]).status_code == 409
-    r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": "Oui !"},
-                    headers=api["admin"])
+    r = client.post(
+        f"/api/drafts/{d['id']}/approve",
+        json={"version": d["version"], "text": "Oui !"},
+        headers=api["admin"],
+    )
     assert r.status_code == 409 and "claimed" in r.json()["error"]["message"]
     # the claim expires
     with db.transaction(client.app.state.sessions) as s:
-        s.execute(update(Draft).where(Draft.id == d["id"]).values(
-            claimed_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1)))
-    r = client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": "Oui !"},
-                    headers=api["admin"])
+        s.execute(
+            update(Draft)
+            .where(Draft.id == d["id"])
+            .values(claimed_until=dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1))
+        )
+    r = client.post(
+        f"/api/drafts/{d['id']}/approve",
+        json={"version": d["version"], "text": "Oui !"},
+        headers=api["admin"],
+    )
     assert r.status_code == 200
 
 
 def test_similar_past_replies_are_offered(client: TestClient, api: dict[str, dict[str, str]]) -> None:
     deliver(client, "h1", "Bonjour, vous livrez en Belgique ?")
     d = drafts_by_external(client, api["reviewer"])["h1"]
-    client.post(f"/api/drafts/{d['id']}/approve", json={"version": d["version"], "text": "Oui, partout en Belgique !"},
-                headers=api["reviewer"])
+    client.post(
+        f"/api/drafts/{d['id']}/approve",
+        json={"version": d["version"], "text": "Oui, partout en Belgique !"},
+        headers=api["reviewer"],
+    )
     deliver(client, "h2", "Bonjour vous livrez en Belgique svp ?")
     d2 = drafts_by_external(client, api["reviewer"])["h2"]
     detail = client.get(f"/api/drafts/{d2['id']}", headers=api["reviewer"]).json()
@@ -235,22 +311,46 @@ def test_similar_past_replies_are_offered(client: TestClient, api: dict[str, dic
 def test_templates_admin_and_sandbox(client: TestClient, api: dict[str, dict[str, str]]) -> None:
     h = api["admin"]
     listing = client.get("/api/templates", headers=h).json()
-    assert {t["language"] for t in listing} == {"fr", "en"} and {t["register"] for t in listing} >= {"tu", "vous"}
-    r = client.post("/api/templates", headers=h, json={
-        "name": "sav-question", "category": "question", "language": "fr", "channel_kind": "public",
-        "register": "vous", "body": "Bonjour {{ first_name }}, {{ brand }} vous répond en MP."})
+    assert {t["language"] for t in listing} == {"fr", "en"} and {t["register"] for t in listing} >= {
+        "tu",
+        "vous",
+    }
+    r = client.post(
+        "/api/templates",
+        headers=h,
+        json={
+            "name": "sav-question",
+            "category": "question",
+            "language": "fr",
+            "channel_kind": "public",
+            "register": "vous",
+            "body": "Bonjour {{ first_name }}, {{ brand }} vous répond en MP.",
+        },
+    )
     assert r.status_code == 201 and r.json()["register"] == "vous"
     tid = r.json()["id"]
     r = client.patch(f"/api/templates/{tid}", headers=h, json={"body": "Bonjour {{ first_name }} !"})
     assert r.status_code == 200 and r.json()["version"] == 2
     escape = "{{ ''.__class__.__mro__[1].__subclasses__() }}"
-    assert client.post("/api/templates", headers=h, json={"name": "evil", "category": "other", "language": "en",
-                                                          "body": escape}).status_code == 422
+    assert (
+        client.post(
+            "/api/templates",
+            headers=h,
+            json={"name": "evil", "category": "other", "language": "en", "body": escape},
+        ).status_code
+        == 422
+    )
     preview = client.post("/api/templates/preview", headers=h, json={"body": escape}).json()
     assert preview["ok"] is False and "unsafe" in preview["error"].lower()
     preview = client.post("/api/templates/preview", headers=h, json={"body": "Hi {{ first_name }}"}).json()
-    assert preview == {"ok": True, "text": "Hi Camille", "length": 10, "limit": 8000, "too_long": False,
-                       "error": None}
+    assert preview == {
+        "ok": True,
+        "text": "Hi Camille",
+        "length": 10,
+        "limit": 8000,
+        "too_long": False,
+        "error": None,
+    }
     assert client.delete(f"/api/templates/{tid}", headers=h).status_code == 204
 
 
@@ -264,5 +364,7 @@ def test_register_follows_the_customer(client: TestClient, api: dict[str, dict[s
         tu = s.get(Message, drafts["tu1"]["message"]["id"])
         if tu.to_sort:
             pytest.skip("model unsure about this message")
-    assert " tu" in drafts["tu1"]["text"] or "ton " in drafts["tu1"]["text"] or "Salut" in drafts["tu1"]["text"]
+    assert (
+        " tu" in drafts["tu1"]["text"] or "ton " in drafts["tu1"]["text"] or "Salut" in drafts["tu1"]["text"]
+    )
     assert "vous" in drafts["vous1"]["text"] or "votre" in drafts["vous1"]["text"]

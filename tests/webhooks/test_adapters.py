@@ -24,7 +24,8 @@ def test_facebook_comment_by_the_page_itself_is_our_own_not_inbound() -> None:
     parsed = meta.parse({}, load("facebook_feed_comment.json"), CTX)
     assert parsed.messages == []
     assert [(o.external_id, o.in_reply_to) for o in parsed.own] == [
-        ("122131676912594941_1213590066982748", "122131676912594941_542072878449250")]
+        ("122131676912594941_1213590066982748", "122131676912594941_542072878449250")
+    ]
 
 
 def test_facebook_comment_from_a_customer() -> None:
@@ -42,14 +43,21 @@ def test_facebook_comment_from_a_customer() -> None:
 
 def test_facebook_page_post_is_ignored() -> None:
     change = load("facebook_feed_post_change.json")
-    parsed = meta.parse({}, {"object": "page", "entry": [{"id": "100518329516574", "changes": [change]}]}, CTX)
+    parsed = meta.parse(
+        {}, {"object": "page", "entry": [{"id": "100518329516574", "changes": [change]}]}, CTX
+    )
     assert parsed.messages == [] and parsed.ignored == 1
 
 
 def test_messenger_text() -> None:
     [m] = meta.parse({}, load("messenger_text.json"), CTX).messages
     assert (m.channel, m.kind, m.account_id, m.author_id, m.reply_to_id) == (
-        "messenger", "dm", "111111", "USER_ID", "USER_ID")
+        "messenger",
+        "dm",
+        "111111",
+        "USER_ID",
+        "USER_ID",
+    )
     assert m.external_id == "mid.1457764197618:41d102a3e1ae206a38"
     assert m.text == "hello, world!"
     assert m.created_at == dt.datetime.fromtimestamp(1457764197.627, dt.UTC)
@@ -64,7 +72,11 @@ def test_whatsapp_text() -> None:
     [m] = meta.parse({}, load("whatsapp_text_metadocs.json"), CTX).messages
     assert (m.channel, m.kind, m.account_id) == ("whatsapp", "dm", "106540352242922")
     assert m.external_id.startswith("wamid.HBgLMTY1MDM4Nzk0MzkVAgASGBQzQTRBNjU5OUFFRTAzODEwMTQ0RgA")
-    assert (m.author_id, m.author_name, m.text) == ("16505551234", "Sheena Nelson", "Does it come in another color?")
+    assert (m.author_id, m.author_name, m.text) == (
+        "16505551234",
+        "Sheena Nelson",
+        "Does it come in another color?",
+    )
     assert m.created_at == dt.datetime.fromtimestamp(1749416383, dt.UTC)
 
 
@@ -72,12 +84,18 @@ def test_whatsapp_status_is_never_a_message_but_confirms_our_send() -> None:
     parsed = meta.parse({}, load("whatsapp_status.json"), CTX)
     assert parsed.messages == []
     assert [(o.account_id, o.external_id, o.in_reply_to) for o in parsed.own] == [
-        ("1122334455667", "wamid.xyzxyz", "972987654321")]
+        ("1122334455667", "wamid.xyzxyz", "972987654321")
+    ]
 
 
 def test_x_mention() -> None:
     [m] = x.parse({}, load("x_tweet_create.json"), CTX).messages
-    assert (m.platform, m.kind, m.account_id, m.external_id) == ("x", "mention", "2975699229", "1205348660982083584")
+    assert (m.platform, m.kind, m.account_id, m.external_id) == (
+        "x",
+        "mention",
+        "2975699229",
+        "1205348660982083584",
+    )
     assert (m.author_id, m.author_handle) == ("1205290247124217856", "pennbrooke1")
     assert m.text == "@ScruffyMcG This is a test of Twitter API webhooks."
 
@@ -96,7 +114,13 @@ def test_x_mention_uses_id_str_and_full_text() -> None:
 def test_x_dm() -> None:
     [m] = x.parse({}, load("x_dm.json"), CTX).messages
     assert (m.kind, m.external_id, m.author_id, m.author_name, m.author_handle, m.text) == (
-        "dm", "954491830116155396", "3001969357", "Jordan Brinks", "furiouscamper", "Hello World!")
+        "dm",
+        "954491830116155396",
+        "3001969357",
+        "Jordan Brinks",
+        "furiouscamper",
+        "Hello World!",
+    )
 
 
 def test_x_own_dm_and_own_tweet_are_not_inbound() -> None:
@@ -111,22 +135,45 @@ def test_x_own_dm_and_own_tweet_are_not_inbound() -> None:
 
 
 def test_x_delete_and_ignored_events() -> None:
-    parsed = x.parse({}, {"for_user_id": "1", "tweet_delete_events": [{"status": {"id": "55", "user_id": "9"}}]}, CTX)
+    parsed = x.parse(
+        {}, {"for_user_id": "1", "tweet_delete_events": [{"status": {"id": "55", "user_id": "9"}}]}, CTX
+    )
     assert parsed.deletions == [("x", "1", "55")]
     assert x.parse({}, {"for_user_id": "1", "favorite_events": [{}]}, CTX).ignored == 1
 
 
 def test_x_activity_api_envelope() -> None:
-    body = {"data": {"event_uuid": "u-1", "event_type": "post.mention.create", "for_user_id": "42",
-                     "payload": {"id": "1900000000000000001", "text": "@brand my order is late", "author_id": "7",
-                                 "created_at": "2026-01-02T03:04:05.000Z", "conversation_id": "1900000000000000000"},
-                     "includes": {"users": [{"id": "7", "name": "Sam", "username": "sam"}]}}}
+    body = {
+        "data": {
+            "event_uuid": "u-1",
+            "event_type": "post.mention.create",
+            "for_user_id": "42",
+            "payload": {
+                "id": "1900000000000000001",
+                "text": "@brand my order is late",
+                "author_id": "7",
+                "created_at": "2026-01-02T03:04:05.000Z",
+                "conversation_id": "1900000000000000000",
+            },
+            "includes": {"users": [{"id": "7", "name": "Sam", "username": "sam"}]},
+        }
+    }
     [m] = x.parse({}, body, CTX).messages
     assert (m.account_id, m.external_id, m.kind, m.author_handle, m.conversation_id) == (
-        "42", "1900000000000000001", "mention", "sam", "1900000000000000000")
+        "42",
+        "1900000000000000001",
+        "mention",
+        "sam",
+        "1900000000000000000",
+    )
     assert m.created_at == dt.datetime(2026, 1, 2, 3, 4, 5, tzinfo=dt.UTC)
-    dm = {"data": {"event_type": "dm.received", "for_user_id": "42",
-                   "payload": {"id": "dm-1", "text": "hello", "sender_id": "7", "dm_conversation_id": "7-42"}}}
+    dm = {
+        "data": {
+            "event_type": "dm.received",
+            "for_user_id": "42",
+            "payload": {"id": "dm-1", "text": "hello", "sender_id": "7", "dm_conversation_id": "7-42"},
+        }
+    }
     [m] = x.parse({}, dm, CTX).messages
     assert (m.kind, m.external_id, m.reply_to_id) == ("dm", "dm-1", "7")
     assert x.parse({}, {"data": {"event_type": "profile.update"}}, CTX).ignored == 1
@@ -137,9 +184,17 @@ def test_telegram_message() -> None:
     [m] = parsed.messages
     assert parsed.delivery_id == "5"
     assert (m.account_id, m.external_id, m.kind, m.conversation_id, m.reply_to_id) == (
-        "777", "111111:5", "dm", "111111", "5")
-    assert (m.author_name, m.author_handle, m.text) == ("Test Firstname Test Lastname", "Testusername",
-                                                        "Hello, I need your Help")
+        "777",
+        "111111:5",
+        "dm",
+        "111111",
+        "5",
+    )
+    assert (m.author_name, m.author_handle, m.text) == (
+        "Test Firstname Test Lastname",
+        "Testusername",
+        "Hello, I need your Help",
+    )
 
 
 def test_telegram_non_messages() -> None:
@@ -152,10 +207,16 @@ def test_telegram_non_messages() -> None:
 def test_slack_event_and_challenge() -> None:
     [m] = slack.parse({}, load("slack_event.json"), CTX).messages
     assert (m.account_id, m.external_id, m.kind, m.conversation_id, m.reply_to_id) == (
-        "T111", "C111:1595926230.009600", "mention", "C111", "1595926230.009600")
+        "T111",
+        "C111:1595926230.009600",
+        "mention",
+        "C111",
+        "1595926230.009600",
+    )
     assert slack.parse({}, load("slack_event.json"), CTX).delivery_id == "Ev111"
     assert slack.parse({}, load("slack_url_verification.json"), CTX).response == {
-        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
+        "challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    }
 
 
 def test_slack_bot_messages_and_edits_are_not_inbound() -> None:
@@ -178,63 +239,160 @@ def test_slack_mention_and_message_events_share_one_key() -> None:
 
 def test_meta_batch_reads_every_entry_and_every_item() -> None:
     def comment(i: int) -> dict[str, Any]:
-        return {"field": "feed", "value": {"item": "comment", "verb": "add", "comment_id": f"c{i}",
-                                           "post_id": "p", "message": f"hello {i}", "from": {"id": f"u{i}"}}}
+        return {
+            "field": "feed",
+            "value": {
+                "item": "comment",
+                "verb": "add",
+                "comment_id": f"c{i}",
+                "post_id": "p",
+                "message": f"hello {i}",
+                "from": {"id": f"u{i}"},
+            },
+        }
 
     def dm(i: int) -> dict[str, Any]:
-        return {"sender": {"id": f"u{i}"}, "recipient": {"id": "P"}, "timestamp": 1700000000000,
-                "message": {"mid": f"m{i}", "text": f"dm {i}"}}
+        return {
+            "sender": {"id": f"u{i}"},
+            "recipient": {"id": "P"},
+            "timestamp": 1700000000000,
+            "message": {"mid": f"m{i}", "text": f"dm {i}"},
+        }
 
-    body = {"object": "page", "entry": [
-        {"id": "P", "changes": [comment(1), comment(2)], "messaging": [dm(3), dm(4)]},
-        {"id": "P", "changes": [comment(5)], "messaging": [
-            dm(6), {"sender": {"id": "u"}, "recipient": {"id": "P"}, "read": {"watermark": 1}},
-            {"sender": {"id": "P"}, "recipient": {"id": "u7"}, "message": {"mid": "m7", "is_echo": True, "text": "hi"}}]},
-    ]}
+    body = {
+        "object": "page",
+        "entry": [
+            {"id": "P", "changes": [comment(1), comment(2)], "messaging": [dm(3), dm(4)]},
+            {
+                "id": "P",
+                "changes": [comment(5)],
+                "messaging": [
+                    dm(6),
+                    {"sender": {"id": "u"}, "recipient": {"id": "P"}, "read": {"watermark": 1}},
+                    {
+                        "sender": {"id": "P"},
+                        "recipient": {"id": "u7"},
+                        "message": {"mid": "m7", "is_echo": True, "text": "hi"},
+                    },
+                ],
+            },
+        ],
+    }
     parsed = meta.parse({}, body, CTX)
     assert sorted(m.external_id for m in parsed.messages) == ["c1", "c2", "c5", "m3", "m4", "m6"]
     assert [o.external_id for o in parsed.own] == ["m7"] and parsed.ignored == 1
 
 
 def test_instagram_comment_dm_and_own_comment() -> None:
-    body = {"object": "instagram", "entry": [{"id": "IG1", "time": 1700000000, "changes": [
-        {"field": "comments", "value": {"id": "17865", "text": "Dispo en 38 ?", "from": {"id": "u1", "username": "lea"},
-                                        "media": {"id": "M1", "media_product_type": "FEED"}}},
-        {"field": "comments", "value": {"id": "17866", "text": "Merci !", "parent_id": "17865",
-                                        "from": {"id": "IG1", "username": "brand", "self_ig_scoped_id": "x"},
-                                        "media": {"id": "M1"}}},
-    ], "messaging": [{"sender": {"id": "u2"}, "recipient": {"id": "IG1"}, "timestamp": 1700000000000,
-                      "message": {"mid": "aWdfZAG1", "text": "Bonjour"}}]}]}
+    body = {
+        "object": "instagram",
+        "entry": [
+            {
+                "id": "IG1",
+                "time": 1700000000,
+                "changes": [
+                    {
+                        "field": "comments",
+                        "value": {
+                            "id": "17865",
+                            "text": "Dispo en 38 ?",
+                            "from": {"id": "u1", "username": "lea"},
+                            "media": {"id": "M1", "media_product_type": "FEED"},
+                        },
+                    },
+                    {
+                        "field": "comments",
+                        "value": {
+                            "id": "17866",
+                            "text": "Merci !",
+                            "parent_id": "17865",
+                            "from": {"id": "IG1", "username": "brand", "self_ig_scoped_id": "x"},
+                            "media": {"id": "M1"},
+                        },
+                    },
+                ],
+                "messaging": [
+                    {
+                        "sender": {"id": "u2"},
+                        "recipient": {"id": "IG1"},
+                        "timestamp": 1700000000000,
+                        "message": {"mid": "aWdfZAG1", "text": "Bonjour"},
+                    }
+                ],
+            }
+        ],
+    }
     parsed = meta.parse({}, body, CTX)
     comment, dm = sorted(parsed.messages, key=lambda m: m.kind)
-    assert (comment.channel, comment.kind, comment.external_id, comment.author_handle, comment.conversation_id) == (
-        "instagram", "comment", "17865", "lea", "M1")
+    assert (
+        comment.channel,
+        comment.kind,
+        comment.external_id,
+        comment.author_handle,
+        comment.conversation_id,
+    ) == ("instagram", "comment", "17865", "lea", "M1")
     assert (dm.channel, dm.kind, dm.external_id) == ("instagram", "dm", "aWdfZAG1")
     assert [o.external_id for o in parsed.own] == ["17866"]
 
 
 def test_whatsapp_media_reactions_and_batches() -> None:
-    value = {"messaging_product": "whatsapp", "metadata": {"phone_number_id": "PN"},
-             "contacts": [{"wa_id": "33600", "profile": {"name": "Inès"}}],
-             "messages": [
-                 {"from": "33600", "id": "wamid.1", "timestamp": "1700000000", "type": "image",
-                  "image": {"caption": "colis abîmé", "id": "img"}},
-                 {"from": "33600", "id": "wamid.2", "timestamp": "1700000001", "type": "reaction",
-                  "reaction": {"message_id": "wamid.0", "emoji": "👍"}},
-                 {"from": "33600", "id": "wamid.3", "timestamp": "1700000002", "type": "text", "text": {"body": "?"}}]}
-    parsed = meta.parse({}, {"object": "whatsapp_business_account",
-                             "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}]}, CTX)
+    value = {
+        "messaging_product": "whatsapp",
+        "metadata": {"phone_number_id": "PN"},
+        "contacts": [{"wa_id": "33600", "profile": {"name": "Inès"}}],
+        "messages": [
+            {
+                "from": "33600",
+                "id": "wamid.1",
+                "timestamp": "1700000000",
+                "type": "image",
+                "image": {"caption": "colis abîmé", "id": "img"},
+            },
+            {
+                "from": "33600",
+                "id": "wamid.2",
+                "timestamp": "1700000001",
+                "type": "reaction",
+                "reaction": {"message_id": "wamid.0", "emoji": "👍"},
+            },
+            {
+                "from": "33600",
+                "id": "wamid.3",
+                "timestamp": "1700000002",
+                "type": "text",
+                "text": {"body": "?"},
+            },
+        ],
+    }
+    parsed = meta.parse(
+        {},
+        {
+            "object": "whatsapp_business_account",
+            "entry": [{"id": "WABA", "changes": [{"field": "messages", "value": value}]}],
+        },
+        CTX,
+    )
     assert [(m.external_id, m.text, m.author_name) for m in parsed.messages] == [
-        ("wamid.1", "[image] colis abîmé", "Inès"), ("wamid.3", "?", "Inès")]
+        ("wamid.1", "[image] colis abîmé", "Inès"),
+        ("wamid.3", "?", "Inès"),
+    ]
     assert parsed.ignored == 1
 
 
-@pytest.mark.parametrize("body", [
-    {"object": "page", "entry": {"id": "1"}},
-    {"object": "page", "entry": [{"changes": []}]},
-    {"object": "page", "entry": [{"id": "1", "changes": [{"field": "feed", "value": {"item": "comment", "verb": "add"}}]}]},
-    [1, 2],
-])
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"object": "page", "entry": {"id": "1"}},
+        {"object": "page", "entry": [{"changes": []}]},
+        {
+            "object": "page",
+            "entry": [
+                {"id": "1", "changes": [{"field": "feed", "value": {"item": "comment", "verb": "add"}}]}
+            ],
+        },
+        [1, 2],
+    ],
+)
 def test_meta_malformed(body: Any) -> None:
     with pytest.raises(MalformedPayload):
         meta.parse({}, body, CTX)
@@ -246,12 +404,24 @@ def test_meta_unknown_object_is_authentic_but_unhandled() -> None:
 
 
 def test_generic_item_and_batch() -> None:
-    item = {"id": "r-1", "source": "trustpilot", "kind": "review", "thread_id": "t", "text": "Livraison rapide",
-            "author": {"id": "a", "name": "Zoé", "handle": "zoe"}, "created_at": "2026-03-01T10:00:00Z",
-            "reply_url": "https://example.invalid/reply"}
+    item = {
+        "id": "r-1",
+        "source": "trustpilot",
+        "kind": "review",
+        "thread_id": "t",
+        "text": "Livraison rapide",
+        "author": {"id": "a", "name": "Zoé", "handle": "zoe"},
+        "created_at": "2026-03-01T10:00:00Z",
+        "reply_url": "https://example.invalid/reply",
+    }
     [m] = generic.parse({"webhook-id": "msg_1"}, item, CTX).messages
     assert (m.account_id, m.channel, m.kind, m.external_id, m.author_handle) == (
-        "trustpilot", "trustpilot", "review", "r-1", "zoe")
+        "trustpilot",
+        "trustpilot",
+        "review",
+        "r-1",
+        "zoe",
+    )
     assert m.extra["reply_url"] == "https://example.invalid/reply"
     assert len(generic.parse({}, [item, {**item, "id": "r-2"}], CTX).messages) == 2
     with pytest.raises(MalformedPayload):

@@ -68,8 +68,9 @@ FIXTURE_OUTCOMES = {
 
 
 def signed(route: str, body: bytes) -> dict[str, str]:
-    return {"meta": meta_headers, "x": x_headers, "slack": slack_headers,
-            "generic": generic_headers}.get(route, lambda b: telegram_headers())(body)
+    return {"meta": meta_headers, "x": x_headers, "slack": slack_headers, "generic": generic_headers}.get(
+        route, lambda b: telegram_headers()
+    )(body)
 
 
 def test_every_fixture_once(client: TestClient, settings: Settings) -> None:
@@ -95,10 +96,18 @@ def test_every_fixture_once(client: TestClient, settings: Settings) -> None:
 
 
 def test_message_is_normalised_classified_and_drafted(client: TestClient, settings: Settings) -> None:
-    body = fb_comment("c_1", "Ma commande n'est toujours pas arrivée après deux semaines, c'est inadmissible !")
+    body = fb_comment(
+        "c_1", "Ma commande n'est toujours pas arrivée après deux semaines, c'est inadmissible !"
+    )
     assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code == 200
     [m] = rows(settings, Message)
-    assert (m.platform, m.channel, m.account_id, m.external_id, m.kind) == ("meta", "facebook", "1111", "c_1", "comment")
+    assert (m.platform, m.channel, m.account_id, m.external_id, m.kind) == (
+        "meta",
+        "facebook",
+        "1111",
+        "c_1",
+        "comment",
+    )
     assert m.author_name == "Camille Martin" and m.created_at is not None and m.received_at is not None
     assert m.created_at.tzinfo is not None
     if client.app.state.holder.version:  # the shipped model is present
@@ -116,11 +125,17 @@ def test_message_is_normalised_classified_and_drafted(client: TestClient, settin
     assert (channel.platform, channel.account_id) == ("meta", "1111") and channel.last_event_at is not None
 
 
-def test_same_delivery_five_times_concurrently_gives_one_message(client: TestClient, settings: Settings) -> None:
+def test_same_delivery_five_times_concurrently_gives_one_message(
+    client: TestClient, settings: Settings
+) -> None:
     body = fb_comment("c_dup", "Vous livrez en Belgique ?")
     with ThreadPoolExecutor(5) as ex:
-        codes = list(ex.map(lambda _: client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code,
-                            range(5)))
+        codes = list(
+            ex.map(
+                lambda _: client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code,
+                range(5),
+            )
+        )
     assert codes == [200] * 5
     assert count(settings, Message) == 1 and count(settings, Draft) == 1
 
@@ -144,27 +159,52 @@ def test_same_message_in_different_deliveries_is_stored_once(database_url: str, 
 
 
 def test_batched_meta_delivery_stores_every_item(client: TestClient, settings: Settings) -> None:
-    changes = [{"field": "feed", "value": {"item": "comment", "verb": "add", "comment_id": f"b_{i}", "post_id": "p",
-                                           "message": f"message {i}", "from": {"id": f"u{i}"}}} for i in range(300)]
-    body = json.dumps({"object": "page", "entry": [{"id": "P1", "changes": changes[:150]},
-                                                   {"id": "P1", "changes": changes[150:]}]}).encode()
+    changes = [
+        {
+            "field": "feed",
+            "value": {
+                "item": "comment",
+                "verb": "add",
+                "comment_id": f"b_{i}",
+                "post_id": "p",
+                "message": f"message {i}",
+                "from": {"id": f"u{i}"},
+            },
+        }
+        for i in range(300)
+    ]
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [{"id": "P1", "changes": changes[:150]}, {"id": "P1", "changes": changes[150:]}],
+        }
+    ).encode()
     r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 200 and r.json()["stored"] == 300
     assert count(settings, Message) == 300 and count(settings, Draft) == 300
 
 
-@pytest.mark.parametrize("route,headers", [
-    ("meta", {"X-Hub-Signature-256": "sha256=" + "0" * 64}),
-    ("meta", {}),
-    ("x", {"x-twitter-webhooks-signature": "sha256=AAAA"}),
-    ("telegram", {"X-Telegram-Bot-Api-Secret-Token": "wrong"}),
-    ("slack", {"X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))}),
-    ("generic", {"webhook-id": "m", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"}),
-])
-def test_bad_signature_is_401_and_nothing_stored(client: TestClient, settings: Settings, route: str,
-                                                 headers: dict[str, str]) -> None:
+@pytest.mark.parametrize(
+    "route,headers",
+    [
+        ("meta", {"X-Hub-Signature-256": "sha256=" + "0" * 64}),
+        ("meta", {}),
+        ("x", {"x-twitter-webhooks-signature": "sha256=AAAA"}),
+        ("telegram", {"X-Telegram-Bot-Api-Secret-Token": "wrong"}),
+        ("slack", {"X-Slack-Signature": "v0=00", "X-Slack-Request-Timestamp": str(int(time.time()))}),
+        (
+            "generic",
+            {"webhook-id": "m", "webhook-timestamp": str(int(time.time())), "webhook-signature": "v1,AAAA"},
+        ),
+    ],
+)
+def test_bad_signature_is_401_and_nothing_stored(
+    client: TestClient, settings: Settings, route: str, headers: dict[str, str]
+) -> None:
     body = fb_comment("c_bad", "hello")
-    r = client.post(f"/webhooks/{route}", content=body, headers={"Content-Type": "application/json", **headers})
+    r = client.post(
+        f"/webhooks/{route}", content=body, headers={"Content-Type": "application/json", **headers}
+    )
     assert r.status_code == 401
     assert "signature" in r.json()["error"]["message"]
     assert count(settings, Event) == 0 and count(settings, Message) == 0
@@ -173,8 +213,14 @@ def test_bad_signature_is_401_and_nothing_stored(client: TestClient, settings: S
 def test_tampered_body_and_wrong_secret(client: TestClient, settings: Settings) -> None:
     body = fb_comment("c_t", "hello")
     headers = meta_headers(body)
-    assert client.post("/webhooks/meta", content=body.replace(b"hello", b"hullo"), headers=headers).status_code == 401
-    assert client.post("/webhooks/meta", content=body, headers=meta_headers(body, "not-the-secret")).status_code == 401
+    assert (
+        client.post("/webhooks/meta", content=body.replace(b"hello", b"hullo"), headers=headers).status_code
+        == 401
+    )
+    assert (
+        client.post("/webhooks/meta", content=body, headers=meta_headers(body, "not-the-secret")).status_code
+        == 401
+    )
     assert count(settings, Message) == 0
 
 
@@ -183,25 +229,35 @@ def test_stale_timestamps_refused(client: TestClient, settings: Settings) -> Non
     r = client.post("/webhooks/slack", content=slack, headers=slack_headers(slack, ts=int(time.time()) - 301))
     assert r.status_code == 401 and "stale_timestamp" in r.text
     item = json.dumps({"id": "g1", "source": "forum", "text": "hi"}).encode()
-    r = client.post("/webhooks/generic", content=item, headers=generic_headers(item, ts=int(time.time()) + 400))
+    r = client.post(
+        "/webhooks/generic", content=item, headers=generic_headers(item, ts=int(time.time()) + 400)
+    )
     assert r.status_code == 401
     assert count(settings, Event) == 0
 
 
 def test_unconfigured_channel_refuses(database_url: str) -> None:
-    settings = make_settings(database_url, meta_app_secret=None, slack_signing_secret=None, meta_verify_token=None)
+    settings = make_settings(
+        database_url, meta_app_secret=None, slack_signing_secret=None, meta_verify_token=None
+    )
     with TestClient(create_app(settings)) as c:
         body = fb_comment("c_u", "hello")
         assert c.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code == 403
         slack = fixture_bytes("slack_event.json")
         assert c.post("/webhooks/slack", content=slack, headers=slack_headers(slack)).status_code == 403
-        assert c.get("/webhooks/meta", params={"hub.mode": "subscribe", "hub.verify_token": "",
-                                                "hub.challenge": "1"}).status_code == 403
+        assert (
+            c.get(
+                "/webhooks/meta",
+                params={"hub.mode": "subscribe", "hub.verify_token": "", "hub.challenge": "1"},
+            ).status_code
+            == 403
+        )
     assert count(settings, Event) == 0
 
 
-def test_malformed_authentic_payload_is_400_with_reason_and_no_partial_write(client: TestClient,
-                                                                            settings: Settings) -> None:
+def test_malformed_authentic_payload_is_400_with_reason_and_no_partial_write(
+    client: TestClient, settings: Settings
+) -> None:
     body = b'{"object": "page", "entry": [}'
     r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 400 and "JSON" in r.json()["error"]["message"]
@@ -215,8 +271,22 @@ def test_malformed_authentic_payload_is_400_with_reason_and_no_partial_write(cli
 
 
 def test_unhandled_event_type_is_200(client: TestClient, settings: Settings) -> None:
-    body = json.dumps({"object": "page", "entry": [{"id": "P", "changes": [
-        {"field": "feed", "value": {"item": "reaction", "verb": "add", "reaction_type": "like"}}]}]}).encode()
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "P",
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {"item": "reaction", "verb": "add", "reaction_type": "like"},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 200 and r.json() == {"ok": True, "stored": 0, "duplicates": 0, "ignored": 1}
 
@@ -236,18 +306,39 @@ def test_body_limit_is_413(database_url: str) -> None:
 
 
 def test_default_body_limit_takes_a_3_mb_meta_delivery(client: TestClient) -> None:
-    changes = [{"field": "feed", "value": {"item": "comment", "verb": "add", "comment_id": f"big_{i}",
-                                           "message": "y" * 2900, "from": {"id": "u"}}} for i in range(1000)]
+    changes = [
+        {
+            "field": "feed",
+            "value": {
+                "item": "comment",
+                "verb": "add",
+                "comment_id": f"big_{i}",
+                "message": "y" * 2900,
+                "from": {"id": "u"},
+            },
+        }
+        for i in range(1000)
+    ]
     body = json.dumps({"object": "page", "entry": [{"id": "P", "changes": changes}]}).encode()
     assert len(body) > 3_000_000
     assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code == 200
 
 
 def test_handshakes(client: TestClient) -> None:
-    r = client.get("/webhooks/meta", params={"hub.mode": "subscribe", "hub.verify_token": "test-verify-token",
-                                             "hub.challenge": "1158201444"})
-    assert r.status_code == 200 and r.text == "1158201444" and r.headers["content-type"].startswith("text/plain")
-    r = client.get("/webhooks/meta", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"})
+    r = client.get(
+        "/webhooks/meta",
+        params={
+            "hub.mode": "subscribe",
+            "hub.verify_token": "test-verify-token",
+            "hub.challenge": "1158201444",
+        },
+    )
+    assert (
+        r.status_code == 200 and r.text == "1158201444" and r.headers["content-type"].startswith("text/plain")
+    )
+    r = client.get(
+        "/webhooks/meta", params={"hub.mode": "subscribe", "hub.verify_token": "nope", "hub.challenge": "1"}
+    )
     assert r.status_code == 403
     r = client.get("/webhooks/x", params={"crc_token": "abc"})
     from app.webhooks.signatures import x_crc_response
@@ -256,12 +347,22 @@ def test_handshakes(client: TestClient) -> None:
     body = fixture_bytes("slack_url_verification.json")
     r = client.post("/webhooks/slack", content=body, headers=slack_headers(body))
     assert r.json() == {"challenge": "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"}
-    assert client.post("/webhooks/slack", content=body, headers=slack_headers(body, "wrong")).status_code == 401
+    assert (
+        client.post("/webhooks/slack", content=body, headers=slack_headers(body, "wrong")).status_code == 401
+    )
 
 
 def test_generic_channel(client: TestClient, settings: Settings) -> None:
-    item = json.dumps({"id": "rev-9", "source": "reviews", "kind": "review", "text": "Service au top",
-                       "author": {"id": "a1", "name": "Zoé"}, "created_at": "2026-01-01T00:00:00Z"}).encode()
+    item = json.dumps(
+        {
+            "id": "rev-9",
+            "source": "reviews",
+            "kind": "review",
+            "text": "Service au top",
+            "author": {"id": "a1", "name": "Zoé"},
+            "created_at": "2026-01-01T00:00:00Z",
+        }
+    ).encode()
     r = client.post("/webhooks/generic", content=item, headers=generic_headers(item, "msg_rev-9"))
     assert r.status_code == 200 and r.json()["stored"] == 1
     [m] = rows(settings, Message)
@@ -271,8 +372,22 @@ def test_generic_channel(client: TestClient, settings: Settings) -> None:
 def test_deletion_withdraws_the_pending_draft(client: TestClient, settings: Settings) -> None:
     body = fb_comment("c_del", "vous êtes ouverts dimanche ?")
     client.post("/webhooks/meta", content=body, headers=meta_headers(body))
-    removal = json.dumps({"object": "page", "entry": [{"id": "1111", "changes": [
-        {"field": "feed", "value": {"item": "comment", "verb": "remove", "comment_id": "c_del"}}]}]}).encode()
+    removal = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": "1111",
+                    "changes": [
+                        {
+                            "field": "feed",
+                            "value": {"item": "comment", "verb": "remove", "comment_id": "c_del"},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
     assert client.post("/webhooks/meta", content=removal, headers=meta_headers(removal)).status_code == 200
     [m] = rows(settings, Message)
     [d] = rows(settings, Draft)
@@ -328,7 +443,9 @@ def test_healthz_and_metrics(client: TestClient) -> None:
     assert "relais_webhook_seconds_bucket" in text and "relais_webhook_duplicates_total" in text
 
 
-def test_without_a_model_the_service_starts_and_everything_goes_to_sort(database_url: str, tmp_path: Path) -> None:
+def test_without_a_model_the_service_starts_and_everything_goes_to_sort(
+    database_url: str, tmp_path: Path
+) -> None:
     empty = tmp_path / "no-models"
     empty.mkdir()
     settings = make_settings(database_url, models_dir=empty)

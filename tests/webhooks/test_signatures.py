@@ -16,22 +16,28 @@ SLACK_DOC_BODY = (
 
 
 def test_slack_documentation_example() -> None:
-    headers = {"x-slack-request-timestamp": "1531420618",
-               "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"}
+    headers = {
+        "x-slack-request-timestamp": "1531420618",
+        "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+    }
     sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 10)
 
 
 def test_slack_stale_timestamp_refused_even_with_a_good_signature() -> None:
-    headers = {"x-slack-request-timestamp": "1531420618",
-               "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"}
+    headers = {
+        "x-slack-request-timestamp": "1531420618",
+        "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+    }
     with pytest.raises(sig.InvalidSignature) as e:
         sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 301)
     assert e.value.reason == "stale_timestamp"
 
 
 def test_slack_tampered_body() -> None:
-    headers = {"x-slack-request-timestamp": "1531420618",
-               "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503"}
+    headers = {
+        "x-slack-request-timestamp": "1531420618",
+        "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
+    }
     with pytest.raises(sig.InvalidSignature, match="bad_signature"):
         sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY + b"x", headers, now=1531420618)
 
@@ -42,15 +48,20 @@ META_SIG = "sha256=38e252e2a181cade5eabf56dcf006ab7a015304656730bffe1619b4306580
 
 def test_meta_known_answer() -> None:
     sig.verify_meta(b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG})
-    sig.verify_meta(b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG.upper().replace("SHA256", "sha256")})
+    sig.verify_meta(
+        b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG.upper().replace("SHA256", "sha256")}
+    )
 
 
-@pytest.mark.parametrize("headers,reason", [
-    ({}, "missing_signature"),
-    ({"x-hub-signature-256": "sha1=" + "0" * 40}, "bad_signature"),
-    ({"x-hub-signature": "sha1=anything"}, "missing_signature"),  # the legacy header is never a fallback
-    ({"x-hub-signature-256": META_SIG[:-1] + "0"}, "bad_signature"),
-])
+@pytest.mark.parametrize(
+    "headers,reason",
+    [
+        ({}, "missing_signature"),
+        ({"x-hub-signature-256": "sha1=" + "0" * 40}, "bad_signature"),
+        ({"x-hub-signature": "sha1=anything"}, "missing_signature"),  # the legacy header is never a fallback
+        ({"x-hub-signature-256": META_SIG[:-1] + "0"}, "bad_signature"),
+    ],
+)
 def test_meta_refusals(headers: dict[str, str], reason: str) -> None:
     with pytest.raises(sig.InvalidSignature) as e:
         sig.verify_meta(b"kat-meta-secret", META_BODY, headers)
@@ -61,16 +72,27 @@ def test_meta_wrong_secret_and_tampered_body() -> None:
     with pytest.raises(sig.InvalidSignature):
         sig.verify_meta(b"another-secret", META_BODY, {"x-hub-signature-256": META_SIG})
     with pytest.raises(sig.InvalidSignature):
-        sig.verify_meta(b"kat-meta-secret", META_BODY.replace(b"page", b"user"), {"x-hub-signature-256": META_SIG})
+        sig.verify_meta(
+            b"kat-meta-secret", META_BODY.replace(b"page", b"user"), {"x-hub-signature-256": META_SIG}
+        )
 
 
 def test_x_known_answers() -> None:
-    sig.verify_x(b"kat-x-secret", b'{"for_user_id":"1"}',
-                 {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="})
-    assert sig.x_crc_response(b"kat-x-secret", "crc-kat-token") == "sha256=u+RPN6t//IPW/LWaWvmYZWXzsYAYwHM8dWW0+YZWi84="
+    sig.verify_x(
+        b"kat-x-secret",
+        b'{"for_user_id":"1"}',
+        {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="},
+    )
+    assert (
+        sig.x_crc_response(b"kat-x-secret", "crc-kat-token")
+        == "sha256=u+RPN6t//IPW/LWaWvmYZWXzsYAYwHM8dWW0+YZWi84="
+    )
     with pytest.raises(sig.InvalidSignature):
-        sig.verify_x(b"kat-x-secret", b'{"for_user_id":"2"}',
-                     {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="})
+        sig.verify_x(
+            b"kat-x-secret",
+            b'{"for_user_id":"2"}',
+            {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="},
+        )
 
 
 def test_telegram_shared_secret() -> None:
@@ -93,14 +115,22 @@ def test_standard_webhooks_known_answer_and_rotation() -> None:
     assert sig.sign_standard(GENERIC_KEY, "msg_kat", 1700000000, b'{"id":"1"}') == GENERIC_SIG
 
 
-@pytest.mark.parametrize("change,reason", [
-    ({"webhook-timestamp": "1699999000"}, "stale_timestamp"),
-    ({"webhook-id": "msg_other"}, "bad_signature"),
-    ({"webhook-signature": "v1,AAAA"}, "bad_signature"),
-    ({"webhook-timestamp": "soon"}, "bad_timestamp"),
-])
+@pytest.mark.parametrize(
+    "change,reason",
+    [
+        ({"webhook-timestamp": "1699999000"}, "stale_timestamp"),
+        ({"webhook-id": "msg_other"}, "bad_signature"),
+        ({"webhook-signature": "v1,AAAA"}, "bad_signature"),
+        ({"webhook-timestamp": "soon"}, "bad_timestamp"),
+    ],
+)
 def test_standard_webhooks_refusals(change: dict[str, str], reason: str) -> None:
-    headers = {"webhook-id": "msg_kat", "webhook-timestamp": "1700000000", "webhook-signature": GENERIC_SIG, **change}
+    headers = {
+        "webhook-id": "msg_kat",
+        "webhook-timestamp": "1700000000",
+        "webhook-signature": GENERIC_SIG,
+        **change,
+    }
     with pytest.raises(sig.InvalidSignature) as e:
         sig.verify_standard(GENERIC_KEY, b'{"id":"1"}', headers, now=1700000000)
     assert e.value.reason == reason

@@ -39,11 +39,21 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
         author = item.get("author") if isinstance(item.get("author"), dict) else {}
         source = opt_str(item.get("source")) or "generic"
         extra = {k: item[k] for k in ("reply_url", "rating", "url", "subject") if k in item}
-        out.messages.append(InboundMessage(
-            platform=PLATFORM, channel=source[:32], account_id=source, external_id=req_str(item, "id", where),
-            kind=kind, text=text, conversation_id=opt_str(item.get("thread_id")),
-            reply_to_id=req_str(item, "id", where), author_id=opt_str(author.get("id")),
-            author_name=opt_str(author.get("name")), author_handle=opt_str(author.get("handle")),
-            created_at=epoch(item.get("created_at")), extra=extra,
-        ))
+        out.messages.append(
+            InboundMessage(
+                platform=PLATFORM,
+                channel=source[:32],
+                account_id=source,
+                external_id=req_str(item, "id", where),
+                kind=kind,
+                text=text,
+                conversation_id=opt_str(item.get("thread_id")),
+                reply_to_id=req_str(item, "id", where),
+                author_id=opt_str(author.get("id")),
+                author_name=opt_str(author.get("name")),
+                author_handle=opt_str(author.get("handle")),
+                created_at=epoch(item.get("created_at")),
+                extra=extra,
+            )
+        )
     return out

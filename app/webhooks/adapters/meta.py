@@ -20,9 +20,17 @@ from app.webhooks.types import (
 
 PLATFORM = "meta"
 # WhatsApp message types stored with a placeholder when they carry no text: the CM still sees them.
-WA_PLACEHOLDER = {"image": "[image]", "video": "[video]", "audio": "[audio]", "voice": "[voice message]",
-                  "document": "[document]", "sticker": "[sticker]", "location": "[location]",
-                  "contacts": "[contact card]", "order": "[order]"}
+WA_PLACEHOLDER = {
+    "image": "[image]",
+    "video": "[video]",
+    "audio": "[audio]",
+    "voice": "[voice message]",
+    "document": "[document]",
+    "sticker": "[sticker]",
+    "location": "[location]",
+    "contacts": "[contact card]",
+    "order": "[order]",
+}
 WA_SKIP = {"reaction", "system", "unsupported", "ephemeral", "request_welcome"}
 
 
@@ -47,8 +55,13 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
             else:
                 _whatsapp_change(out, value, where)
         for j, item in enumerate(arr(entry.get("messaging"), f"entry[{i}].messaging")):
-            _messaging(out, account, obj(item, f"entry[{i}].messaging[{j}]"),
-                       "messenger" if kind == "page" else "instagram", f"entry[{i}].messaging[{j}]")
+            _messaging(
+                out,
+                account,
+                obj(item, f"entry[{i}].messaging[{j}]"),
+                "messenger" if kind == "page" else "instagram",
+                f"entry[{i}].messaging[{j}]",
+            )
         # `standby` items belong to another app of the handover protocol: not ours.
         out.ignored += len(arr(entry.get("standby"), f"entry[{i}].standby"))
     return out
@@ -68,8 +81,11 @@ def _page_change(out: Parsed, page: str, field: Any, value: dict[str, Any], wher
         out.ignored += 1  # edited, unhide, ...
         return
     if author.get("id") is not None and str(author.get("id")) == page:
-        out.own.append(OwnMessage(PLATFORM, page, comment_id, opt_str(value.get("parent_id")),
-                                  opt_str(value.get("message"))))
+        out.own.append(
+            OwnMessage(
+                PLATFORM, page, comment_id, opt_str(value.get("parent_id")), opt_str(value.get("message"))
+            )
+        )
         return
     text = value.get("message")
     if text is not None and not isinstance(text, str):
@@ -78,37 +94,61 @@ def _page_change(out: Parsed, page: str, field: Any, value: dict[str, Any], wher
     if value.get("photo"):
         extra["photo"] = value["photo"]
     post_id = opt_str(value.get("post_id"))
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="facebook", account_id=page, external_id=comment_id, kind="comment",
-        text=text or ("[photo]" if value.get("photo") else ""),
-        conversation_id=post_id, reply_to_id=comment_id, parent_id=opt_str(value.get("parent_id")),
-        author_id=opt_str(author.get("id")), author_name=opt_str(author.get("name")),
-        created_at=epoch(value.get("created_time")), extra=extra,
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="facebook",
+            account_id=page,
+            external_id=comment_id,
+            kind="comment",
+            text=text or ("[photo]" if value.get("photo") else ""),
+            conversation_id=post_id,
+            reply_to_id=comment_id,
+            parent_id=opt_str(value.get("parent_id")),
+            author_id=opt_str(author.get("id")),
+            author_name=opt_str(author.get("name")),
+            created_at=epoch(value.get("created_time")),
+            extra=extra,
+        )
+    )
 
 
-def _instagram_change(out: Parsed, account: str, field: Any, value: dict[str, Any],
-                      entry: dict[str, Any], where: str) -> None:
+def _instagram_change(
+    out: Parsed, account: str, field: Any, value: dict[str, Any], entry: dict[str, Any], where: str
+) -> None:
     if field not in ("comments", "live_comments"):
         out.ignored += 1  # mentions (text must be fetched), story_insights, ...
         return
     comment_id = req_str(value, "id", where)
     author = value.get("from") if isinstance(value.get("from"), dict) else {}
     if author.get("self_ig_scoped_id") or (author.get("id") is not None and str(author.get("id")) == account):
-        out.own.append(OwnMessage(PLATFORM, account, comment_id, opt_str(value.get("parent_id")),
-                                  opt_str(value.get("text"))))
+        out.own.append(
+            OwnMessage(
+                PLATFORM, account, comment_id, opt_str(value.get("parent_id")), opt_str(value.get("text"))
+            )
+        )
         return
     media = value.get("media") if isinstance(value.get("media"), dict) else {}
     parent = opt_str(value.get("parent_id"))
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="instagram", account_id=account, external_id=comment_id, kind="comment",
-        text=str(value.get("text") or ""), conversation_id=opt_str(media.get("id")),
-        # Instagram only takes replies to top-level comments: answer a reply under its parent.
-        reply_to_id=parent or comment_id, parent_id=parent,
-        author_id=opt_str(author.get("id")), author_handle=opt_str(author.get("username")),
-        author_name=opt_str(author.get("username")), created_at=epoch(entry.get("time")),
-        extra={"media_product_type": media.get("media_product_type"), "live": field == "live_comments"},
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="instagram",
+            account_id=account,
+            external_id=comment_id,
+            kind="comment",
+            text=str(value.get("text") or ""),
+            conversation_id=opt_str(media.get("id")),
+            # Instagram only takes replies to top-level comments: answer a reply under its parent.
+            reply_to_id=parent or comment_id,
+            parent_id=parent,
+            author_id=opt_str(author.get("id")),
+            author_handle=opt_str(author.get("username")),
+            author_name=opt_str(author.get("username")),
+            created_at=epoch(entry.get("time")),
+            extra={"media_product_type": media.get("media_product_type"), "live": field == "live_comments"},
+        )
+    )
 
 
 def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, where: str) -> None:
@@ -120,7 +160,9 @@ def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, wh
     recipient = item.get("recipient") if isinstance(item.get("recipient"), dict) else {}
     mid = req_str(message, "mid", f"{where}.message")
     if message.get("is_echo"):
-        out.own.append(OwnMessage(PLATFORM, account, mid, opt_str(recipient.get("id")), opt_str(message.get("text"))))
+        out.own.append(
+            OwnMessage(PLATFORM, account, mid, opt_str(recipient.get("id")), opt_str(message.get("text")))
+        )
         return
     if message.get("is_deleted"):
         out.deletions.append((PLATFORM, account, mid))
@@ -137,11 +179,21 @@ def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, wh
         extra["reply_to_mid"] = message["reply_to"].get("mid")
     if not isinstance(text, str):
         text = " ".join(f"[{t}]" for t in extra.get("attachments", [])) or ""
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel=channel, account_id=account, external_id=mid, kind="dm", text=text,
-        conversation_id=psid, reply_to_id=psid, author_id=psid,
-        created_at=epoch(item.get("timestamp")), extra=extra,
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel=channel,
+            account_id=account,
+            external_id=mid,
+            kind="dm",
+            text=text,
+            conversation_id=psid,
+            reply_to_id=psid,
+            author_id=psid,
+            created_at=epoch(item.get("timestamp")),
+            extra=extra,
+        )
+    )
 
 
 def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
@@ -150,7 +202,9 @@ def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
     for k, status in enumerate(arr(value.get("statuses"), f"{where}.statuses")):
         status = obj(status, f"{where}.statuses[{k}]")
         if phone_id and status.get("id"):
-            out.own.append(OwnMessage(PLATFORM, phone_id, str(status["id"]), opt_str(status.get("recipient_id"))))
+            out.own.append(
+                OwnMessage(PLATFORM, phone_id, str(status["id"]), opt_str(status.get("recipient_id")))
+            )
         else:
             out.ignored += 1
     messages = arr(value.get("messages"), f"{where}.messages")
@@ -171,13 +225,23 @@ def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
         sender = req_str(message, "from", mwhere)
         text = _whatsapp_text(message, mtype)
         context = message.get("context") if isinstance(message.get("context"), dict) else {}
-        out.messages.append(InboundMessage(
-            platform=PLATFORM, channel="whatsapp", account_id=str(phone_id), external_id=wamid, kind="dm",
-            text=text, conversation_id=sender, reply_to_id=wamid, author_id=sender,
-            author_name=opt_str(names.get(sender)), author_handle=sender,
-            created_at=epoch(message.get("timestamp")),
-            extra={"type": mtype, "context_id": context.get("id")} if context else {"type": mtype},
-        ))
+        out.messages.append(
+            InboundMessage(
+                platform=PLATFORM,
+                channel="whatsapp",
+                account_id=str(phone_id),
+                external_id=wamid,
+                kind="dm",
+                text=text,
+                conversation_id=sender,
+                reply_to_id=wamid,
+                author_id=sender,
+                author_name=opt_str(names.get(sender)),
+                author_handle=sender,
+                created_at=epoch(message.get("timestamp")),
+                extra={"type": mtype, "context_id": context.get("id")} if context else {"type": mtype},
+            )
+        )
 
 
 def _whatsapp_text(message: dict[str, Any], mtype: Any) -> str:

@@ -45,20 +45,35 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
     channel = req_str(event, "channel", "event")
     ts = req_str(event, "ts", "event")
     if event.get("bot_id") or subtype == "bot_message":
-        out.own.append(OwnMessage(PLATFORM, team, f"{channel}:{ts}", opt_str(event.get("thread_ts")),
-                                  opt_str(event.get("text"))))
+        out.own.append(
+            OwnMessage(
+                PLATFORM, team, f"{channel}:{ts}", opt_str(event.get("thread_ts")), opt_str(event.get("text"))
+            )
+        )
         return out
     if subtype not in HUMAN_SUBTYPES:
         out.ignored += 1
         return out
     thread_ts = opt_str(event.get("thread_ts"))
-    kind_ = "mention" if etype == "app_mention" else ("dm" if event.get("channel_type") == "im" else "message")
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="slack", account_id=team,
-        # an app_mention and its message event are the same message: one key for both
-        external_id=f"{channel}:{ts}", kind=kind_, text=str(event.get("text") or ""),
-        conversation_id=channel, reply_to_id=thread_ts or ts, parent_id=thread_ts,
-        author_id=opt_str(event.get("user")), author_name=opt_str(event.get("user")),
-        created_at=epoch(ts), extra={"channel": channel, "thread_ts": thread_ts or ts},
-    ))
+    kind_ = (
+        "mention" if etype == "app_mention" else ("dm" if event.get("channel_type") == "im" else "message")
+    )
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="slack",
+            account_id=team,
+            # an app_mention and its message event are the same message: one key for both
+            external_id=f"{channel}:{ts}",
+            kind=kind_,
+            text=str(event.get("text") or ""),
+            conversation_id=channel,
+            reply_to_id=thread_ts or ts,
+            parent_id=thread_ts,
+            author_id=opt_str(event.get("user")),
+            author_name=opt_str(event.get("user")),
+            created_at=epoch(ts),
+            extra={"channel": channel, "thread_ts": thread_ts or ts},
+        )
+    )
     return out

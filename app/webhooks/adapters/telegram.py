@@ -29,20 +29,41 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
     text = message.get("text")
     if not isinstance(text, str):
         caption = message.get("caption")
-        media = next((k for k in ("photo", "video", "voice", "audio", "document", "sticker", "location",
-                                  "contact") if k in message), None)
+        media = next(
+            (
+                k
+                for k in ("photo", "video", "voice", "audio", "document", "sticker", "location", "contact")
+                if k in message
+            ),
+            None,
+        )
         if media is None and not isinstance(caption, str):
             out.ignored += 1  # service messages: joins, pins, ...
             return out
         text = f"[{media or 'media'}] {caption}" if isinstance(caption, str) else f"[{media}]"
-    name = " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if isinstance(p, str)) or None
+    name = (
+        " ".join(p for p in (sender.get("first_name"), sender.get("last_name")) if isinstance(p, str)) or None
+    )
     private = chat.get("type") == "private"
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="telegram", account_id=ctx.telegram_bot_id,
-        external_id=f"{chat_id}:{message_id}", kind="dm" if private else "message", text=text,
-        conversation_id=chat_id, reply_to_id=message_id, author_id=opt_str(sender.get("id")), author_name=name,
-        author_handle=opt_str(sender.get("username")), created_at=epoch(message.get("date")),
-        extra={"chat_type": chat.get("type"), "update_id": update_id,
-               "thread_id": message.get("message_thread_id")},
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="telegram",
+            account_id=ctx.telegram_bot_id,
+            external_id=f"{chat_id}:{message_id}",
+            kind="dm" if private else "message",
+            text=text,
+            conversation_id=chat_id,
+            reply_to_id=message_id,
+            author_id=opt_str(sender.get("id")),
+            author_name=name,
+            author_handle=opt_str(sender.get("username")),
+            created_at=epoch(message.get("date")),
+            extra={
+                "chat_type": chat.get("type"),
+                "update_id": update_id,
+                "thread_id": message.get("message_thread_id"),
+            },
+        )
+    )
     return out

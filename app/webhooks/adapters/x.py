@@ -20,9 +20,16 @@ from app.webhooks.types import (
 )
 
 PLATFORM = "x"
-IGNORED_KEYS = ("favorite_events", "follow_events", "block_events", "mute_events",
-                "direct_message_indicate_typing_events", "direct_message_mark_read_events",
-                "user_event", "tweet_create_events_unsupported")
+IGNORED_KEYS = (
+    "favorite_events",
+    "follow_events",
+    "block_events",
+    "mute_events",
+    "direct_message_indicate_typing_events",
+    "direct_message_mark_read_events",
+    "user_event",
+    "tweet_create_events_unsupported",
+)
 
 
 def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Parsed:
@@ -43,7 +50,9 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
     for i, event in enumerate(arr(body.get("direct_message_events"), "direct_message_events")):
         _dm(out, me, obj(event, f"direct_message_events[{i}]"), users, f"direct_message_events[{i}]")
     for i, deletion in enumerate(arr(body.get("tweet_delete_events"), "tweet_delete_events")):
-        status = obj(obj(deletion, f"tweet_delete_events[{i}]").get("status"), f"tweet_delete_events[{i}].status")
+        status = obj(
+            obj(deletion, f"tweet_delete_events[{i}]").get("status"), f"tweet_delete_events[{i}].status"
+        )
         out.deletions.append((PLATFORM, me, req_str(status, "id", f"tweet_delete_events[{i}].status")))
     return out
 
@@ -72,12 +81,23 @@ def _tweet(out: Parsed, me: str, tweet: dict[str, Any], where: str) -> None:
     text = tweet.get("text") or tweet.get("full_text") or ""
     if tweet.get("truncated") and isinstance(tweet.get("extended_tweet"), dict):
         text = tweet["extended_tweet"].get("full_text") or text
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="x", account_id=me, external_id=tweet_id, kind="mention", text=str(text),
-        conversation_id=in_reply_to or tweet_id, reply_to_id=tweet_id, parent_id=in_reply_to,
-        author_id=author, author_name=opt_str(user.get("name")), author_handle=opt_str(user.get("screen_name")),
-        created_at=_created(tweet.get("timestamp_ms") or tweet.get("created_at")),
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="x",
+            account_id=me,
+            external_id=tweet_id,
+            kind="mention",
+            text=str(text),
+            conversation_id=in_reply_to or tweet_id,
+            reply_to_id=tweet_id,
+            parent_id=in_reply_to,
+            author_id=author,
+            author_name=opt_str(user.get("name")),
+            author_handle=opt_str(user.get("screen_name")),
+            created_at=_created(tweet.get("timestamp_ms") or tweet.get("created_at")),
+        )
+    )
 
 
 def _dm(out: Parsed, me: str, event: dict[str, Any], users: dict[str, Any], where: str) -> None:
@@ -90,16 +110,27 @@ def _dm(out: Parsed, me: str, event: dict[str, Any], users: dict[str, Any], wher
     data = create.get("message_data") if isinstance(create.get("message_data"), dict) else {}
     target = create.get("target") if isinstance(create.get("target"), dict) else {}
     if sender == me:
-        out.own.append(OwnMessage(PLATFORM, me, event_id, opt_str(target.get("recipient_id")),
-                                  opt_str(data.get("text"))))
+        out.own.append(
+            OwnMessage(PLATFORM, me, event_id, opt_str(target.get("recipient_id")), opt_str(data.get("text")))
+        )
         return
     user = users.get(sender) if isinstance(users.get(sender), dict) else {}
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="x", account_id=me, external_id=event_id, kind="dm",
-        text=str(data.get("text") or ""), conversation_id=sender, reply_to_id=sender, author_id=sender,
-        author_name=opt_str(user.get("name")), author_handle=opt_str(user.get("screen_name")),
-        created_at=epoch(event.get("created_timestamp")),
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="x",
+            account_id=me,
+            external_id=event_id,
+            kind="dm",
+            text=str(data.get("text") or ""),
+            conversation_id=sender,
+            reply_to_id=sender,
+            author_id=sender,
+            author_name=opt_str(user.get("name")),
+            author_handle=opt_str(user.get("screen_name")),
+            created_at=epoch(event.get("created_timestamp")),
+        )
+    )
 
 
 def _activity_event(out: Parsed, event: dict[str, Any], body: dict[str, Any], where: str) -> None:
@@ -112,10 +143,18 @@ def _activity_event(out: Parsed, event: dict[str, Any], body: dict[str, Any], wh
     if isinstance(payload.get("data"), dict):
         payload = payload["data"]
     includes = event.get("includes") if isinstance(event.get("includes"), dict) else {}
-    users = {str(u.get("id")): u for u in arr(includes.get("users"), f"{where}.includes.users")
-             if isinstance(u, dict)}
-    me = (opt_str(event.get("for_user_id")) or opt_str(body.get("for_user_id"))
-          or opt_str(payload.get("in_reply_to_user_id")) or opt_str(event.get("user_id")) or "unknown")
+    users = {
+        str(u.get("id")): u
+        for u in arr(includes.get("users"), f"{where}.includes.users")
+        if isinstance(u, dict)
+    }
+    me = (
+        opt_str(event.get("for_user_id"))
+        or opt_str(body.get("for_user_id"))
+        or opt_str(payload.get("in_reply_to_user_id"))
+        or opt_str(event.get("user_id"))
+        or "unknown"
+    )
     if event_type == "post.delete":
         out.deletions.append((PLATFORM, me, req_str(payload, "id", f"{where}.payload")))
         return
@@ -126,30 +165,56 @@ def _activity_event(out: Parsed, event: dict[str, Any], body: dict[str, Any], wh
             out.own.append(OwnMessage(PLATFORM, me, post_id, None, opt_str(payload.get("text"))))
             return
         user = users.get(author or "", {})
-        replied = [r.get("id") for r in arr(payload.get("referenced_tweets"), f"{where}.payload.referenced_tweets")
-                   if isinstance(r, dict) and r.get("type") == "replied_to"]
-        out.messages.append(InboundMessage(
-            platform=PLATFORM, channel="x", account_id=me, external_id=post_id, kind="mention",
-            text=str(payload.get("text") or ""),
-            conversation_id=opt_str(payload.get("conversation_id")) or post_id, reply_to_id=post_id,
-            parent_id=opt_str(replied[0]) if replied else None, author_id=author,
-            author_name=opt_str(user.get("name")), author_handle=opt_str(user.get("username")),
-            created_at=epoch(payload.get("created_at")), extra={"event_uuid": event.get("event_uuid")},
-        ))
+        replied = [
+            r.get("id")
+            for r in arr(payload.get("referenced_tweets"), f"{where}.payload.referenced_tweets")
+            if isinstance(r, dict) and r.get("type") == "replied_to"
+        ]
+        out.messages.append(
+            InboundMessage(
+                platform=PLATFORM,
+                channel="x",
+                account_id=me,
+                external_id=post_id,
+                kind="mention",
+                text=str(payload.get("text") or ""),
+                conversation_id=opt_str(payload.get("conversation_id")) or post_id,
+                reply_to_id=post_id,
+                parent_id=opt_str(replied[0]) if replied else None,
+                author_id=author,
+                author_name=opt_str(user.get("name")),
+                author_handle=opt_str(user.get("username")),
+                created_at=epoch(payload.get("created_at")),
+                extra={"event_uuid": event.get("event_uuid")},
+            )
+        )
         return
     dm_id = opt_str(payload.get("id")) or opt_str(payload.get("dm_event_id"))
     if dm_id is None:
         raise MalformedPayload(f"{where}.payload.id is missing")
     sender = opt_str(payload.get("sender_id"))
     if event_type == "dm.sent" or (sender is not None and sender == me):
-        out.own.append(OwnMessage(PLATFORM, me, dm_id, opt_str(payload.get("dm_conversation_id")),
-                                  opt_str(payload.get("text"))))
+        out.own.append(
+            OwnMessage(
+                PLATFORM, me, dm_id, opt_str(payload.get("dm_conversation_id")), opt_str(payload.get("text"))
+            )
+        )
         return
     user = users.get(sender or "", {})
-    out.messages.append(InboundMessage(
-        platform=PLATFORM, channel="x", account_id=me, external_id=dm_id, kind="dm",
-        text=str(payload.get("text") or ""), conversation_id=opt_str(payload.get("dm_conversation_id")) or sender,
-        reply_to_id=sender, author_id=sender, author_name=opt_str(user.get("name")),
-        author_handle=opt_str(user.get("username")), created_at=epoch(payload.get("created_at")),
-        extra={"event_uuid": event.get("event_uuid")},
-    ))
+    out.messages.append(
+        InboundMessage(
+            platform=PLATFORM,
+            channel="x",
+            account_id=me,
+            external_id=dm_id,
+            kind="dm",
+            text=str(payload.get("text") or ""),
+            conversation_id=opt_str(payload.get("dm_conversation_id")) or sender,
+            reply_to_id=sender,
+            author_id=sender,
+            author_name=opt_str(user.get("name")),
+            author_handle=opt_str(user.get("username")),
+            created_at=epoch(payload.get("created_at")),
+            extra={"event_uuid": event.get("event_uuid")},
+        )
+    )
