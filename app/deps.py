@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from sqlalchemy.orm import Session
 
+from app import db
 from app.config import Settings
 from app.errors import Forbidden, Unauthorized
 from app.models import User
@@ -20,15 +21,8 @@ def get_settings(request: Request) -> Settings:
 
 def get_session(request: Request) -> Iterator[Session]:
     """One unit of work per request: committed before the response leaves, rolled back on error."""
-    session: Session = request.app.state.sessions()
-    try:
+    with db.transaction(request.app.state.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        raise
-    finally:
-        session.close()
 
 
 def get_read_session(request: Request) -> Iterator[Session]:

@@ -35,7 +35,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
-from app import metrics
+from app import db, metrics
 from app.bulk import BulkInsert
 from app.drafts import service as drafts_service
 from app.models import Channel, Echo, Event, Message, utcnow
@@ -484,16 +484,8 @@ class Intake:
         return out
 
     def _store(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult]:
-        session = self.factory()
-        try:
-            results = write_batch(session, deliveries, prepared, touched=self._touched)
-            session.commit()
-            return results
-        except BaseException:
-            session.rollback()
-            raise
-        finally:
-            session.close()
+        with db.transaction(self.factory) as session:
+            return write_batch(session, deliveries, prepared, touched=self._touched)
 
 
 def _is_outage(e: Exception) -> bool:
