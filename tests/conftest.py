@@ -27,7 +27,7 @@ from app.config import Settings
 from app.main import create_app
 
 ROOT = Path(__file__).resolve().parent.parent
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "webhooks"
+FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
 PG_ADMIN = os.environ.get("RELAIS_TEST_PG", "postgresql://postgres@127.0.0.1:5432/postgres")
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
