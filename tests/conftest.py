@@ -239,3 +239,29 @@ def deliver(client: TestClient, comment_id: str, text: str, **kwargs: Any) -> No
     body = fb_comment(comment_id, text, **kwargs)
     r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
     assert r.status_code == 200, r.text
+
+
+def social_rows(repeat: int = 25) -> list[tuple[str, str, str]]:
+    """A tiny, clear-cut training set (lang, text, label) in French and English, for fast trainings."""
+    base = [
+        ("fr", "Vous livrez le dimanche ?", "question"),
+        ("en", "Do you ship to Canada?", "question"),
+        ("fr", "Ma commande n'est jamais arrivée, c'est honteux", "complaint"),
+        ("en", "My parcel is lost and nobody answers", "complaint"),
+        ("fr", "Ce serait top d'avoir un mode sombre", "suggestion"),
+        ("en", "You should add a dark mode", "suggestion"),
+        ("fr", "Merci pour tout, super équipe", "other"),
+        ("en", "Thanks, you rock", "other"),
+    ]
+    return [(lang, f"{text} {i}", label) for i in range(repeat) for lang, text, label in base]
+
+
+def write_social_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
+    """Write rows (lang, text, label) in the team's social CSV format."""
+    import csv
+
+    with path.open("w", newline="", encoding="utf-8") as handle:
+        writer = csv.writer(handle)
+        writer.writerow(["id", "lang", "kind", "sector", "text", "label"])
+        for index, (lang, text, label) in enumerate(rows):
+            writer.writerow([f"t_{index:04d}", lang, "comment", "retail", text, label])

@@ -3,7 +3,6 @@ model history. Models live in temporary folders (a copy of the shipped version, 
 
 from __future__ import annotations
 
-import csv
 import datetime as dt
 import json
 import shutil
@@ -22,7 +21,7 @@ from app.main import create_app
 from app.models import Draft, Message, utcnow
 from app.web import service as web
 from classifier import artifacts
-from tests.conftest import ROOT, deliver, make_settings, make_user
+from tests.conftest import ROOT, deliver, make_settings, make_user, social_rows, write_social_csv
 from tests.web.conftest import assert_safe_page, login
 from tests.web.conftest import make_user as make_page_user
 
@@ -114,23 +113,8 @@ def test_if_new_counts_from_the_newest_version_promoted_or_not(
 
 
 def _write_data(data_dir: Path) -> None:
-    base = [
-        ("fr", "Vous livrez le dimanche ?", "question"),
-        ("en", "Do you ship to Canada?", "question"),
-        ("fr", "Ma commande n'est jamais arrivée, c'est honteux", "complaint"),
-        ("en", "My parcel is lost and nobody answers", "complaint"),
-        ("fr", "Ce serait top d'avoir un mode sombre", "suggestion"),
-        ("en", "You should add a dark mode", "suggestion"),
-        ("fr", "Merci pour tout, super équipe", "other"),
-        ("en", "Thanks, you rock", "other"),
-    ]
     data_dir.mkdir()
-    with (data_dir / "relais_social_test.csv").open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "lang", "kind", "sector", "text", "label"])
-        for i in range(25):
-            for j, (lang, text, label) in enumerate(base):
-                writer.writerow([f"t_{i}_{j}", lang, "comment", "retail", f"{text} {i}", label])
+    write_social_csv(data_dir / "relais_social_test.csv", social_rows())
 
 
 class Relais:

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import csv
 import random
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
+import tests.conftest
 from classifier.artifacts import promote, save_model
 from classifier.data import Row, load_training_rows
 from classifier.model import TriageModel
@@ -91,18 +91,10 @@ def models_dir(tmp_path: Path, small_model: TriageModel) -> Path:
     return directory
 
 
-def _write_social_csv(path: Path, rows: list[tuple[str, str, str]]) -> None:
-    with path.open("w", newline="", encoding="utf-8") as handle:
-        writer = csv.writer(handle)
-        writer.writerow(["id", "lang", "kind", "sector", "text", "label"])
-        for index, (lang, text, label) in enumerate(rows):
-            writer.writerow([f"t_{index:04d}", lang, "comment", "retail", text, label])
-
-
 @pytest.fixture()
 def write_social_csv() -> Callable[[Path, list[tuple[str, str, str]]], None]:
     """Writes rows (lang, text, label) in the team's social CSV format."""
-    return _write_social_csv
+    return tests.conftest.write_social_csv
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ import pytest
 
 from classifier import CATEGORIES, current_version, list_versions
 from classifier.commands import classify_stream, evaluate_command, train_command
+from tests.conftest import social_rows
 
 
 def test_classify_stream_keeps_order_and_shape(models_dir: Path) -> None:
@@ -40,27 +41,13 @@ def test_evaluate_command_on_a_text_label_csv(models_dir: Path, tmp_path: Path) 
     assert "2 rows" in report and "macro-F1" in report
 
 
-def _social_rows() -> list[tuple[str, str, str]]:
-    base = [
-        ("fr", "Vous livrez le dimanche ?", "question"),
-        ("en", "Do you ship to Canada?", "question"),
-        ("fr", "Ma commande n'est jamais arrivée, c'est honteux", "complaint"),
-        ("en", "My parcel is lost and nobody answers", "complaint"),
-        ("fr", "Ce serait top d'avoir un mode sombre", "suggestion"),
-        ("en", "You should add a dark mode", "suggestion"),
-        ("fr", "Merci pour tout, super équipe", "other"),
-        ("en", "Thanks, you rock", "other"),
-    ]
-    return [(lang, f"{text} {i}", label) for i in range(25) for lang, text, label in base]
-
-
 def test_train_command_writes_promotes_and_refuses_worse(
     tmp_path: Path, write_social_csv: Callable[[Path, list[tuple[str, str, str]]], None]
 ) -> None:
     data_dir = tmp_path / "data"
     data_dir.mkdir()
     models = tmp_path / "models"
-    write_social_csv(data_dir / "relais_social_test.csv", _social_rows())
+    write_social_csv(data_dir / "relais_social_test.csv", social_rows())
     version, promoted, text = train_command(models, data_dir, progress=False)
     assert promoted and current_version(models) == version
     assert "promoted" in text and "confusion" in text

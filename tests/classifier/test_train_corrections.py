@@ -16,6 +16,7 @@ from classifier.data import CATEGORIES, Row
 from classifier.evaluate import CORRECTIONS_MIN_ROWS, format_report, should_promote
 from classifier.model import TriageModel
 from classifier.train import EXTRA_MAX_SHARE, EXTRA_SOURCE, split_extra, train_model
+from tests.conftest import social_rows
 
 
 def test_split_extra_holds_out_a_fixed_fifth_by_text() -> None:
@@ -117,20 +118,6 @@ def test_should_promote_weighs_the_held_out_corrections(
     assert promoted is ok and says in reason
 
 
-def _social_rows() -> list[tuple[str, str, str]]:
-    base = [
-        ("fr", "Vous livrez le dimanche ?", "question"),
-        ("en", "Do you ship to Canada?", "question"),
-        ("fr", "Ma commande n'est jamais arrivée, c'est honteux", "complaint"),
-        ("en", "My parcel is lost and nobody answers", "complaint"),
-        ("fr", "Ce serait top d'avoir un mode sombre", "suggestion"),
-        ("en", "You should add a dark mode", "suggestion"),
-        ("fr", "Merci pour tout, super équipe", "other"),
-        ("en", "Thanks, you rock", "other"),
-    ]
-    return [(lang, f"{text} {i}", label) for i in range(25) for lang, text, label in base]
-
-
 def test_a_worse_model_is_refused_with_a_reason_then_forced(
     tmp_path: Path,
     write_social_csv: Callable[[Path, list[tuple[str, str, str]]], None],
@@ -138,7 +125,7 @@ def test_a_worse_model_is_refused_with_a_reason_then_forced(
 ) -> None:
     data_dir, models = tmp_path / "data", tmp_path / "models"
     data_dir.mkdir()
-    rows = _social_rows()
+    rows = social_rows()
     write_social_csv(data_dir / "relais_social_test.csv", rows)
     good, promoted, _ = train_command(models, data_dir, hyperparameters=small_hyperparameters, progress=False)
     assert promoted and current_version(models) == good
