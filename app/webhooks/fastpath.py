@@ -35,6 +35,8 @@ class WebhookFastPath:
             check_configured(state.settings, platform)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
             body = await _read(receive, headers, state.settings.max_body_bytes, platform)
+            if body is None:
+                return  # the client went away before its body ended: nobody to answer, nothing stored
             answer = await handle(state, platform, headers, body)
         except RelaisError as e:
             status, answer = e.status_code, orjson.dumps(error_body(e))
@@ -51,7 +53,7 @@ class WebhookFastPath:
         await send({"type": "http.response.body", "body": answer})
 
 
-async def _read(receive: Any, headers: dict[str, str], limit: int, platform: str) -> bytes:
+async def _read(receive: Any, headers: dict[str, str], limit: int, platform: str) -> bytes | None:
     declared = headers.get("content-length")
     if declared is not None and declared.isdigit() and int(declared) > limit:
         metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
@@ -61,7 +63,7 @@ async def _read(receive: Any, headers: dict[str, str], limit: int, platform: str
     while True:
         message = await receive()
         if message["type"] == "http.disconnect":
-            raise PayloadTooLarge("client went away before the body ended")
+            return None
         chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
