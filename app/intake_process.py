@@ -59,6 +59,7 @@ class IntakeClient:
         self._process: Any = None
         self._stopping = False
         self._ready = asyncio.Event()
+        self._respawn_task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
         await self._spawn()
@@ -103,9 +104,18 @@ class IntakeClient:
                 fut.set_exception(DatabaseUnavailable("intake process exited"))
         if not self._stopping:
             log.error("intake process exited (code %s); starting a new one", self._process.exitcode)
-            await asyncio.sleep(0.5)
-            if not self._stopping:
-                asyncio.get_running_loop().create_task(self._spawn())
+            self._respawn_task = asyncio.get_running_loop().create_task(self._respawn())
+
+    async def _respawn(self) -> None:
+        delay = 0.5
+        while not self._stopping:
+            await asyncio.sleep(delay)
+            try:
+                await self._spawn()
+                return
+            except Exception:  # keep answering 503 and keep trying: the platforms retry meanwhile
+                log.exception("intake process failed to start; retrying in %.0f s", delay)
+                delay = min(delay * 2, 30.0)
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Return once the child has committed the delivery; DatabaseUnavailable if it cannot."""
@@ -125,13 +135,19 @@ class IntakeClient:
 
     async def stop(self) -> None:
         self._stopping = True
+        if self._respawn_task is not None:
+            self._respawn_task.cancel()
+        if self._writer is not None:
+            # half-close: the child commits what it holds, answers, then closes its side
+            with contextlib.suppress(Exception):
+                self._writer.write_eof()
+        if self._reader_task is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._reader_task, 15)
         if self._writer is not None:
             self._writer.close()
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
-        if self._reader_task is not None:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await asyncio.wait_for(self._reader_task, 15)
         if self._process is not None:
             await asyncio.to_thread(self._process.join, 15)
             if self._process.is_alive():
