@@ -139,6 +139,7 @@ class Draft(Base):
         Index("ix_drafts_queue", "status", "priority", "received_at", "id"),
         Index("ix_drafts_queue_category", "status", "category", "priority", "received_at", "id"),
         Index("ix_drafts_queue_platform", "status", "platform", "priority", "received_at", "id"),
+        Index("ix_drafts_queue_language", "status", "language", "priority", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)

@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, insert, or_, select, update
+from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app.bulk import BulkInsert
@@ -247,14 +247,9 @@ def list_drafts(
         raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
     q = _queue_query(select(Draft, Message).join(Message, Message.id == Draft.message_id), filt)
     if cursor:
-        p, r, i = decode_cursor(cursor)
-        q = q.where(
-            or_(
-                Draft.priority > p,
-                and_(Draft.priority == p, Draft.received_at > r),
-                and_(Draft.priority == p, Draft.received_at == r, Draft.id > i),
-            )
-        )
+        # a row-value comparison is an index range on (…, priority, received_at, id) for both
+        # PostgreSQL and SQLite; the equivalent OR of ANDs is not, once a filter is added
+        q = q.where(tuple_(Draft.priority, Draft.received_at, Draft.id) > tuple_(*decode_cursor(cursor)))
     q = q.order_by(Draft.priority, Draft.received_at, Draft.id).limit(limit + 1)
     rows = [(d, m) for d, m in session.execute(q).all()]
     next_cursor = None
@@ -269,11 +264,7 @@ def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> 
     """The id of the draft just before `before` in queue order (the reverse keyset)."""
     p, r, i = before.priority, before.received_at, before.id
     q = _queue_query(select(Draft.id), filt).where(
-        or_(
-            Draft.priority < p,
-            and_(Draft.priority == p, Draft.received_at < r),
-            and_(Draft.priority == p, Draft.received_at == r, Draft.id < i),
-        )
+        tuple_(Draft.priority, Draft.received_at, Draft.id) < tuple_(p, r, i)
     )
     return session.scalar(
         q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)
