@@ -122,7 +122,7 @@ class Drafter:
         """The template reply for one message: (text, template id); empty when nothing fits."""
         if to_sort:
             return "", None  # a human sorts it first; no guess put in the customer's mouth
-        register = tpl.register_of(text, self.default_register) if language == "fr" else "any"
+        register = tpl.register_for(text, language, self.default_register)
         chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
         if chosen is None:
             return "", None
@@ -584,7 +584,7 @@ def preview_template(settings: Settings, body: str, message: Message | None = No
     text = message.text if message is not None else SAMPLE_TEXT
     language = (message.language if message is not None else "fr") or "en"
     channel = message.channel if message is not None else "facebook"
-    register = tpl.register_of(text, settings.default_register) if language == "fr" else "any"
+    register = tpl.register_for(text, language, settings.default_register)
     variables = tpl.variables(
         author_name=message.author_name if message is not None else "Camille Martin",
         text=text,

@@ -48,6 +48,11 @@ def register_of(text: str, default: str) -> str:
     return default
 
 
+def register_for(text: str, language: str | None, default: str) -> str:
+    """The register of a reply: the customer's tu or vous in French, "any" in other languages."""
+    return register_of(text, default) if language == "fr" else "any"
+
+
 def first_name(author_name: str | None) -> str:
     if not author_name:
         return ""

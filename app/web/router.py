@@ -353,9 +353,7 @@ def draft_page(
         signature=settings.agent_signature,
         category=message.category,
         channel=message.channel,
-        register=tpl.register_of(message.text, settings.default_register)
-        if message.language == "fr"
-        else "any",
+        register=tpl.register_for(message.text, message.language, settings.default_register),
         language=message.language,
     )
     options = [
