@@ -17,7 +17,9 @@ def test_migrated_schema_matches_the_models(database_url: str) -> None:
     engine = create_engine(database_url)
     try:
         with engine.connect() as conn:
-            diff = compare_metadata(MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata)
+            diff = compare_metadata(
+                MigrationContext.configure(conn, opts={"compare_type": False}), Base.metadata
+            )
             templates = conn.execute(text("SELECT count(*) FROM reply_templates")).scalar()
     finally:
         engine.dispose()

@@ -12,9 +12,8 @@ from typing import Any
 
 import orjson
 
-from app import metrics
-from app.errors import PayloadTooLarge, RelaisError, error_body
-from app.webhooks.router import PARSERS, check_configured, handle
+from app.errors import RelaisError, error_body
+from app.webhooks.router import PARSERS, check_configured, handle, read_body
 
 PATHS = {f"/webhooks/{p}": p for p in PARSERS}
 JSON = [(b"content-type", b"application/json")]
@@ -34,7 +33,7 @@ class WebhookFastPath:
         try:
             check_configured(state.settings, platform)
             headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in scope["headers"]}
-            body = await _read(receive, headers, state.settings.max_body_bytes, platform)
+            body = await read_body(receive, headers, state.settings.max_body_bytes, platform)
             if body is None:
                 return  # the client went away before its body ended: nobody to answer, nothing stored
             answer = await handle(state, platform, headers, body)
@@ -51,24 +50,3 @@ class WebhookFastPath:
             }
         )
         await send({"type": "http.response.body", "body": answer})
-
-
-async def _read(receive: Any, headers: dict[str, str], limit: int, platform: str) -> bytes | None:
-    declared = headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
-        raise PayloadTooLarge(f"body over {limit} bytes")
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        message = await receive()
-        if message["type"] == "http.disconnect":
-            return None
-        chunk = message.get("body", b"")
-        size += len(chunk)
-        if size > limit:
-            metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        chunks.append(chunk)
-        if not message.get("more_body", False):
-            return chunks[0] if len(chunks) == 1 else b"".join(chunks)

@@ -80,22 +80,27 @@ PARSERS: dict[str, Parser] = {
 }
 
 
-async def read_body(request: Request, limit: int, platform: str) -> bytes:
-    """The raw body, refused past `limit` bytes without reading it all."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit():
-        if int(declared) > limit:
-            metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
-            raise PayloadTooLarge(f"body over {limit} bytes")
-        return await request.body()
-    chunks, size = [], 0
-    async for chunk in request.stream():
+async def read_body(receive: Any, headers: dict[str, str], limit: int, platform: str) -> bytes | None:
+    """The raw body from the ASGI `receive`, refused past `limit` bytes without reading it all;
+    None when the client went away before its body ended."""
+    declared = headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
+        raise PayloadTooLarge(f"body over {limit} bytes")
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            return None
+        chunk = message.get("body", b"")
         size += len(chunk)
         if size > limit:
             metrics.WEBHOOKS_REJECTED.labels(platform, "too_large").inc()
             raise PayloadTooLarge(f"body over {limit} bytes")
         chunks.append(chunk)
-    return b"".join(chunks)
+        if not message.get("more_body", False):
+            return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
 async def handle(state: Any, platform: str, headers: dict[str, str], body: bytes) -> bytes:
@@ -161,8 +166,10 @@ SECRET_FIELDS: dict[str, Callable[[Settings], SecretStr | None]] = {
 async def receive(request: Request, platform: str) -> Response:
     settings: Settings = request.app.state.settings
     check_configured(settings, platform)
-    body = await read_body(request, settings.max_body_bytes, platform)
     headers = {k.lower(): v for k, v in request.headers.items()}
+    body = await read_body(request.receive, headers, settings.max_body_bytes, platform)
+    if body is None:
+        return Response(status_code=400)  # the client is gone; nobody reads this
     return Response(await handle(request.app.state, platform, headers, body), media_type="application/json")
 
 
