@@ -31,7 +31,7 @@ from typing import Any
 import orjson
 
 from app.config import Settings
-from app.intake import DatabaseUnavailable, Delivery, IngestResult
+from app.intake import DatabaseUnavailable, Delivery, IngestResult, merge_prepared
 
 log = logging.getLogger("relais.intake")
 LENGTH = struct.Struct(">I")
@@ -157,11 +157,17 @@ class IntakeClient:
 def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) -> None:
     """Entry point of the intake process: read what has arrived, prepare, commit, answer, repeat.
 
-    One thread: while the child works on one batch, the next deliveries wait in the socket, so
-    under load the batches grow by themselves (which is what makes group commit pay). A second
-    thread would only fight this one for the interpreter.
+    Two threads, one stage each. The main thread reads whatever deliveries have arrived, parses,
+    classifies and drafts them (pure Python and NumPy); the write thread inserts and commits the
+    previous batch and answers it. A commit spends most of its time in SQLite or PostgreSQL with
+    the interpreter released (writing pages, waiting for fsync), so the next batch is prepared
+    during that wait instead of after it. The writer takes every batch prepared meanwhile and
+    writes them in one transaction, so under load a commit (and its fsync) serves more and more
+    deliveries by itself (which is what makes group commit pay). Batches are committed in the
+    order they arrived; past two full batches waiting, the reader waits and the socket holds the rest.
     """
     import select
+    import threading
 
     from app import db
     from app.drafts.service import Drafter
@@ -188,26 +194,69 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     def send(payload: bytes) -> None:
         sock.sendall(_frame(payload))
 
-    def commit(idents: list[int], deliveries: list[Delivery], prepared: Any) -> None:
-        if isinstance(prepared, BaseException):
-            outcomes: list[Any] = [DatabaseUnavailable(f"error: {prepared.__class__.__name__}")] * len(idents)
-        else:
+    def commit(parts: list[tuple[list[int], list[Delivery], Any]]) -> None:
+        """Write every prepared batch waiting in one transaction, then answer all of them."""
+        answers: list[list[Any]] = []
+        failed = [(idents, prepared) for idents, _, prepared in parts if isinstance(prepared, BaseException)]
+        for idents, prepared in failed:
+            reason = f"error: {prepared.__class__.__name__}"
+            answers += [[ident, reason, 0, 0, 0] for ident in idents]
+        ready = [(i, d, p) for i, d, p in parts if not isinstance(p, BaseException)]
+        if ready:
+            idents = [ident for i, _, _ in ready for ident in i]
+            deliveries, prepared = merge_prepared([(d, p) for _, d, p in ready])
             try:
-                outcomes = intake.commit(deliveries, prepared)
+                outcomes: list[Any] = intake.commit(deliveries, prepared)
             except Exception as e:  # a bug: answered 503, the platform retries; logged
                 log.exception("intake commit failed")
                 outcomes = [e] * len(idents)
-        answers = []
-        for ident, r in zip(idents, outcomes, strict=True):
-            if isinstance(r, BaseException):
-                reason = (
-                    str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
-                )
-                answers.append([ident, reason or "unavailable", 0, 0, 0])
-            else:
-                answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
+            for ident, r in zip(idents, outcomes, strict=True):
+                if isinstance(r, BaseException):
+                    reason = (
+                        str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                    )
+                    answers.append([ident, reason or "unavailable", 0, 0, 0])
+                else:
+                    answers.append([ident, "ok", r.stored, r.duplicates, r.ignored])
         send(orjson.dumps(answers))
 
+    # prepared batches waiting for the writer; it takes all of them at once (one commit)
+    waiting: list[tuple[list[int], list[Delivery], Any]] = []
+    held = 0  # deliveries in `waiting`
+    closed = False
+    cond = threading.Condition()
+
+    def writer() -> None:
+        nonlocal held
+        while True:
+            with cond:
+                while not waiting and not closed:
+                    cond.wait()
+                if not waiting:
+                    return
+                parts = waiting[:]
+                waiting.clear()
+                held = 0
+                cond.notify_all()
+            try:
+                commit(parts)
+            except OSError:
+                pass  # the web process is gone: the main thread sees the socket close and stops
+            except Exception:  # never let the writer die with deliveries waiting behind it
+                log.exception("answering an intake batch failed")
+
+    def hand_over(item: tuple[list[int], list[Delivery], Any]) -> None:
+        nonlocal held
+        with cond:
+            # bounded: past a few batches' worth, wait for the writer (the socket holds the rest)
+            while held >= 2 * settings.ingest_batch_max:
+                cond.wait()
+            waiting.append(item)
+            held += len(item[0])
+            cond.notify_all()
+
+    write_thread = threading.Thread(target=writer, name="relais-intake-write", daemon=True)
+    write_thread.start()
     send(b"ready")
     buffer = bytearray()
 
@@ -225,7 +274,7 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     try:
         while True:
             # block for the first delivery, then take whatever else has already arrived: no waiting,
-            # the batch is what piled up while the previous one was being committed
+            # the batch is what piled up while the previous one was being prepared and committed
             batch: list[bytes] = []
             while not batch or (
                 len(batch) < settings.ingest_batch_max and select.select([sock], [], [], 0)[0]
@@ -248,10 +297,15 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             except Exception as e:
                 log.exception("preparing an intake batch failed")
                 prepared = e
-            commit(idents, deliveries, prepared)
+            hand_over((idents, deliveries, prepared))
     except (EOFError, ConnectionError):
         pass  # the web process closed the socket or died
     finally:
+        # what was read is committed and answered before the child ends (the web process waits)
+        with cond:
+            closed = True
+            cond.notify_all()
+        write_thread.join()
         holder.stop()
         engine.dispose()
         sock.close()

@@ -2,7 +2,9 @@
 
 Signed, unique Meta comment deliveries are replayed by wrk (1 thread, 32 connections), alternating
 bare and relais for several rounds; every delivery is verified, stored, classified and drafted
-before its 200. Prints both req/s, their ratio, relais' p50/p99 latency and non-200 answers.
+before its 200. Prints both req/s, their ratio, relais' p50/p99 latency, non-200 answers, and the CPU
+time each process (web, intake child, wrk) spent per request: the figure that says where the
+cycles go, and that noise from other programs on the machine barely moves.
 
     .venv/bin/python bench/ingest_throughput.py                      # SQLite default, 1 server
     .venv/bin/python bench/ingest_throughput.py --workers 2 \\
@@ -20,6 +22,7 @@ import json
 import os
 import random
 import re
+import resource
 import shutil
 import signal
 import statistics
@@ -111,7 +114,38 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def process_tree(pid: int) -> list[int]:
+    """The process and all its descendants (uvicorn workers, intake children)."""
+    out, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        out.append(p)
+        for task in Path(f"/proc/{p}/task").glob("*"):
+            try:
+                todo += [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                pass
+    return out
+
+
+def cpu_seconds(pid: int) -> dict[str, float]:
+    """User + system CPU seconds of each process of the tree, keyed "name pid"."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out = {}
+    for p in process_tree(pid):
+        try:
+            stat = Path(f"/proc/{p}/stat").read_text()
+            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        fields = stat[stat.rindex(")") + 2 :].split()
+        role = "intake" if b"multiprocessing" in b" ".join(cmdline) else "web"
+        out[f"{role} {p}"] = (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
 def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int) -> dict[str, float]:
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     out = subprocess.run(
         [
             "wrk",
@@ -129,6 +163,7 @@ def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int
         capture_output=True,
         text=True,
     ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
 
     def ms(label: str) -> float:
         m = re.search(rf"{label}\s+([\d.]+)(us|ms|s)\b", out)
@@ -143,6 +178,7 @@ def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int
         "p99": ms("99%"),
         "requests": float(total.group(1)) if total else 0.0,
         "non200": float(bad.group(1)) if bad else 0.0,
+        "wrk_cpu": (after.ru_utime + after.ru_stime) - (before.ru_utime + before.ru_stime),
     }
 
 
@@ -210,13 +246,25 @@ def main() -> None:
     try:
         for r in range(args.rounds):
             b = wrk(f"http://127.0.0.1:{bare_port}", bodies_file, 0, args.seconds, args.connections)
+            cpu_before = cpu_seconds(server.pid)
             p = wrk(
                 f"http://127.0.0.1:{relais_port}", bodies_file, r * per_run, args.seconds, args.connections
             )
+            cpu_after = cpu_seconds(server.pid)
             results.append((b, p))
+            per_request = {
+                name: (cpu_after[name] - cpu_before.get(name, 0.0)) / max(p["requests"], 1) * 1e6
+                for name in cpu_after
+            }
             print(
                 f"round {r + 1}: bare {b['rps']:.0f} req/s | relais {p['rps']:.0f} req/s "
                 f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})",
+                flush=True,
+            )
+            cpu = ", ".join(f"{name.split()[0]} {us:.0f}" for name, us in sorted(per_request.items()) if us > 1)
+            print(
+                f"  CPU per request (us): {cpu}; wrk {p['wrk_cpu'] / max(p['requests'], 1) * 1e6:.0f} "
+                f"(bare: wrk {b['wrk_cpu'] / max(b['requests'], 1) * 1e6:.0f})",
                 flush=True,
             )
         rss = peak_rss_mb(server.pid)

@@ -134,12 +134,16 @@ class WordNgramHasher(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
+        return _counts_to_csr(*self.columns(X), self.n_features)
+
+    def columns(self, X: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(column of every counted n-gram, grouped by document; number of n-grams per document)."""
         if self.ngram_max not in (1, 2):
             raise ValueError("ngram_max must be 1 or 2")
         texts = [t.replace("\n", " ") for t in X]
         n_docs = len(texts)
         if n_docs == 0:
-            return sp.csr_matrix((0, self.n_features), dtype=np.float64)
+            return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
         tokens = _WORD_TOKEN_OR_NEWLINE.findall("\n".join(texts) + "\n")
         if len(_TOKEN_HASHES) > 1_000_000:
             _TOKEN_HASHES.clear()
@@ -158,7 +162,7 @@ class WordNgramHasher(TransformerMixin, BaseEstimator):
             columns[:-1, 1] = _mix_numpy(pair) % np.uint32(self.n_features)
             valid[:-1, 1] = ~is_break[:-1] & ~is_break[1:]
         doc_counts = np.bincount(docs, weights=valid.sum(axis=1), minlength=n_docs).astype(np.int64)
-        return _counts_to_csr(columns[valid], doc_counts, self.n_features)
+        return columns[valid], doc_counts
 
 
 class CharNgramHasher(TransformerMixin, BaseEstimator):
@@ -173,10 +177,14 @@ class CharNgramHasher(TransformerMixin, BaseEstimator):
         return self
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
+        return _counts_to_csr(*self.columns(X), self.n_features)
+
+    def columns(self, X: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
+        """(column of every counted n-gram, grouped by document; number of n-grams per document)."""
         texts = [padded(t.replace(_SEPARATOR, " ")) for t in X]
         n_docs = len(texts)
         if n_docs == 0:
-            return sp.csr_matrix((0, self.n_features), dtype=np.float64)
+            return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
         joined = _SEPARATOR.join(texts) + _SEPARATOR
         codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
         total = codes.shape[0]
@@ -200,7 +208,7 @@ class CharNgramHasher(TransformerMixin, BaseEstimator):
         selected = _mix_numpy(hashes[valid]) % np.uint32(self.n_features)
         docs = np.repeat(np.arange(n_docs, dtype=np.int64), lengths)
         doc_counts = np.bincount(docs, weights=valid.sum(axis=1), minlength=n_docs).astype(np.int64)
-        return _counts_to_csr(selected, doc_counts, self.n_features)
+        return selected, doc_counts
 
 
 def _phrases(*parts: str) -> tuple[str, ...]:
@@ -474,11 +482,15 @@ class CueFeatures(TransformerMixin, BaseEstimator):
         return np.asarray([f"cue:{name}" for name in CUE_PATTERNS] + ["cue:short"], dtype=object)
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
+        return sp.csr_matrix(self.dense(X))
+
+    def dense(self, X: Iterable[str]) -> np.ndarray:
+        """The cue columns as a dense (documents x cues) array."""
         texts = [t.replace("\n", " ") for t in X]
         n_docs = len(texts)
         out = np.zeros((n_docs, len(_COMPILED) + 1), dtype=np.float64)
         if n_docs == 0:
-            return sp.csr_matrix(out)
+            return out
         joined = "\n".join(texts)
         line_starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
         for name in _SEPARATE:
@@ -493,10 +505,14 @@ class CueFeatures(TransformerMixin, BaseEstimator):
             columns.append(_lexicon_columns(match.group()))
         if positions:
             docs = np.searchsorted(line_starts, positions, side="right") - 1
-            for doc, cols in zip(docs.tolist(), columns, strict=True):
-                out[doc, cols] = 1.0
+            counts = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
+            flat = np.fromiter(
+                (c for cols in columns for c in cols), dtype=np.int64, count=int(counts.sum())
+            )
+            out[np.repeat(docs, counts), flat] = 1.0
         out[:, -1] = [1.0 if t.count(" ") < 3 else 0.0 for t in texts]
-        return sp.csr_matrix(out * self.weight)
+        out *= self.weight
+        return out
 
 
 class SublinearTfidf(TransformerMixin, BaseEstimator):
@@ -513,6 +529,21 @@ class SublinearTfidf(TransformerMixin, BaseEstimator):
         document_frequency = np.bincount(matrix.indices, minlength=matrix.shape[1])
         self.idf_ = np.log((1 + n_docs) / (1 + document_frequency)) + 1.0
         return self
+
+    def weigh(self, columns: np.ndarray, doc_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """The same weights from a hasher's `columns()` output, without building a matrix:
+        (document, column, value) of every non-zero, in the order a CSR matrix would hold them."""
+        n_features = self.idf_.shape[0]
+        docs = np.repeat(np.arange(doc_counts.shape[0], dtype=np.int64), doc_counts)
+        keys, counts = np.unique(docs * n_features + columns, return_counts=True)
+        docs, columns = np.divmod(keys, n_features)
+        data = np.log(counts.astype(np.float64))
+        data += 1.0
+        data *= self.idf_[columns]
+        norms = np.sqrt(np.bincount(docs, weights=data * data, minlength=doc_counts.shape[0]))
+        norms[norms == 0.0] = 1.0
+        data /= norms[docs]
+        return docs, columns, data
 
     def transform(self, X: sp.spmatrix) -> sp.csr_matrix:
         matrix = sp.csr_matrix(X, dtype=np.float64, copy=True)
