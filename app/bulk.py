@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -110,12 +111,17 @@ class BulkInsert:
             tail += " RETURNING " + ",".join(self.returning)
         per_chunk = max(1, MAX_PARAMS.get(dialect, 30_000) // len(self.columns))
         out: list[tuple[Any, ...]] = []
-        pairs = list(zip(self.columns, converters, strict=True))
+        values = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda row: (row[self.columns[0]],))
+        # most columns go to the driver as they are: convert only the others
+        converted = [(i, c) for i, c in enumerate(converters) if c is not _identity]
         for start in range(0, len(rows), per_chunk):
             chunk = rows[start : start + per_chunk]
             params: list[Any] = []
             for row in chunk:
-                params.extend(c(row[name]) for name, c in pairs)
+                row_values = list(values(row))
+                for i, c in converted:
+                    row_values[i] = c(row_values[i])
+                params.extend(row_values)
             result = conn.exec_driver_sql(head + ",".join([one] * len(chunk)) + tail, tuple(params))
             if self.returning:
                 out.extend(tuple(r) for r in result.fetchall())

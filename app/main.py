@@ -3,11 +3,14 @@
 
 from __future__ import annotations
 
+import gc
+
 import logging
 import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, Response
@@ -22,12 +25,24 @@ from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
 from app.intake_process import IntakeClient
 from app.triage import ModelHolder
-from app.webhooks.fastpath import WebhookFastPath
+from app.webhooks import fastpath
 from app.webhooks.router import router as webhooks_router
 from app.webhooks.types import AdapterContext
 
 log = logging.getLogger("relais")
 STATIC = Path(__file__).resolve().parent / "static"
+
+
+class RelaisApp(FastAPI):
+    """FastAPI, with webhook deliveries answered before its middleware stack (`fastpath`)."""
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        platform = fastpath.platform_of(scope)
+        if platform is None:
+            await super().__call__(scope, receive, send)
+            return
+        scope["app"] = self
+        await fastpath.serve(self.state, platform, scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -65,16 +80,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sender = Sender(settings, app.state.sessions, name="in-process")
             sender.start_thread()
         app.state.sender = sender
+        # Everything loaded so far (model, templates, SQLAlchemy, FastAPI) lives as long as the
+        # process: out of the collector's sight, a full collection no longer walks its ~200,000
+        # objects (about 100 ms, a latency spike every few thousand requests under load).
+        gc.freeze()
         try:
             yield
         finally:
+            gc.unfreeze()
             await app.state.intake.stop()
             if sender is not None:
                 sender.stop()
             holder.stop()
             engine.dispose()
 
-    app = FastAPI(
+    app = RelaisApp(
         title="Relais",
         version="0.1.0",
         lifespan=lifespan,
@@ -88,7 +108,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
 
     app.add_exception_handler(RelaisError, handle_relais_error)
-    app.add_middleware(WebhookFastPath)
 
     async def database_down(request: Request, exc: Exception) -> JSONResponse:
         log.warning("database error on %s: %s", request.url.path, exc.__class__.__name__)

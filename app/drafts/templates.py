@@ -31,6 +31,8 @@ TEMPLATE_LANGUAGES = ("fr", "en")
 
 _TU = re.compile(r"\b(tu|t'|toi|ton|ta|tes|te)\b", re.IGNORECASE)
 _VOUS = re.compile(r"\b(vous|votre|vos)\b", re.IGNORECASE)
+_BLANKS = re.compile(r"[ \t]{2,}|\t")
+_BLANK_LINES = re.compile(r"\n{3,}")
 
 
 def channel_kind(kind: str) -> str:
@@ -84,8 +86,8 @@ def render(source: str, variables: dict[str, Any], *, cache_key: tuple[int, int]
     else:
         tpl = compile_template(source)
     text = tpl.render(**variables)
-    text = re.sub(r"[ \t]+", " ", text)
-    return re.sub(r"\n{3,}", "\n\n", text).strip()
+    text = _BLANKS.sub(" ", text)
+    return _BLANK_LINES.sub("\n\n", text).strip()
 
 
 def safe_render(source: str, variables: dict[str, Any], cache_key: tuple[int, int] | None = None) -> str:

@@ -107,7 +107,7 @@ async def handle(state: Any, platform: str, headers: dict[str, str], body: bytes
     """Verify, parse and store one delivery; the JSON answer of a 200. Failures raise RelaisError.
 
     The one home of webhook handling: the documented routes below and the ASGI fast path
-    (`app.webhooks.fastpath`) both call it.
+    (`app.webhooks.fastpath`, in front of FastAPI) both call it.
     """
     started = time.perf_counter()
     settings: Settings = state.settings
