@@ -26,8 +26,11 @@ MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 MIGRATION_LOCK_ID = 0x52454C4149
 
 
-def make_engine(settings: Settings) -> Engine:
-    """Create the engine for `settings.database_url`, tuned per dialect."""
+def make_engine(settings: Settings, *, autocheckpoint: bool = True) -> Engine:
+    """Create the engine for `settings.database_url`, tuned per dialect.
+
+    `autocheckpoint=False` (SQLite): commits never copy the WAL back into the database file
+    themselves; a `WalCheckpointer` must run beside them (the intake child does)."""
     url = settings.database_url
     if url.startswith("sqlite"):
         path = url.split("///", 1)[1] if "///" in url else ""
@@ -39,7 +42,7 @@ def make_engine(settings: Settings) -> Engine:
             pool_size=settings.db_pool_size,
             max_overflow=20,
         )
-        _tune_sqlite(engine, settings)
+        _tune_sqlite(engine, settings, autocheckpoint=autocheckpoint)
         return engine
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url.removeprefix("postgresql://")
@@ -52,7 +55,7 @@ def make_engine(settings: Settings) -> Engine:
     )
 
 
-def _tune_sqlite(engine: Engine, settings: Settings) -> None:
+def _tune_sqlite(engine: Engine, settings: Settings, *, autocheckpoint: bool = True) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
         # Let SQLAlchemy drive transactions (pysqlite's own BEGIN handling is off).
@@ -62,6 +65,8 @@ def _tune_sqlite(engine: Engine, settings: Settings) -> None:
         cur.execute(f"PRAGMA synchronous={settings.sqlite_synchronous}")
         cur.execute(f"PRAGMA busy_timeout={int(settings.sqlite_busy_timeout_ms)}")
         cur.execute("PRAGMA foreign_keys=ON")
+        if not autocheckpoint:
+            cur.execute("PRAGMA wal_autocheckpoint=0")
         cur.close()
 
     @event.listens_for(engine, "begin")
@@ -71,6 +76,56 @@ def _tune_sqlite(engine: Engine, settings: Settings) -> None:
             conn.exec_driver_sql("BEGIN")
         else:
             conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+class WalCheckpointer:
+    """Copies SQLite's write-ahead log back into the database file from a thread of its own.
+
+    By default the commit that takes the WAL past 1,000 pages does that copy (and, with
+    synchronous=FULL, an fsync of the database file) before it returns: under a burst, one batch
+    of deliveries in thirty waited for it. Here a PASSIVE checkpoint runs every `interval_s`
+    beside the writer, never taking the write lock, so commits only append to the log.
+    """
+
+    def __init__(self, settings: Settings, interval_s: float = 0.25):
+        import threading
+
+        self.path = settings.database_url.split("///", 1)[1]
+        self.interval_s = interval_s
+        self.busy_timeout_ms = settings.sqlite_busy_timeout_ms
+        self.synchronous = settings.sqlite_synchronous
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relais-wal-checkpoint", daemon=True)
+
+    def start(self) -> WalCheckpointer:
+        self._thread.start()
+        return self
+
+    def _run(self) -> None:
+        import logging
+        import sqlite3
+
+        log = logging.getLogger("relais.db")
+        conn = None
+        while not self._stop.wait(self.interval_s):
+            try:
+                if conn is None:
+                    conn = sqlite3.connect(
+                        self.path, timeout=self.busy_timeout_ms / 1000, isolation_level=None
+                    )
+                    conn.execute(f"PRAGMA synchronous={self.synchronous}")
+                conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            except sqlite3.Error as e:  # the file went away or is locked: try again next time
+                log.warning("WAL checkpoint failed: %s", e)
+                if conn is not None:
+                    conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(10)
 
 
 def make_sessionmaker(engine: Engine, *, readonly: bool = False) -> sessionmaker[Session]:

@@ -195,7 +195,9 @@ def merge_prepared(parts: Sequence[tuple[Sequence[Delivery], Prepared]]) -> tupl
         offset = len(deliveries)
         deliveries.extend(part_deliveries)
         duplicates.extend(prepared.duplicates)
-        for (k, m), row, draft in zip(prepared.fresh, prepared.message_rows, prepared.draft_rows, strict=True):
+        for (k, m), row, draft in zip(
+            prepared.fresh, prepared.message_rows, prepared.draft_rows, strict=True
+        ):
             if m.key in seen:
                 duplicates[offset + k] += 1
                 continue

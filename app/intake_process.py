@@ -192,7 +192,9 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     # to the whole process group must not kill it before the deliveries it holds are committed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    engine = db.make_engine(settings)
+    # this process writes nearly everything under a burst: it checkpoints beside its commits
+    engine = db.make_engine(settings, autocheckpoint=not settings.is_sqlite)
+    checkpointer = db.WalCheckpointer(settings).start() if settings.is_sqlite else None
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     holder.start_polling(settings.model_reload_interval_s)
     intake = Intake(
@@ -225,7 +227,9 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             for ident, r in zip(idents, outcomes, strict=True):
                 if isinstance(r, BaseException):
                     reason = (
-                        str(r)[:200] if isinstance(r, DatabaseUnavailable) else f"error: {r.__class__.__name__}"
+                        str(r)[:200]
+                        if isinstance(r, DatabaseUnavailable)
+                        else f"error: {r.__class__.__name__}"
                     )
                     answers.append([ident, reason or "unavailable", 0, 0, 0])
                 else:
@@ -319,6 +323,8 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
             closed = True
             cond.notify_all()
         write_thread.join()
+        if checkpointer is not None:
+            checkpointer.stop()
         holder.stop()
         engine.dispose()
         sock.close()

@@ -16,6 +16,7 @@ Needs `wrk` (Debian package `wrk`).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import hmac
 import json
@@ -121,10 +122,8 @@ def process_tree(pid: int) -> list[int]:
         p = todo.pop()
         out.append(p)
         for task in Path(f"/proc/{p}/task").glob("*"):
-            try:
+            with contextlib.suppress(OSError):
                 todo += [int(c) for c in (task / "children").read_text().split()]
-            except OSError:
-                pass
     return out
 
 
@@ -261,7 +260,9 @@ def main() -> None:
                 f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})",
                 flush=True,
             )
-            cpu = ", ".join(f"{name.split()[0]} {us:.0f}" for name, us in sorted(per_request.items()) if us > 1)
+            cpu = ", ".join(
+                f"{name.split()[0]} {us:.0f}" for name, us in sorted(per_request.items()) if us > 1
+            )
             print(
                 f"  CPU per request (us): {cpu}; wrk {p['wrk_cpu'] / max(p['requests'], 1) * 1e6:.0f} "
                 f"(bare: wrk {b['wrk_cpu'] / max(b['requests'], 1) * 1e6:.0f})",

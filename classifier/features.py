@@ -506,9 +506,7 @@ class CueFeatures(TransformerMixin, BaseEstimator):
         if positions:
             docs = np.searchsorted(line_starts, positions, side="right") - 1
             counts = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
-            flat = np.fromiter(
-                (c for cols in columns for c in cols), dtype=np.int64, count=int(counts.sum())
-            )
+            flat = np.fromiter((c for cols in columns for c in cols), dtype=np.int64, count=int(counts.sum()))
             out[np.repeat(docs, counts), flat] = 1.0
         out[:, -1] = [1.0 if t.count(" ") < 3 else 0.0 for t in texts]
         out *= self.weight

@@ -89,9 +89,11 @@ class TriageModel:
             else:
                 named = getattr(transformer, "named_steps", {})
                 hasher, tfidf = named.get("hash"), named.get("tfidf")
-                if not isinstance(hasher, WordNgramHasher | CharNgramHasher) or not isinstance(
-                    tfidf, SublinearTfidf
-                ) or len(named) != 2:
+                if (
+                    not isinstance(hasher, WordNgramHasher | CharNgramHasher)
+                    or not isinstance(tfidf, SublinearTfidf)
+                    or len(named) != 2
+                ):
                     return None
                 width = hasher.n_features
                 blocks.append((hasher, tfidf, weights[offset : offset + width]))

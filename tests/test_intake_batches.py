@@ -30,7 +30,11 @@ def test_merged_batches_store_each_message_once(database_url: str) -> None:
         # the same comment m_1 again in a different body (a retry with another timestamp), the
         # very same body as a[2] (a redelivery), and one new comment
         again = fb_comment("m_1", "Ma commande 1 est en retard").replace(b'"time": ', b'"time": 1')
-        b = [delivery(client, again), delivery(client, a[2].body), delivery(client, fb_comment("m_9", "Merci !"))]
+        b = [
+            delivery(client, again),
+            delivery(client, a[2].body),
+            delivery(client, fb_comment("m_9", "Merci !")),
+        ]
         first, second = intake.prepare(a), intake.prepare(b)
         deliveries, merged = merge_prepared([(a, first), (b, second)])
         assert [d.digest for d in deliveries] == [d.digest for d in a + b]
@@ -45,7 +49,9 @@ def test_merged_batches_store_each_message_once(database_url: str) -> None:
     with engine.connect() as conn:
         assert conn.scalar(select(func.count()).select_from(Message)) == 4
         assert conn.scalar(select(func.count()).select_from(Draft)) == 4
-        assert conn.scalar(select(func.count()).select_from(Event)) == 5  # the redelivery is not journaled twice
+        assert (
+            conn.scalar(select(func.count()).select_from(Event)) == 5
+        )  # the redelivery is not journaled twice
     engine.dispose()
 
 
@@ -57,3 +63,53 @@ def test_merging_one_batch_changes_nothing(sqlite_url: str) -> None:
         deliveries, merged = merge_prepared([(batch, prepared)])
         assert merged.fresh == prepared.fresh and merged.duplicates == prepared.duplicates
         assert merged.message_rows == prepared.message_rows and merged.now == prepared.now
+
+
+def test_wal_checkpointer_keeps_the_log_short_while_commits_only_append(sqlite_url: str) -> None:
+    import os
+    import time
+
+    from sqlalchemy import text
+
+    settings = make_settings(sqlite_url)
+    db.upgrade(settings)
+    path = sqlite_url.split("///", 1)[1]
+    engine = db.make_engine(settings, autocheckpoint=False)
+    factory = db.make_sessionmaker(engine)
+
+    written = 0
+
+    def write(n: int) -> None:
+        nonlocal written
+        for _ in range(n):
+            written += 1
+            i = written
+            with db.transaction(factory) as s:
+                s.execute(
+                    text(
+                        "INSERT INTO echoes (platform, account_id, external_id, text, seen_at)"
+                        " VALUES ('x', 'a', :e, :t, '2026-11-24 00:00:00.000000')"
+                    ),
+                    {"e": str(i), "t": "x" * 3000},
+                )
+
+    write(1500)  # ~1,500 pages: past the 1,000 at which a commit would checkpoint by itself
+    grown = os.path.getsize(path + "-wal")
+    assert grown > 1000 * 4096, "commits checkpointed by themselves"
+    write(300)  # without a checkpointer the log only grows
+    assert os.path.getsize(path + "-wal") > grown
+    grown, before = os.path.getsize(path + "-wal"), os.path.getsize(path)
+    checkpointer = db.WalCheckpointer(settings, interval_s=0.05).start()
+    try:
+        deadline = time.monotonic() + 10
+        while os.path.getsize(path) < before + 1000 * 4096 and time.monotonic() < deadline:
+            time.sleep(0.05)  # the pages are being copied back into the database file
+        assert os.path.getsize(path) >= before + 1000 * 4096
+        time.sleep(0.3)
+        write(300)  # the log restarts from its beginning once everything was copied back
+        assert os.path.getsize(path + "-wal") <= grown
+        with engine.connect() as conn:
+            assert conn.scalar(text("SELECT count(*) FROM echoes")) == 2100
+    finally:
+        checkpointer.stop()
+        engine.dispose()
