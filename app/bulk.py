@@ -1,22 +1,28 @@
 """Multi-row `INSERT .. ON CONFLICT DO NOTHING RETURNING ..` for the intake hot path.
 
 SQLAlchemy's generic bulk insert spends most of its time processing parameters row by row. Intake
-inserts thousands of rows a second into three tables, so for those statements only we build one
-multi-row VALUES statement per chunk and hand the flat parameter list straight to the driver,
-converting each value as SQLAlchemy would store it (same text format for SQLite datetimes, JSON as
-text on SQLite and `Json` on PostgreSQL). Reads still go through the ORM and see the same values.
+inserts thousands of rows a second into three tables, so for those statements only we hand the
+values straight to the driver, converting each as SQLAlchemy would store it (same text format for
+SQLite datetimes, JSON as text). Reads still go through the ORM and see the same values.
+
+- SQLite: one multi-row `VALUES (?, ..), (?, ..)` statement per chunk, a flat parameter list.
+- PostgreSQL: `INSERT .. SELECT * FROM unnest(%s::type[], ..)`, one array per column. The
+  statement text is the same whatever the number of rows, so psycopg parses it once and the server
+  prepares it once; a VALUES list of 16 rows x 23 columns was parsed again by psycopg on every
+  call (about 0.8 ms, more than the server's own work).
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any
 
 import orjson
-from psycopg.types.json import Json
 from sqlalchemy import JSON, Boolean, Connection, LargeBinary, Table
+from sqlalchemy.dialects import postgresql
 from sqlalchemy.types import TypeDecorator
 
 from app.models import UTCDateTime
@@ -48,7 +54,7 @@ def _sqlite_json(value: Any) -> str | None:
 
 
 def _pg_json(value: Any) -> Any:
-    return None if value is None else Json(value)
+    return None if value is None else orjson.dumps(value).decode()  # text, cast to json[] in SQL
 
 
 def _bool(value: Any) -> Any:
@@ -89,6 +95,7 @@ class BulkInsert:
         self.returning = list(returning)
         self.ignore_conflicts = ignore_conflicts
         self._converters: dict[str, list[Converter]] = {}
+        self._pg_sql: str | None = None
 
     def _prepare(self, dialect: str) -> list[Converter]:
         conv = self._converters.get(dialect)
@@ -97,18 +104,41 @@ class BulkInsert:
             self._converters[dialect] = conv
         return conv
 
+    def _tail(self) -> str:
+        tail = " ON CONFLICT DO NOTHING" if self.ignore_conflicts else ""
+        if self.returning:
+            tail += " RETURNING " + ",".join(self.returning)
+        return tail
+
+    def _unnest_sql(self) -> str:
+        """The PostgreSQL statement: one array parameter per column, cast to the column's type
+        (without its length: an explicit cast to varchar(n) would cut a long value silently, the
+        insert itself refuses it)."""
+        sql = self._pg_sql
+        if sql is None:
+            pg = postgresql.dialect()
+            casts = [
+                "%b::" + re.sub(r"\(\d+\)", "", self.table.c[name].type.compile(dialect=pg)) + "[]"
+                for name in self.columns
+            ]
+            sql = self._pg_sql = (
+                f"INSERT INTO {self.table.name} ({','.join(self.columns)}) "
+                f"SELECT * FROM unnest({','.join(casts)})" + self._tail()
+            )
+        return sql
+
     def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         """Insert `rows` (dicts with every column); returns the RETURNING rows of those inserted."""
         if not rows:
             return []
         dialect = conn.dialect.name
+        if dialect == "postgresql":
+            return self._run_unnest(conn, rows)
         converters = self._prepare(dialect)
         mark = "?" if dialect == "sqlite" else "%s"
         one = "(" + ",".join([mark] * len(self.columns)) + ")"
         head = f"INSERT INTO {self.table.name} ({','.join(self.columns)}) VALUES "
-        tail = " ON CONFLICT DO NOTHING" if self.ignore_conflicts else ""
-        if self.returning:
-            tail += " RETURNING " + ",".join(self.returning)
+        tail = self._tail()
         per_chunk = max(1, MAX_PARAMS.get(dialect, 30_000) // len(self.columns))
         out: list[tuple[Any, ...]] = []
         values = itemgetter(*self.columns) if len(self.columns) > 1 else (lambda row: (row[self.columns[0]],))
@@ -126,3 +156,19 @@ class BulkInsert:
             if self.returning:
                 out.extend(tuple(r) for r in result.fetchall())
         return out
+
+    def _run_unnest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+        arrays = []
+        for name, convert in zip(self.columns, self._prepare("postgresql"), strict=True):
+            if convert is _identity:
+                arrays.append([row[name] for row in rows])
+            else:
+                arrays.append([convert(row[name]) for row in rows])
+        # binary parameters: psycopg dumps arrays in text format element by element in Python,
+        # with a regular expression escaping each value; the binary format needs no escaping
+        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        try:
+            cursor.execute(self._unnest_sql(), arrays, binary=True)
+            return [tuple(r) for r in cursor.fetchall()] if self.returning else []
+        finally:
+            cursor.close()

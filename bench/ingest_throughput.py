@@ -48,10 +48,13 @@ PHRASES = [
 
 
 def bodies(path: Path, count: int) -> None:
+    """`count` signed deliveries, each a new comment: ids carry the time of the run, so a second run
+    against the same PostgreSQL database stores new messages instead of counting duplicates."""
     rng = random.Random(7)
+    run = int(time.time())
     with open(path, "w") as f:
         for k in range(count):
-            cid = f"7{k:07d}_{rng.randrange(10**6):06d}"
+            cid = f"{run}{k:07d}_{rng.randrange(10**6):06d}"
             b = json.dumps(
                 {
                     "object": "page",
@@ -134,13 +137,27 @@ def cpu_seconds(pid: int) -> dict[str, float]:
     for p in process_tree(pid):
         try:
             stat = Path(f"/proc/{p}/stat").read_text()
-            cmdline = Path(f"/proc/{p}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        role = "intake" if b"multiprocessing" in b" ".join(cmdline) else "web"
+        role = "intake" if "(relais-intake)" in stat else "web"  # the child names itself
         out[f"{role} {p}"] = (int(fields[11]) + int(fields[12])) / tick
     return out
+
+
+def postgres_cpu_seconds() -> float:
+    """User + system CPU seconds of every PostgreSQL server process (backends, WAL writer...)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            text = stat.read_text()
+        except OSError:
+            continue
+        if "(postgres)" in text:
+            fields = text[text.rindex(")") + 2 :].split()
+            total += int(fields[11]) + int(fields[12])
+    return total / tick
 
 
 def wrk(url: str, bodies_file: Path, offset: int, seconds: int, connections: int) -> dict[str, float]:
@@ -246,23 +263,25 @@ def main() -> None:
         for r in range(args.rounds):
             b = wrk(f"http://127.0.0.1:{bare_port}", bodies_file, 0, args.seconds, args.connections)
             cpu_before = cpu_seconds(server.pid)
+            pg_before = postgres_cpu_seconds()
             p = wrk(
                 f"http://127.0.0.1:{relais_port}", bodies_file, r * per_run, args.seconds, args.connections
             )
             cpu_after = cpu_seconds(server.pid)
+            cpu_after["postgres"] = postgres_cpu_seconds()
+            cpu_before["postgres"] = pg_before
             results.append((b, p))
-            per_request = {
-                name: (cpu_after[name] - cpu_before.get(name, 0.0)) / max(p["requests"], 1) * 1e6
-                for name in cpu_after
-            }
+            per_request: dict[str, float] = {}  # by role, all processes of a role together
+            for name in cpu_after:
+                role = name.split()[0]
+                spent = (cpu_after[name] - cpu_before.get(name, 0.0)) / max(p["requests"], 1) * 1e6
+                per_request[role] = per_request.get(role, 0.0) + spent
             print(
                 f"round {r + 1}: bare {b['rps']:.0f} req/s | relais {p['rps']:.0f} req/s "
                 f"(p50 {p['p50']:.1f} ms, p99 {p['p99']:.1f} ms, non-200 {p['non200']:.0f})",
                 flush=True,
             )
-            cpu = ", ".join(
-                f"{name.split()[0]} {us:.0f}" for name, us in sorted(per_request.items()) if us > 1
-            )
+            cpu = ", ".join(f"{role} {us:.0f}" for role, us in sorted(per_request.items()) if us > 1)
             print(
                 f"  CPU per request (us): {cpu}; wrk {p['wrk_cpu'] / max(p['requests'], 1) * 1e6:.0f} "
                 f"(bare: wrk {b['wrk_cpu'] / max(b['requests'], 1) * 1e6:.0f})",
