@@ -192,9 +192,9 @@ def child_main(settings: Settings, adapter_context: Any, sock: socket.socket) ->
     # to the whole process group must not kill it before the deliveries it holds are committed
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    with contextlib.suppress(OSError):  # named in ps/top (Linux); "python" otherwise
-        with open("/proc/self/comm", "w") as comm:
-            comm.write("relais-intake")
+    # named in ps/top (Linux); "python" elsewhere
+    with contextlib.suppress(OSError), open("/proc/self/comm", "w") as comm:
+        comm.write("relais-intake")
     # this process writes nearly everything under a burst: it checkpoints beside its commits
     engine = db.make_engine(settings, autocheckpoint=not settings.is_sqlite)
     checkpointer = db.WalCheckpointer(settings).start() if settings.is_sqlite else None
