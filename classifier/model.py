@@ -41,6 +41,14 @@ class TriageModel:
             clf.coef_ = np.asfortranarray(clf.coef_)
         # Column order of predict_proba, reordered to CATEGORIES once.
         self._order = np.asarray([classes.index(c) for c in CATEGORIES])
+        # A model trained on corrections has an "adapt" step (classifier.adapt): its classifier
+        # sees [x, scale * g(x) * x]. The fast path computes x @ shared + scale * g(x) * (x @ own)
+        # with the two halves of the coefficients, instead of building the doubled matrix.
+        self._adapt = pipeline.named_steps.get("adapt")
+        if self._adapt is not None and hasattr(clf, "coef_"):
+            n = self._adapt.n_features_in_
+            self._shared = np.asfortranarray(clf.coef_[:, :n])
+            self._own = np.asfortranarray(clf.coef_[:, n:])
 
     @property
     def version(self) -> str:
@@ -67,7 +75,13 @@ class TriageModel:
         if not clean:
             return np.zeros((0, len(CATEGORIES)))
         clf = self.pipeline.named_steps["clf"]
-        scores = self.features(clean) @ clf.coef_.T + clf.intercept_
+        features = self.features(clean)
+        if self._adapt is None:
+            scores = features @ clf.coef_.T + clf.intercept_
+        else:
+            domain = self._adapt.scale * self._adapt.gate(features)
+            scores = features @ self._shared.T + domain[:, None] * (features @ self._own.T) + clf.intercept_
+        scores = np.asarray(scores)
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
@@ -100,6 +114,9 @@ class TriageModel:
         clf = self.pipeline.named_steps["clf"]
         normalised = normalizer.transform([text])
         features = union.transform(normalised).tocsr()
+        width = features.shape[1]
+        if self._adapt is not None:
+            features = self._adapt.transform(features)
         proba = clf.predict_proba(features)[0]
         target = int(np.argmax(proba))
         coef = np.asarray(clf.coef_)
@@ -108,7 +125,8 @@ class TriageModel:
         contributions: dict[str, float] = {}
         row = features.getrow(0)
         for column, value in zip(row.indices.tolist(), row.data.tolist(), strict=True):
-            name = names.get(column)
+            # the corrections' own copy of a feature counts for the same term
+            name = names.get(column % width)
             if name is None:
                 continue
             contributions[name] = contributions.get(name, 0.0) + value * float(relative[column])
