@@ -48,7 +48,9 @@ class TriageModel:
         if self._adapt is not None and hasattr(clf, "coef_"):
             n = self._adapt.n_features_in_
             self._shared = np.asfortranarray(clf.coef_[:, :n])
-            self._own = np.asfortranarray(clf.coef_[:, n:])
+            own = np.zeros_like(self._shared)  # the copy's weights, back at their feature's column
+            own[:, self._adapt.columns_] = clf.coef_[:, n:]
+            self._own = np.asfortranarray(own)
 
     @property
     def version(self) -> str:
@@ -126,7 +128,9 @@ class TriageModel:
         row = features.getrow(0)
         for column, value in zip(row.indices.tolist(), row.data.tolist(), strict=True):
             # the corrections' own copy of a feature counts for the same term
-            name = names.get(column % width)
+            if column >= width:
+                column = int(self._adapt.columns_[column - width])  # type: ignore[union-attr]
+            name = names.get(column)
             if name is None:
                 continue
             contributions[name] = contributions.get(name, 0.0) + value * float(relative[column])

@@ -44,11 +44,20 @@ def test_a_model_trained_on_corrections_has_the_domain_step(
     assert isinstance(adapt, CorrectionDomain)
     assert adapted.metadata["domain_adaptation"]["scale"] == adapt.scale
     n = adapt.n_features_in_
-    assert adapted.pipeline.named_steps["clf"].coef_.shape == (len(CATEGORIES), 2 * n)
+    # the copy has the columns the corrections use, and only those
+    assert 0 < len(adapt.columns_) < n
+    assert adapted.pipeline.named_steps["clf"].coef_.shape == (len(CATEGORIES), n + len(adapt.columns_))
+    review = adapted.features([_reviews(0, 1)[0][0]])
+    assert set(review.indices) <= set(adapt.columns_.tolist())
+    assert not set(shipped_features(adapted).indices) <= set(adapt.columns_.tolist())
     # The gate tells the corrected domain from the shipped data.
     domain = adapted.features([t for t, _ in _reviews(100, 10)])
     shipped = adapted.features(["Vous livrez le dimanche ?", "My parcel never arrived", "Merci !"])
     assert adapt.gate(domain).min() > 0.5 > adapt.gate(shipped).max()
+
+
+def shipped_features(model: TriageModel):  # type: ignore[no-untyped-def]
+    return model.features(["Vous livrez le dimanche ? Ma commande est en retard, merci"])
 
 
 def test_the_domain_copy_learns_the_domain(adapted: TriageModel) -> None:
