@@ -42,8 +42,9 @@ class TriageModel:
         # Column order of predict_proba, reordered to CATEGORIES once.
         self._order = np.asarray([classes.index(c) for c in CATEGORIES])
         # A model trained on corrections has an "adapt" step (classifier.adapt): its classifier
-        # sees [x, scale * g(x) * x]. The fast path computes x @ shared + scale * g(x) * (x @ own)
-        # with the two halves of the coefficients, instead of building the doubled matrix.
+        # sees [x, scale * g(x) * x[columns_]]. The fast path computes x @ shared + scale * g(x) *
+        # (x @ own), own being the copy's weights put back at their features' columns, instead of
+        # building the augmented matrix (same arithmetic: tests compare it with the pipeline).
         self._adapt = pipeline.named_steps.get("adapt")
         if self._adapt is not None and hasattr(clf, "coef_"):
             n = self._adapt.n_features_in_
