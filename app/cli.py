@@ -198,22 +198,34 @@ def train(
     no_promote: Annotated[bool, typer.Option("--no-promote", help="Save the version only.")] = False,
     data_dir: Annotated[Path | None, typer.Option(help="Training data folder.")] = None,  # noqa: UP007
     if_new_corrections: Annotated[
-        int, typer.Option(help="Do nothing unless at least N corrections arrived since the newest version.")
+        int, typer.Option(help="Do nothing unless N corrections are newer than any version's training.")
     ] = 0,
     corrections: Annotated[bool, typer.Option(help="Learn from the reviewers' corrections.")] = True,
 ) -> None:
     """Retrain on the shipped data and the reviewers' corrections; promote only if not worse."""
-    from app.learning import correction_examples
+    from app.learning import Feedback, feedback
     from classifier.commands import train_command
 
     settings = _settings()
-    extra = correction_examples(settings, if_new=if_new_corrections) if corrections else []
-    if extra is None:
-        typer.echo(f"fewer than {if_new_corrections} new corrections since the newest version: nothing to do")
+    found = feedback(settings, if_new=if_new_corrections) if corrections else Feedback()
+    if found is None:
+        typer.echo(
+            f"fewer than {if_new_corrections} corrections newer than the last trained on: nothing to do"
+        )
         return
+    if corrections:
+        typer.echo(
+            f"from the reviewers: {found.corrections} corrected messages, {found.confirmations} approved "
+            f"replies confirming their category, {found.suspect} rejected or heavily edited left out"
+        )
     root = Path(__file__).resolve().parent.parent
     version, promoted, report = train_command(
-        settings.models_dir, data_dir or root / "data", extra=extra, force=force, promote=not no_promote
+        settings.models_dir,
+        data_dir or root / "data",
+        extra=found.examples,
+        force=force,
+        promote=not no_promote,
+        provenance=found.provenance() if corrections else None,
     )
     typer.echo(report)
     typer.echo(f"version {version}: {'promoted' if promoted else 'not promoted'}")

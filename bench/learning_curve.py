@@ -15,6 +15,15 @@ Prints, per step: the domain's macro-F1 and per-class F1 on its test part, the h
 of the shipped data, whether the version was promoted and why. Lifts are measured against a model
 retrained by the same code on the same data without corrections ("0 retrain"). `--weight` overrides
 `app.learning.CORRECTION_WEIGHT` for this run (how the weight was tuned).
+
+Measured (2 cores, macro-F1 on the domain's test part after 50 / 100 / 200 corrections, lift over
+"0 retrain"; shipped held-out macro-F1 change at 200):
+- scalabrino2017_clap (1,106 test rows, 0.7005 before): 0.7449 / 0.7452 / 0.8056, +0.044 / +0.045 /
+  +0.105, shipped -0.0026. Before the corrections had their own feature copy (classifier.adapt)
+  and evened-out classes: +0.036 / +0.065 / +0.085, shipped -0.0039.
+- dailydialog_acts (4,832 test rows, 0.8673 before): 0.9236 / 0.9449 / 0.9582, +0.056 / +0.078 /
+  +0.091, shipped +0.0012. Before: +0.045 / +0.061 / +0.075, shipped +0.0006.
+The +0.15 the issue asks for on CLAP is not reached; see README, "The learning loop".
 """
 
 from __future__ import annotations

@@ -43,6 +43,7 @@ _VERSION_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 
 # Every type a triage pipeline is made of that skops does not trust by default.
 TRUSTED_TYPES: tuple[str, ...] = (
+    "classifier.adapt.CorrectionDomain",
     "classifier.features.CharNgramHasher",
     "classifier.features.CueFeatures",
     "classifier.features.SublinearTfidf",

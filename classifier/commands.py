@@ -60,16 +60,20 @@ def train_command(
     promote: bool = True,
     progress: bool = True,
     hyperparameters: dict[str, Any] | None = None,
+    provenance: dict[str, Any] | None = None,
 ) -> tuple[str, bool, str]:
     """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
 
     CURRENT is measured on the same held-out rows and held-out corrections as the new version.
+    `provenance` is recorded in the version's metadata as "feedback" (see `train_model`).
     Returns (version, promoted, report text including the promotion reason).
     """
     rows = load_training_rows(data_dir)
     if not rows:
         raise ValueError(f"no training rows in {data_dir}")
-    model, report = train_model(rows, extra=extra or (), hyperparameters=hyperparameters, progress=progress)
+    model, report = train_model(
+        rows, extra=extra or (), hyperparameters=hyperparameters, progress=progress, provenance=provenance
+    )
     save_model(models_dir, model.pipeline, model.metadata)
     text = format_report(report)
     current = current_version(models_dir)

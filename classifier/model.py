@@ -47,9 +47,20 @@ class TriageModel:
             # C-contiguous and scipy does not copy the whole coefficient matrix on every call
             # (0.8 ms per single-message prediction otherwise).
             clf.coef_ = np.asfortranarray(clf.coef_)
-        self._blocks = self._scoring_blocks()
         # Column order of predict_proba, reordered to CATEGORIES once.
         self._order = np.asarray([classes.index(c) for c in CATEGORIES])
+        # A model trained on corrections has an "adapt" step (classifier.adapt): its classifier
+        # sees [x, scale * g(x) * x[columns_]]. The fast path computes x @ shared + scale * g(x) *
+        # (x @ own), own being the copy's weights put back at their features' columns, instead of
+        # building the augmented matrix (same arithmetic: tests compare it with the pipeline).
+        self._adapt = pipeline.named_steps.get("adapt")
+        if self._adapt is not None and hasattr(clf, "coef_"):
+            n = self._adapt.n_features_in_
+            self._shared = np.asfortranarray(clf.coef_[:, :n])
+            own = np.zeros_like(self._shared)  # the copy's weights, back at their feature's column
+            own[:, self._adapt.columns_] = clf.coef_[:, n:]
+            self._own = np.asfortranarray(own)
+        self._blocks = self._scoring_blocks()
 
     @property
     def version(self) -> str:
@@ -70,16 +81,27 @@ class TriageModel:
             blocks.append(block)
         return sp.hstack(blocks, format="csr")
 
+    def _weights(self) -> np.ndarray:
+        """(features, outputs): coef_.T; with the corrections' copy (`adapt`), the shared weights,
+        the copy's weights and the gate's, side by side, so one pass over a message's features
+        computes all three products."""
+        clf = self.pipeline.named_steps["clf"]
+        if self._adapt is None:
+            return np.ascontiguousarray(np.asarray(clf.coef_).T)
+        return np.ascontiguousarray(
+            np.hstack([self._shared.T, self._own.T, np.asarray(self._adapt.gate_coef_)[:, None]])
+        )
+
     def _scoring_blocks(self) -> list[tuple[Any, Any, np.ndarray]] | None:
-        """(hasher, tfidf, its rows of coef_.T) per hashed block and (cues, None, rows) for the
-        cues, when the pipeline has the shape `build_pipeline` gives; else None (then scoring goes
-        through `features()`)."""
+        """(hasher, tfidf, its rows of `_weights()`) per hashed block and (cues, None, rows) for
+        the cues, when the pipeline has the shape `build_pipeline` gives; else None (then scoring
+        goes through `features()`)."""
         steps = self.pipeline.named_steps
         clf = steps.get("clf")
         union = steps.get("features")
         if clf is None or not hasattr(clf, "coef_") or not hasattr(union, "transformer_list"):
             return None
-        weights = np.ascontiguousarray(np.asarray(clf.coef_).T)  # (features, classes)
+        weights = self._weights()
         blocks: list[tuple[Any, Any, np.ndarray]] = []
         offset = 0
         for _, transformer in union.transformer_list:
@@ -101,7 +123,8 @@ class TriageModel:
         return blocks if offset == weights.shape[0] else None
 
     def decision_scores(self, texts: Sequence[str]) -> np.ndarray:
-        """X @ coef_.T + intercept_, computed block by block without building the feature matrix.
+        """The classifier's decision scores (X @ coef_.T + intercept_, with the corrections' copy
+        and its gate when the model has one), block by block without building the feature matrix.
 
         The same arithmetic as `features(texts) @ coef_.T`: each hashed block's non-zeros are
         weighted (TF-IDF) as coordinates and their coefficient rows gathered and summed per
@@ -110,10 +133,23 @@ class TriageModel:
         """
         clf = self.pipeline.named_steps["clf"]
         if self._blocks is None:
-            return np.asarray(self.features(texts) @ clf.coef_.T + clf.intercept_)
+            raw = np.asarray(self.features(texts) @ self._weights())
+        else:
+            raw = self._block_products(texts)
+        if self._adapt is None:
+            return raw + clf.intercept_
+        # x @ shared + scale * g(x) * (x @ own), g(x) = sigmoid(x @ gate + b): see classifier.adapt
+        k = len(CATEGORIES)
+        gate = 1.0 / (1.0 + np.exp(-(raw[:, 2 * k] + self._adapt.gate_intercept_)))
+        domain = self._adapt.scale * gate
+        return raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_
+
+    def _block_products(self, texts: Sequence[str]) -> np.ndarray:
+        """features(texts) @ _weights(), block by block, without building the feature matrix."""
+        assert self._blocks is not None
         normalised = self.pipeline.named_steps["normalize"].transform(texts)
         n_docs = len(normalised)
-        scores = np.tile(np.asarray(clf.intercept_, dtype=np.float64), (n_docs, 1))
+        scores = np.zeros((n_docs, self._blocks[0][2].shape[1]), dtype=np.float64)
         for extractor, tfidf, weights in self._blocks:
             if tfidf is None:
                 scores += extractor.dense(normalised) @ weights
@@ -167,6 +203,9 @@ class TriageModel:
         clf = self.pipeline.named_steps["clf"]
         normalised = normalizer.transform([text])
         features = union.transform(normalised).tocsr()
+        width = features.shape[1]
+        if self._adapt is not None:
+            features = self._adapt.transform(features)
         proba = clf.predict_proba(features)[0]
         target = int(np.argmax(proba))
         coef = np.asarray(clf.coef_)
@@ -175,6 +214,9 @@ class TriageModel:
         contributions: dict[str, float] = {}
         row = features.getrow(0)
         for column, value in zip(row.indices.tolist(), row.data.tolist(), strict=True):
+            # the corrections' own copy of a feature counts for the same term
+            if column >= width:
+                column = int(self._adapt.columns_[column - width])  # type: ignore[union-attr]
             name = names.get(column)
             if name is None:
                 continue

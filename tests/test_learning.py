@@ -16,9 +16,17 @@ from typer.testing import CliRunner
 
 from app import cli, db
 from app.config import Settings
-from app.learning import CORRECTION_WEIGHT, correction_examples
+from app.learning import (
+    CONFIRMATION_WEIGHT,
+    CORRECTION_WEIGHT,
+    LIGHT_EDIT,
+    correction_examples,
+    edit_similarity,
+    feedback,
+    trained_through,
+)
 from app.main import create_app
-from app.models import Draft, Message, utcnow
+from app.models import Correction, Draft, Message, utcnow
 from app.web import service as web
 from classifier import artifacts
 from tests.conftest import ROOT, deliver, make_settings, make_user, social_rows, write_social_csv
@@ -83,30 +91,142 @@ def test_correction_examples_keep_the_latest_label_per_message(
     assert correction_examples(settings, if_new=3) == examples
 
 
-def test_if_new_counts_from_the_newest_version_promoted_or_not(
-    tmp_path: Path, models_dir: Path, sqlite_url: str
-) -> None:
-    settings = make_settings(sqlite_url, models_dir=models_dir)
+def _fake_version(models_dir: Path, when: dt.datetime, **metadata: object) -> str:
+    """A stored (never promoted) version with the shipped metadata, `created_at` and `metadata`."""
+    shipped = artifacts.current_version(models_dir)
+    assert shipped is not None
+    name = artifacts.make_version(f"{len(list(models_dir.iterdir())):x}" * 64, when)
+    (models_dir / name).mkdir()
+    meta = json.loads((models_dir / shipped / artifacts.METADATA_FILE).read_text())
+    meta.update(created_at=when.isoformat(), **metadata)
+    (models_dir / name / artifacts.METADATA_FILE).write_text(json.dumps(meta))
+    return name
+
+
+def _correction_ids(client: TestClient) -> list[int]:
+    with db.transaction(client.app.state.sessions) as session:
+        return list(session.scalars(select(Correction.id).order_by(Correction.id)))
+
+
+def test_if_new_counts_corrections_by_id_not_by_clock(database_url: str, models_dir: Path) -> None:
+    settings = make_settings(database_url, models_dir=models_dir)
     with TestClient(create_app(settings)) as client:
         auth = make_user(client)
         deliver(client, "n1", "Le site est lent ce matin")
-        r = client.patch(
-            f"/api/messages/{_ids(client)['n1'][0]}", json={"category": "complaint"}, headers=auth
-        )
+        deliver(client, "n2", "Vous ouvrez le dimanche ?")
+        ids = _ids(client)
+        r = client.patch(f"/api/messages/{ids['n1'][0]}", json={"category": "complaint"}, headers=auth)
         assert r.status_code == 200
-    assert correction_examples(settings, if_new=1) == [
-        ("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT)
-    ]
-    # A newer version (refused, so not CURRENT) already saw that correction.
-    shipped = artifacts.current_version(models_dir)
-    assert shipped is not None
-    later = dt.datetime.now(dt.UTC) + dt.timedelta(minutes=1)
-    newer = models_dir / artifacts.make_version("f" * 64, later)
-    newer.mkdir()
-    meta = json.loads((models_dir / shipped / artifacts.METADATA_FILE).read_text())
-    (newer / artifacts.METADATA_FILE).write_text(json.dumps({**meta, "created_at": later.isoformat()}))
-    assert correction_examples(settings, if_new=1) is None
-    assert correction_examples(settings) == [("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT)]
+        first = _correction_ids(client)[-1]
+        assert correction_examples(settings, if_new=1) == [
+            ("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT)
+        ]
+        found = feedback(settings)
+        assert found is not None and found.through_correction_id == first
+        # A version trained through that correction, stamped long before it (a slow clock, or a
+        # training that started before the correction): the correction is not new any more.
+        _fake_version(models_dir, utcnow() - dt.timedelta(days=1), feedback={"through_correction_id": first})
+        assert correction_examples(settings, if_new=1) is None
+        assert feedback(settings, if_new=1) is None
+        # A correction recorded while a training ran: the version is stamped after it, but it did
+        # not export it (through an older id), so it counts as new.
+        r = client.patch(f"/api/messages/{ids['n2'][0]}", json={"category": "other"}, headers=auth)
+        assert r.status_code == 200
+        _fake_version(
+            models_dir, utcnow() + dt.timedelta(minutes=5), feedback={"through_correction_id": first}
+        )
+        assert correction_examples(settings, if_new=2) is None
+        again = feedback(settings, if_new=1)
+        assert again is not None and again.through_correction_id == _correction_ids(client)[-1] > first
+        assert sorted(again.examples) == sorted(
+            [
+                ("Le site est lent ce matin", "complaint", CORRECTION_WEIGHT),
+                ("Vous ouvrez le dimanche ?", "other", CORRECTION_WEIGHT),
+            ]
+        )
+        # Versions without a record (the shipped one, --no-corrections) saw none of them.
+        assert trained_through(settings) == first
+
+
+def _draft_text(client: TestClient, draft_id: int, *, allow_empty: bool = False) -> str:
+    with db.transaction(client.app.state.sessions) as session:
+        text = session.scalar(select(Draft.text).where(Draft.id == draft_id))
+    assert text is not None and (text or allow_empty)
+    return text
+
+
+def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_not(
+    client: TestClient, settings: Settings
+) -> None:
+    auth = make_user(client)
+    texts = {
+        "a1": "Merci pour la livraison rapide",
+        "a2": "Vous livrez en Corse ?",
+        "a3": "Ma commande n'est jamais arrivée, c'est honteux",
+        "a4": "Vous ouvrez le lundi ?",
+        "a5": "Super équipe, merci",
+        "a6": "Ma commande est en retard",
+        "a7": "Vous avez une boutique à Lyon ?",
+        "a8": "Le site plante encore",
+    }
+    for ext, text in texts.items():
+        deliver(client, ext, text)
+    ids = _ids(client)
+
+    def approve(ext: str, text: str | None = None) -> None:
+        _, draft_id, version, _ = _ids(client)[ext]
+        body = {"version": version} if text is None else {"version": version, "text": text}
+        r = client.post(f"/api/drafts/{draft_id}/approve", json=body, headers=auth)
+        assert r.status_code == 200, r.text
+
+    def edit(ext: str, text: str) -> None:
+        _, draft_id, version, _ = _ids(client)[ext]
+        r = client.patch(f"/api/drafts/{draft_id}", json={"version": version, "text": text}, headers=auth)
+        assert r.status_code == 200, r.text
+
+    suggestion = {ext: _draft_text(client, ids[ext][1]) for ext in texts if ext != "a8"}
+    light = suggestion["a2"] + " Bonne journée"
+    heavy = "Bonjour, nous regardons cela et revenons vers vous."
+    assert edit_similarity(suggestion["a2"], light) >= LIGHT_EDIT > edit_similarity(suggestion["a3"], heavy)
+    assert edit_similarity(suggestion["a6"], heavy) < LIGHT_EDIT
+    approve("a1")  # unedited: confirms
+    approve("a2", light)  # lightly edited at approval: confirms
+    approve("a3", heavy)  # rewritten at approval: suspect
+    _, d4, v4, _ = ids["a4"]
+    r = client.post(f"/api/drafts/{d4}/reject", json={"version": v4, "reason": "wrong tone"}, headers=auth)
+    assert r.status_code == 200  # rejected: suspect
+    edit("a5", suggestion["a5"] + " !")
+    approve("a5")  # lightly edited before approval: confirms
+    edit("a6", heavy)
+    approve("a6")  # rewritten before approval, then approved as is: suspect (measured from the suggestion)
+    # corrected, then approved: the correction is the label, not a confirmation
+    r = client.patch(f"/api/messages/{ids['a7'][0]}", json={"category": "complaint"}, headers=auth)
+    assert r.status_code == 200
+    approve("a7")
+    # a8 was left to sort (no category sure enough, no template): the reply a reviewer wrote for it
+    # confirms nothing.
+    assert ids["a8"][3] is not None and _draft_text(client, ids["a8"][1], allow_empty=True) == ""
+    approve("a8", "Nous regardons, merci de votre patience.")
+
+    found = feedback(settings)
+    assert found is not None
+    assert (found.corrections, found.confirmations, found.suspect) == (1, 3, 3)  # suspect: a3, a4, a6
+    assert sorted(found.examples) == sorted(
+        [
+            (texts["a7"], "complaint", CORRECTION_WEIGHT),
+            (texts["a1"], ids["a1"][3], CONFIRMATION_WEIGHT),
+            (texts["a2"], ids["a2"][3], CONFIRMATION_WEIGHT),
+            (texts["a5"], ids["a5"][3], CONFIRMATION_WEIGHT),
+        ]
+    )
+    assert found.provenance() == {
+        "through_correction_id": _correction_ids(client)[-1],
+        "corrections": 1,
+        "confirmations": 3,
+        "suspect": 3,
+    }
+    # Confirmations are not corrections: they never make --if-new-corrections fire.
+    assert feedback(settings, if_new=2) is None
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -177,7 +297,8 @@ def test_train_list_use_and_if_new_corrections(relais: Relais, tmp_path: Path, s
         )
         >= 1
     )
-    # Those two corrections are now behind the newest version.
+    # The version records what it was trained through; those two corrections are behind it now.
+    assert meta["feedback"]["through_correction_id"] >= 2 and meta["feedback"]["corrections"] == 2
     assert "nothing to do" in relais("train", "--if-new-corrections", "1")
 
     listing = relais("models", "list").splitlines()

@@ -411,7 +411,8 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         edited=edited or current.edited,
     )
     if edited:
-        audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, final))
+        first = _first_edit(current)
+        audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
     audit(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
     session.execute(
         insert(OutboxItem).values(
@@ -429,6 +430,12 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         )
     )
     return draft
+
+
+def _first_edit(current: Draft) -> dict[str, str]:
+    """The suggestion as shown, recorded with a draft's first human edit (`app.learning` measures
+    how heavily a reply was edited against it)."""
+    return {} if current.edited else {"suggested": current.text}
 
 
 def reject(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
@@ -453,7 +460,7 @@ def edit(session: Session, *, draft_id: int, version: int, user_id: int, text: s
     ).rowcount
     if changed != 1:
         raise _conflict(session, draft_id, f"draft {draft_id} changed or was decided")
-    audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, text))
+    audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, text), **_first_edit(current))
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
