@@ -73,6 +73,8 @@ def test_fast_path_equals_the_pipeline_with_the_domain_step(adapted: TriageModel
     theirs = adapted.pipeline.predict_proba(texts)
     order = [list(adapted.pipeline.classes_).index(c) for c in CATEGORIES]
     assert np.allclose(ours, theirs[:, order], rtol=0, atol=1e-12)
+    many = adapted.predict_proba(texts * 120)  # a batch scored through the sparse matrix
+    assert np.allclose(many[: len(texts)], ours, rtol=0, atol=1e-12)
 
 
 def test_the_domain_step_saves_and_loads_with_skops(adapted: TriageModel, tmp_path: Path) -> None:

@@ -70,3 +70,15 @@ def test_fast_path_equals_the_pipeline(small_model: TriageModel) -> None:
     theirs = small_model.pipeline.predict_proba(texts)
     order = [list(small_model.pipeline.classes_).index(c) for c in CATEGORIES]
     assert np.allclose(ours, theirs[:, order], rtol=0, atol=1e-12)
+
+
+def test_large_batches_score_like_small_ones(small_model: TriageModel) -> None:
+    # past BLOCKWISE_MAX_BATCH the scores go through the sparse matrix instead: same numbers
+    from classifier.model import BLOCKWISE_MAX_BATCH
+
+    texts = ["Vous livrez le dimanche ?", "", "My order never arrived!!", "😡", "Ce serait top"]
+    many = texts * (BLOCKWISE_MAX_BATCH // len(texts) + 2)
+    assert len(many) > BLOCKWISE_MAX_BATCH
+    big = small_model.predict_proba(many)
+    assert np.allclose(big[: len(texts)], small_model.predict_proba(texts), rtol=0, atol=1e-12)
+    assert np.allclose(big[-len(texts) :], small_model.predict_proba(texts), rtol=0, atol=1e-12)
