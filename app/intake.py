@@ -180,35 +180,6 @@ def prepare_batch(
     return Prepared(now, fresh, message_rows, draft_rows, duplicates)
 
 
-def merge_prepared(parts: Sequence[tuple[Sequence[Delivery], Prepared]]) -> tuple[list[Delivery], Prepared]:
-    """Several prepared batches as one, to be written in one transaction (one commit for all).
-
-    A message that appears in more than one part is kept in the first and counted as a duplicate
-    of its delivery in the others, as `prepare_batch` does within one batch."""
-    deliveries: list[Delivery] = []
-    fresh: list[tuple[int, InboundMessage]] = []
-    message_rows: list[dict[str, Any]] = []
-    draft_rows: list[dict[str, Any]] = []
-    duplicates: list[int] = []
-    seen: set[tuple[str, str, str]] = set()
-    for part_deliveries, prepared in parts:
-        offset = len(deliveries)
-        deliveries.extend(part_deliveries)
-        duplicates.extend(prepared.duplicates)
-        for (k, m), row, draft in zip(
-            prepared.fresh, prepared.message_rows, prepared.draft_rows, strict=True
-        ):
-            if m.key in seen:
-                duplicates[offset + k] += 1
-                continue
-            seen.add(m.key)
-            fresh.append((offset + k, m))
-            message_rows.append(row)
-            draft_rows.append(draft)
-    now = max(prepared.now for _, prepared in parts)
-    return deliveries, Prepared(now, fresh, message_rows, draft_rows, duplicates)
-
-
 def write_batch(
     session: Session,
     deliveries: Sequence[Delivery],

@@ -85,16 +85,3 @@ def test_database_down_in_the_child_is_503(pg_url: str) -> None:
         r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
         assert r.headers.get("retry-after")
-
-
-def test_an_idle_writer_means_no_batch_wait(sqlite_url: str) -> None:
-    # the child collects more deliveries only while its writer is busy: alone, a delivery goes
-    # through at once even with a very long allowed wait
-    settings = make_settings(sqlite_url, intake_process=True, ingest_batch_wait_ms=5000)
-    with TestClient(create_app(settings)) as client:
-        for i in range(3):
-            body = fb_comment(f"idle_{i}", "Vous livrez le dimanche ?")
-            started = time.monotonic()
-            r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
-            assert r.status_code == 200 and r.json()["stored"] == 1
-            assert time.monotonic() - started < 2.5
