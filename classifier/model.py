@@ -24,8 +24,8 @@ from classifier.language import detect_languages
 
 # Up to this many messages, scoring goes block by block (no sparse matrix: the per-call cost of
 # building one dominates small batches); above it, sorting all the batch's non-zeros at once costs
-# more than scipy's per-row sort (bench/classifier_speed.py: 20,065 msg/s in batches of 4,096
-# block by block, 23,5xx through the matrix; a single message 0.30 ms against 0.58 ms).
+# more than scipy's per-row sort (bench/classifier_speed.py, batches of 4,096: 20,065 msg/s block
+# by block, 24,101 with this limit; a single message p50 0.29 ms against 0.58 ms before).
 BLOCKWISE_MAX_BATCH = 512
 
 
@@ -60,12 +60,6 @@ class TriageModel:
         # (x @ own), own being the copy's weights put back at their features' columns, instead of
         # building the augmented matrix (same arithmetic: tests compare it with the pipeline).
         self._adapt = pipeline.named_steps.get("adapt")
-        if self._adapt is not None and hasattr(clf, "coef_"):
-            n = self._adapt.n_features_in_
-            self._shared = np.asfortranarray(clf.coef_[:, :n])
-            own = np.zeros_like(self._shared)  # the copy's weights, back at their feature's column
-            own[:, self._adapt.columns_] = clf.coef_[:, n:]
-            self._own = np.asfortranarray(own)
         self._weights_matrix = self._weights() if hasattr(clf, "coef_") else None
         self._blocks = self._scoring_blocks()
 
@@ -92,12 +86,15 @@ class TriageModel:
         """(features, outputs): coef_.T; with the corrections' copy (`adapt`), the shared weights,
         the copy's weights and the gate's, side by side, so one pass over a message's features
         computes all three products."""
-        clf = self.pipeline.named_steps["clf"]
+        coef = np.asarray(self.pipeline.named_steps["clf"].coef_)
         if self._adapt is None:
-            return np.ascontiguousarray(np.asarray(clf.coef_).T)
-        return np.ascontiguousarray(
-            np.hstack([self._shared.T, self._own.T, np.asarray(self._adapt.gate_coef_)[:, None]])
-        )
+            return np.ascontiguousarray(coef.T)
+        n = self._adapt.n_features_in_
+        weights = np.zeros((n, 2 * coef.shape[0] + 1), dtype=np.float64)
+        weights[:, : coef.shape[0]] = coef[:, :n].T  # shared
+        weights[self._adapt.columns_, coef.shape[0] : -1] = coef[:, n:].T  # the copy, at its columns
+        weights[:, -1] = self._adapt.gate_coef_
+        return weights
 
     def _scoring_blocks(self) -> list[tuple[Any, Any, np.ndarray]] | None:
         """(hasher, tfidf, its rows of `_weights()`) per hashed block and (cues, None, rows) for
