@@ -7,6 +7,9 @@ lock upgrade. PostgreSQL uses psycopg 3 with the same code and migrations.
 
 from __future__ import annotations
 
+import logging
+import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +27,12 @@ from app.config import Settings
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 # Any constant will do: it names the lock that serialises concurrent `relais db upgrade`.
 MIGRATION_LOCK_ID = 0x52454C4149
+log = logging.getLogger("relais.db")
+
+
+def sqlite_path(url: str) -> str:
+    """The file of a `sqlite:///...` URL ("" for an in-memory database)."""
+    return url.split("///", 1)[1] if "///" in url else ""
 
 
 def make_engine(settings: Settings, *, autocheckpoint: bool = True) -> Engine:
@@ -33,7 +42,7 @@ def make_engine(settings: Settings, *, autocheckpoint: bool = True) -> Engine:
     themselves; a `WalCheckpointer` must run beside them (the intake child does)."""
     url = settings.database_url
     if url.startswith("sqlite"):
-        path = url.split("///", 1)[1] if "///" in url else ""
+        path = sqlite_path(url)
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         engine = create_engine(
@@ -88,9 +97,7 @@ class WalCheckpointer:
     """
 
     def __init__(self, settings: Settings, interval_s: float = 0.25):
-        import threading
-
-        self.path = settings.database_url.split("///", 1)[1]
+        self.path = sqlite_path(settings.database_url)
         self.interval_s = interval_s
         self.busy_timeout_ms = settings.sqlite_busy_timeout_ms
         self.synchronous = settings.sqlite_synchronous
@@ -102,10 +109,6 @@ class WalCheckpointer:
         return self
 
     def _run(self) -> None:
-        import logging
-        import sqlite3
-
-        log = logging.getLogger("relais.db")
         conn = None
         while not self._stop.wait(self.interval_s):
             try:

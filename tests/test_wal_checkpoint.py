@@ -14,7 +14,7 @@ from tests.conftest import make_settings
 def test_wal_checkpointer_keeps_the_log_short_while_commits_only_append(sqlite_url: str) -> None:
     settings = make_settings(sqlite_url)
     db.upgrade(settings)
-    path = sqlite_url.split("///", 1)[1]
+    path = db.sqlite_path(sqlite_url)
     engine = db.make_engine(settings, autocheckpoint=False)
     factory = db.make_sessionmaker(engine)
 
