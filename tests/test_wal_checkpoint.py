@@ -24,14 +24,13 @@ def test_wal_checkpointer_keeps_the_log_short_while_commits_only_append(sqlite_u
         nonlocal written
         for _ in range(n):
             written += 1
-            i = written
             with db.transaction(factory) as s:
                 s.execute(
                     text(
                         "INSERT INTO echoes (platform, account_id, external_id, text, seen_at)"
                         " VALUES ('x', 'a', :e, :t, '2026-11-24 00:00:00.000000')"
                     ),
-                    {"e": str(i), "t": "x" * 3000},
+                    {"e": str(written), "t": "x" * 3000},
                 )
 
     write(1500)  # ~1,500 pages: past the 1,000 at which a commit would checkpoint by itself
