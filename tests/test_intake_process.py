@@ -85,3 +85,51 @@ def test_database_down_in_the_child_is_503(pg_url: str) -> None:
         r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
         assert r.status_code == 503 and r.json()["error"]["code"] == "unavailable"
         assert r.headers.get("retry-after")
+
+
+def test_a_stalled_child_holds_back_the_requests_not_their_copies(sqlite_url: str) -> None:
+    """Back-pressure: while the child reads nothing, the web process keeps at most about
+    BACKLOG_BYTES of frames for it (the requests wait with their bodies); nothing is lost."""
+    import asyncio
+    import hashlib
+    import json
+
+    from app.intake import Delivery
+    from app.intake_process import BACKLOG_BYTES, IntakeClient
+    from app.webhooks.types import AdapterContext
+
+    settings = make_settings(sqlite_url, intake_process=True)
+    padding = "x" * 300_000
+    bodies = []
+    for i in range(40):  # 12 MB in all, three times the backlog
+        payload = json.loads(fb_comment(f"big_{i}", f"Commande {i} pas arrivée"))
+        payload["entry"][0]["changes"][0]["value"]["attachment_note"] = padding
+        bodies.append(json.dumps(payload).encode())
+
+    async def scenario() -> tuple[int, list[int]]:
+        client = IntakeClient(settings, AdapterContext())
+        await client.start()
+        child = client._process
+        os.kill(child.pid, signal.SIGSTOP)
+        try:
+            tasks = [
+                asyncio.create_task(
+                    client.submit(
+                        Delivery("meta", hashlib.sha256(b).hexdigest(), None, {}, b, None)  # type: ignore[arg-type]
+                    )
+                )
+                for b in bodies
+            ]
+            await asyncio.sleep(1.0)
+            held = client._backlog()
+            assert not any(t.done() for t in tasks)
+        finally:
+            os.kill(child.pid, signal.SIGCONT)
+        results = await asyncio.wait_for(asyncio.gather(*tasks), 60)
+        await client.stop()
+        return held, [r.stored for r in results]
+
+    held, stored = asyncio.run(scenario())
+    assert held <= BACKLOG_BYTES + len(bodies[0]) + 1024
+    assert stored == [1] * 40
+    assert counts(sqlite_url) == (40, 40)
