@@ -36,7 +36,7 @@ from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import db, metrics
-from app.bulk import BulkInsert
+from app.bulk import BulkInsert, ChainedInsert
 from app.drafts import service as drafts_service
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.triage import ModelHolder
@@ -108,6 +108,16 @@ MESSAGES_INSERT = BulkInsert(
         "to_sort",
     ],
     returning=["id", "platform", "account_id", "external_id"],
+)
+
+
+# PostgreSQL: the three inserts above as one statement (see ChainedInsert)
+INTAKE_CHAIN = ChainedInsert(
+    EVENTS_INSERT,
+    MESSAGES_INSERT,
+    drafts_service.DRAFTS_INSERT,
+    child_fk="event_id",
+    grandchild_fk="message_id",
 )
 
 
@@ -186,11 +196,13 @@ def write_batch(
     prepared: Prepared,
     *,
     touched: dict[tuple[str, str], float] | None = None,
+    one_statement: bool = False,
 ) -> list[IngestResult]:
     """Store a prepared batch in the caller's transaction (no commit).
 
     `touched` remembers when each channel's "last event" was last written, to write it at most
-    every few seconds."""
+    every few seconds. `one_statement` (PostgreSQL, see `one_statement_fits`): the journal, the
+    messages and the drafts go in one statement, which in autocommit is its own transaction."""
     now = prepared.now
     results = [
         IngestResult(ignored=d.parsed.ignored, duplicates=n)
@@ -211,7 +223,19 @@ def write_batch(
         for d in deliveries
     ]
     unique_rows = list({(r["platform"], r["digest"]): r for r in rows}.values())
-    event_ids = {(p, dg): i for i, p, dg in EVENTS_INSERT.run(conn, unique_rows)}
+    if one_statement:
+        # the database keeps the messages of first copies only, and the drafts of new messages
+        inserted_events, inserted_messages = INTAKE_CHAIN.run(
+            conn,
+            unique_rows,
+            prepared.message_rows,
+            [(deliveries[k].platform, deliveries[k].digest) for k, _ in prepared.fresh],
+            prepared.draft_rows,
+            [m.key for _, m in prepared.fresh],
+        )
+    else:
+        inserted_events = EVENTS_INSERT.run(conn, unique_rows)
+    event_ids = {(p, dg): i for i, p, dg in inserted_events}
     first_copy: dict[int, int] = {}  # delivery index -> its journal id, for first copies only
     for k, d in enumerate(deliveries):
         eid = event_ids.pop((d.platform, d.digest), None)
@@ -227,7 +251,9 @@ def write_batch(
         if k in first_copy:
             row["event_id"] = first_copy[k]
             chosen.append((k, m, row, draft))
-    ids = {(p, a, e): i for i, p, a, e in MESSAGES_INSERT.run(conn, [c[2] for c in chosen])}
+    if not one_statement:
+        inserted_messages = MESSAGES_INSERT.run(conn, [c[2] for c in chosen])
+    ids = {(p, a, e): i for i, p, a, e in inserted_messages}
     drafts = []
     for k, m, _, draft in chosen:
         mid = ids.get(m.key)
@@ -237,12 +263,25 @@ def write_batch(
         results[k].stored += 1
         results[k].message_ids.append(mid)
         drafts.append({**draft, "message_id": mid})
-    drafts_service.DRAFTS_INSERT.run(conn, drafts)
+    if not one_statement:
+        drafts_service.DRAFTS_INSERT.run(conn, drafts)
 
     _apply_deletions(session, deliveries, now)
     _record_echoes(session, deliveries, now)
     _touch_channels(session, deliveries, now, touched)
     return results
+
+
+def one_statement_fits(
+    dialect: str, deliveries: Sequence[Delivery], touched: dict[tuple[str, str], float] | None
+) -> bool:
+    """Whether `write_batch` can write the batch as one statement: on PostgreSQL, when the batch
+    deletes nothing, records none of our own posts and has no channel's "last event" due."""
+    return (
+        dialect == "postgresql"
+        and not any(d.parsed.deletions or d.parsed.own for d in deliveries)
+        and not _due_channels(deliveries, touched)
+    )
 
 
 def store_batch(
@@ -296,16 +335,24 @@ def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.dat
 TOUCH_EVERY_S = 5.0  # "last event received" is kept to within a few seconds, not rewritten per batch
 
 
+def _due_channels(
+    deliveries: Sequence[Delivery], touched: dict[tuple[str, str], float] | None
+) -> set[tuple[str, str]]:
+    """The (platform, account) whose "last event received" is to be written now."""
+    accounts = {(m.platform, m.account_id) for d in deliveries for m in d.parsed.messages}
+    if touched is not None:
+        mono = time.monotonic()
+        accounts = {a for a in accounts if mono - touched.get(a, -TOUCH_EVERY_S) >= TOUCH_EVERY_S}
+    return accounts
+
+
 def _touch_channels(
     session: Session,
     deliveries: Sequence[Delivery],
     now: dt.datetime,
     touched: dict[tuple[str, str], float] | None,
 ) -> None:
-    mono = time.monotonic()
-    accounts = {(m.platform, m.account_id) for d in deliveries for m in d.parsed.messages}
-    if touched is not None:
-        accounts = {a for a in accounts if mono - touched.get(a, -TOUCH_EVERY_S) >= TOUCH_EVERY_S}
+    accounts = _due_channels(deliveries, touched)
     if not accounts:
         return
     dialect = session.get_bind().dialect.name
@@ -322,6 +369,7 @@ def _touch_channels(
         stmt.on_conflict_do_update(index_elements=["platform", "account_id"], set_={"last_event_at": now})
     )
     if touched is not None:
+        mono = time.monotonic()
         touched.update((a, mono) for a in accounts)
 
 
@@ -485,7 +533,10 @@ class Intake:
 
     def _store(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult]:
         with db.transaction(self.factory) as session:
-            return write_batch(session, deliveries, prepared, touched=self._touched)
+            one = one_statement_fits(session.get_bind().dialect.name, deliveries, self._touched)
+            if one:  # no BEGIN and COMMIT round trips: the one statement is its own transaction
+                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
+            return write_batch(session, deliveries, prepared, touched=self._touched, one_statement=one)
 
 
 def _is_outage(e: Exception) -> bool:

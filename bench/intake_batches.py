@@ -2,13 +2,15 @@
 each delivery adds, and how many SQLite WAL pages each commit writes (by table and index).
 
     .venv/bin/python bench/intake_batches.py [--sizes 2,8,16,32] [--deliveries 6000]
+    .venv/bin/python bench/intake_batches.py --database-url postgresql+psycopg://postgres@127.0.0.1/bench
 
-Runs the intake child's own steps in-process, on a fresh SQLite file with the shipped model and
-the same signed Meta comments as bench/ingest_throughput.py: parse, `Intake.prepare` (classify,
-draft), `Intake.commit` (write, COMMIT), batch after batch. Times are CPU of the working thread
-(time.thread_time), in microseconds per delivery; "fixed" and "per delivery" come from a
-least-squares fit of cost = per_delivery + fixed / batch_size over the sizes. Under wrk with 32
-connections the live child's batches average about 16 deliveries.
+Runs the intake child's own steps in-process, with the shipped model and the signed Meta comments
+of bench/ingest_throughput.py, on a fresh SQLite file (or a fresh database on the given local
+PostgreSQL server, whose backend's CPU is then shown too, read from /proc): parse,
+`Intake.prepare` (classify, draft), `Intake.commit` (write, COMMIT), batch after batch. Times
+are CPU of the working thread (time.thread_time), in microseconds per delivery; "fixed" and
+"per delivery" come from a least-squares fit of cost = per_delivery + fixed / batch_size over
+the sizes. Under wrk with 32 connections the live child's batches average about 16 deliveries.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import orjson  # noqa: E402
+import psycopg  # noqa: E402
 from ingest_throughput import bodies  # noqa: E402
 
 from app import db  # noqa: E402
@@ -43,7 +46,16 @@ from app.triage import ModelHolder  # noqa: E402
 from app.webhooks.router import PARSERS  # noqa: E402
 from app.webhooks.types import AdapterContext  # noqa: E402
 
-STAGES = ["parse", "classify", "draft", "insert events", "insert messages", "insert drafts", "write rest"]
+STAGES = [
+    "parse",
+    "classify",
+    "draft",
+    "insert events",
+    "insert messages",
+    "insert drafts",
+    "insert all three",  # PostgreSQL: the one statement (app.bulk.ChainedInsert)
+    "write rest",
+]
 
 
 class Timers:
@@ -61,6 +73,19 @@ class Timers:
                 self.spent[label] += time.thread_time() - started
 
         return timed
+
+
+def instrument(timers: Timers) -> None:
+    """Time the three intake inserts and the one statement that replaces them on PostgreSQL
+    (module-level objects: done once for the whole run)."""
+    for name, statement in [
+        ("events", intake_module.EVENTS_INSERT),
+        ("messages", intake_module.MESSAGES_INSERT),
+        ("drafts", intake_module.drafts_service.DRAFTS_INSERT),
+    ]:
+        statement.run = timers.wrap(f"insert {name}", statement.run)  # type: ignore[method-assign]
+    chain = intake_module.INTAKE_CHAIN
+    chain.run = timers.wrap("insert all three", chain.run)  # type: ignore[method-assign]
 
 
 def payloads(folder: Path, count: int) -> list[bytes]:
@@ -92,11 +117,43 @@ def wal_pages(database: str) -> collections.Counter[str]:
     return frames
 
 
-def run_size(size: int, count: int) -> tuple[dict[str, float], float, collections.Counter[str]]:
-    folder = Path(tempfile.mkdtemp(prefix="relais-intake-bench-"))
-    settings = Settings(database_url=f"sqlite:///{folder / 'relais.db'}")
+def fresh_database(url: str | None, folder: Path, size: int) -> Settings:
+    if url is None:
+        settings = Settings(database_url=f"sqlite:///{folder / 'relais.db'}")
+    else:
+        name = f"relais_intake_batches_{size}"
+        with psycopg.connect(
+            url.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres", autocommit=True
+        ) as c:
+            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+            c.execute(f'CREATE DATABASE "{name}"')
+        settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + name)
     db.upgrade(settings)
-    engine = db.make_engine(settings, autocheckpoint=False)  # as in the child; checkpoints by hand
+    return settings
+
+
+def backend_cpu(engine: Any) -> Callable[[], float]:
+    """CPU seconds of the PostgreSQL backend serving the engine's (single) connection."""
+    with engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    tick = os.sysconf("SC_CLK_TCK")
+
+    def read() -> float:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        fields = stat[stat.rindex(")") + 2 :].split()
+        return (int(fields[11]) + int(fields[12])) / tick
+
+    return read
+
+
+def run_size(
+    size: int, count: int, url: str | None
+) -> tuple[dict[str, float], float, collections.Counter[str]]:
+    folder = Path(tempfile.mkdtemp(prefix="relais-intake-bench-"))
+    settings = fresh_database(url, folder, size)
+    sqlite = settings.is_sqlite
+    # as in the child: one connection, SQLite checkpoints by hand
+    engine = db.make_engine(settings.model_copy(update={"db_pool_size": 1}), autocheckpoint=False)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     intake = Intake(
         db.make_sessionmaker(engine),
@@ -104,20 +161,16 @@ def run_size(size: int, count: int) -> tuple[dict[str, float], float, collection
         Drafter(settings),
         read_factory=db.make_sessionmaker(engine, readonly=True),
     )
-    timers = Timers()
+    timers = TIMERS
+    timers.spent.clear()
     holder.classify = timers.wrap("classify", holder.classify)  # type: ignore[method-assign]
     intake.drafter.draft_row = timers.wrap("draft", intake.drafter.draft_row)  # type: ignore[method-assign]
-    for name, statement in [
-        ("events", intake_module.EVENTS_INSERT),
-        ("messages", intake_module.MESSAGES_INSERT),
-        ("drafts", intake_module.drafts_service.DRAFTS_INSERT),
-    ]:
-        statement.run = timers.wrap(f"insert {name}", statement.run)  # type: ignore[method-assign]
     context = AdapterContext()
     frames = payloads(folder, count)
     batches = [frames[i : i + size] for i in range(0, len(frames), size)]
     database = str(folder / "relais.db")
-    checkpoint = sqlite3.connect(database, isolation_level=None)
+    checkpoint = sqlite3.connect(database, isolation_level=None) if sqlite else None
+    server = None if sqlite else backend_cpu(engine)
 
     def one(batch: list[bytes]) -> None:
         started = time.thread_time()
@@ -142,23 +195,31 @@ def run_size(size: int, count: int) -> tuple[dict[str, float], float, collection
     warm = max(1, len(batches) // 5)
     for batch in batches[:warm]:  # the model's caches, the statements, the first pages
         one(batch)
-    checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    if checkpoint is not None:
+        checkpoint.execute("PRAGMA wal_checkpoint(TRUNCATE)")
     timers.spent.clear()
+    server_before = server() if server else 0.0
     measured = batches[warm:]
     delivered = sum(len(b) for b in measured)
     started = time.thread_time()
     for batch in measured:
         one(batch)
     total = time.thread_time() - started
-    pages = wal_pages(database)
-    checkpoint.close()
+    if server is not None:
+        timers.spent["postgres"] = server() - server_before
+    pages = wal_pages(database) if checkpoint is not None else collections.Counter()
+    if checkpoint is not None:
+        checkpoint.close()
     holder.stop()
     engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
-    per = {stage: timers.spent[stage] / delivered * 1e6 for stage in STAGES}
+    per = {stage: timers.spent[stage] / delivered * 1e6 for stage in [*STAGES, "postgres"]}
     for stage in pages:
         pages[stage] = pages[stage] / len(measured)  # type: ignore[assignment]
     return per, total / delivered * 1e6, pages
+
+
+TIMERS = Timers()
 
 
 def fit(sizes: list[int], costs: list[float]) -> tuple[float, float]:
@@ -174,21 +235,25 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--sizes", default="2,8,16,32")
     ap.add_argument("--deliveries", type=int, default=6000)
+    ap.add_argument("--database-url", default=None, help="PostgreSQL; default: a SQLite file")
     args = ap.parse_args()
     os.environ.setdefault("RELAIS_META_APP_SECRET", "bench")
     sizes = [int(s) for s in args.sizes.split(",")]
+    instrument(TIMERS)
     rows, totals, pages = [], [], {}
     for size in sizes:
-        per, total, frames = run_size(size, args.deliveries)
+        per, total, frames = run_size(size, args.deliveries, args.database_url)
         rows.append(per)
         totals.append(total)
         pages[size] = frames
     print("CPU per delivery (us) by batch size; fit: per delivery + fixed per batch")
     print(f"{'stage':18s}" + "".join(f"{s:>8d}" for s in sizes) + f"{'per dlv':>10s}{'fixed':>9s}")
-    for stage in [*STAGES, "total"]:
+    for stage in [*STAGES, "total", *(["postgres"] if args.database_url else [])]:
         costs = totals if stage == "total" else [r[stage] for r in rows]
         a, fixed = fit(sizes, costs)
         print(f"{stage:18s}" + "".join(f"{c:8.1f}" for c in costs) + f"{a:10.1f}{fixed:9.0f}")
+    if args.database_url:
+        return
     print("\nSQLite WAL pages written per batch (every COMMIT appends each page it changed)")
     names = sorted({n for f in pages.values() for n in f}, key=lambda n: -pages[sizes[-1]].get(n, 0))
     print(f"{'table or index':30s}" + "".join(f"{s:>8d}" for s in sizes))
