@@ -53,17 +53,29 @@ def serve(
     if workers > 1 or settings.intake_process:
         # several processes (workers, intake children) count into one /metrics
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relais-metrics-"))
-    uvicorn.run(
-        "app.main:create_app",
-        factory=True,
-        host=host,
-        port=port,
-        workers=workers,
-        log_level=log_level,
-        access_log=False,
-        proxy_headers=True,
-        timeout_graceful_shutdown=10,
-    )
+    intake = None
+    if workers > 1 and settings.intake_process and not settings.intake_socket:
+        # one intake process for every worker of this machine (see IntakeServer)
+        from app.intake_process import IntakeServer
+        from app.main import adapter_context
+
+        intake = IntakeServer(settings, adapter_context(settings)).start()
+        os.environ["RELAIS_INTAKE_SOCKET"] = intake.path
+    try:
+        uvicorn.run(
+            "app.main:create_app",
+            factory=True,
+            host=host,
+            port=port,
+            workers=workers,
+            log_level=log_level,
+            access_log=False,
+            proxy_headers=True,
+            timeout_graceful_shutdown=10,
+        )
+    finally:
+        if intake is not None:
+            intake.stop()
 
 
 @app.command()

@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     # Intake: classify, draft and commit in a child process of its own (a core of its own); off, the
     # web process does it on a thread.
     intake_process: bool = True
+    # Set by `relais serve --workers N` for its workers: the Unix socket of the one intake process
+    # they share (unset: each server process starts its own).
+    intake_socket: str | None = None
     # Intake batching: a batch closes after this many deliveries or this many milliseconds.
     ingest_batch_max: int = 256
     ingest_batch_wait_ms: float = 2.0

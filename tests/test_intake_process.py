@@ -133,3 +133,58 @@ def test_a_stalled_child_holds_back_the_requests_not_their_copies(sqlite_url: st
     assert held <= BACKLOG_BYTES + len(bodies[0]) + 1024
     assert stored == [1] * 40
     assert counts(sqlite_url) == (40, 40)
+
+
+def test_workers_share_one_intake_process_which_comes_back_after_a_crash(sqlite_url: str) -> None:
+    """`relais serve --workers N`: every worker's client talks to the one IntakeServer process;
+    duplicates sent through different workers are stored once; if that process dies, the
+    workers answer 503 until it is back, then connect to it again."""
+    import asyncio
+    import hashlib
+
+    from app.intake import DatabaseUnavailable, Delivery
+    from app.intake_process import IntakeClient, IntakeServer
+    from app.webhooks.types import AdapterContext
+
+    base = make_settings(sqlite_url, intake_process=True)
+    server = IntakeServer(base, AdapterContext()).start()
+    settings = base.model_copy(update={"intake_socket": server.path})
+
+    def delivery(body: bytes) -> Delivery:
+        return Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, None)  # type: ignore[arg-type]
+
+    async def scenario() -> tuple[list[int], list[str], int]:
+        workers = [IntakeClient(settings, AdapterContext()), IntakeClient(settings, AdapterContext())]
+        for w in workers:
+            await w.start()
+        assert all(w._process is None for w in workers)  # no child of their own
+        bodies = [fb_comment(f"shared_{i}", f"Ma commande {i} n'est pas arrivée") for i in range(20)]
+        results = await asyncio.gather(
+            *(workers[k % 2].submit(delivery(b)) for k, b in enumerate(bodies + bodies))
+        )
+        stored = [r.stored for r in results]
+        first = server._process
+        os.kill(first.pid, signal.SIGKILL)
+        outcomes = []
+        for i in range(200):  # 503 while it is gone, then the new process answers
+            try:
+                await workers[i % 2].submit(delivery(fb_comment(f"after_{i}", "Bonjour")))
+                outcomes.append("ok")
+                if outcomes.count("ok") >= 2:
+                    break
+            except DatabaseUnavailable:
+                outcomes.append("503")
+                await asyncio.sleep(0.1)
+        for w in workers:
+            await w.stop()
+        return stored, outcomes, first.pid
+
+    try:
+        stored, outcomes, first_pid = asyncio.run(scenario())
+        assert sum(stored) == 20
+        assert outcomes[0] == "503" and outcomes[-2:] == ["ok", "ok"]
+        assert server._process.pid != first_pid and server._process.is_alive()
+    finally:
+        server.stop()
+    assert not server._process.is_alive() and not os.path.exists(server.path)
+    assert counts(sqlite_url) == (22, 22)

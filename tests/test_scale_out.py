@@ -1,7 +1,7 @@
-"""Scale out on PostgreSQL: two `relais serve` processes and two `relais worker` processes share
-one database. A burst of deliveries, each sent twice and spread over both servers at once, then
-everything approved through both servers: every message exactly once, every reply sent exactly
-once."""
+"""Scale out on PostgreSQL: two `relais serve` processes (the second with two workers sharing one
+intake process) and two `relais worker` processes share one database. A burst of deliveries, each
+sent twice and spread over both servers at once, then everything approved through both servers:
+every message exactly once, every reply sent exactly once."""
 
 from __future__ import annotations
 
@@ -53,6 +53,20 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         os.killpg(proc.pid, signal.SIGKILL)
 
 
+def process_tree(pid: int) -> dict[int, str]:
+    """pid -> name of the process and all its descendants (Linux)."""
+    out, todo = {}, [pid]
+    while todo:
+        p = todo.pop()
+        try:
+            out[p] = Path(f"/proc/{p}/comm").read_text().strip()
+            for task in Path(f"/proc/{p}/task").iterdir():
+                todo += [int(c) for c in (task / "children").read_text().split()]
+        except OSError:
+            continue
+    return out
+
+
 @pytest.fixture
 def pg_database() -> Iterator[str]:
     name = new_pg_database()
@@ -80,20 +94,24 @@ def test_two_servers_two_workers_every_message_once_every_reply_once(
         ports = [free_port(), free_port()]
         servers = [
             subprocess.Popen(
-                [RELAIS, "serve", "--port", str(p)],
+                [RELAIS, "serve", "--port", str(p), "--workers", str(n)],
                 env=env,
                 cwd=ROOT,
                 start_new_session=True,
                 stdout=subprocess.DEVNULL,
                 stderr=subprocess.DEVNULL,
             )
-            for p in ports
+            for p, n in zip(ports, [1, 2], strict=True)
         ]
         workers: list[subprocess.Popen[bytes]] = []
         try:
             urls = [f"http://127.0.0.1:{p}" for p in ports]
             for url, proc in zip(urls, servers, strict=True):
                 wait_healthy(url, proc)
+            # the two workers of the second server share one intake process, started beside them
+            tree = process_tree(servers[1].pid)
+            intake = [p for p, name in tree.items() if name == "relais-intake"]
+            assert len(intake) == 1 and len(tree) >= 4, tree
             workers = [
                 subprocess.Popen(
                     [RELAIS, "worker"],
