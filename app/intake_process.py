@@ -352,9 +352,10 @@ def child_main(
     whatever its size (about 0.9 ms of CPU: the classifier call, BEGIN/COMMIT and the WAL pages
     every commit rewrites) doubled per delivery. That is also why several workers share one
     intake process (`IntakeServer`): on PostgreSQL with two workers, one child each gave
-    4,299-4,311 req/s, one shared process 5,091-5,226. On PostgreSQL, a writer thread waiting
-    for the server while this one prepares the next batch gave 4,026-4,239 (smaller batches, and
-    the two threads take turns on the interpreter).
+    4,299-4,311 req/s, one shared process 5,091-5,226. Overlapping the server's work with the
+    next batch's preparation was measured slower on PostgreSQL, both ways: a writer thread
+    (4,026-4,239 req/s: smaller batches, and the threads take turns on the interpreter) and one
+    thread with the statement on an asyncio psycopg connection (4,239-4,413: smaller batches).
 
     `sock` is the parent's socket (its deliveries, if any, and the end of this process when it
     closes); `listener`, for an `IntakeServer`, accepts the workers' sockets.
