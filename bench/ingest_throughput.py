@@ -10,6 +10,10 @@ cycles go, and that noise from other programs on the machine barely moves.
     .venv/bin/python bench/ingest_throughput.py --workers 2 \\
         --database-url postgresql+psycopg://postgres@127.0.0.1/bench # PostgreSQL, 2 workers
 
+Each run starts from an empty database, as a SQLite run starts from a new file: on PostgreSQL,
+the database named in the URL is dropped and created again, and dropped at the end (do not point
+it at real data).
+
 Needs `wrk` (Debian package `wrk`).
 """
 
@@ -85,6 +89,18 @@ def bodies(path: Path, count: int) -> None:
             )
             sig = hmac.new(SECRET.encode(), b.encode(), hashlib.sha256).hexdigest()
             f.write(f"sha256={sig} {b}\n")
+
+
+def fresh_postgres_database(url: str, *, create: bool = True) -> None:
+    """Drop (and create again) the database of `url`, through the server's `postgres` database."""
+    import psycopg
+
+    base, name = url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)
+    name = name.split("?", 1)[0]
+    with psycopg.connect(base + "/postgres", autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        if create:
+            conn.execute(f'CREATE DATABASE "{name}"')
 
 
 def wait_healthy(url: str, proc: subprocess.Popen[bytes], timeout: float = 90) -> None:
@@ -232,6 +248,8 @@ def main() -> None:
     per_run = 100_000
     bodies_file = tmp / "bodies.txt"
     bodies(bodies_file, per_run * args.rounds)
+    if args.database_url:
+        fresh_postgres_database(args.database_url)
     env = {
         **os.environ,
         "RELAIS_META_APP_SECRET": SECRET,
@@ -292,6 +310,8 @@ def main() -> None:
         stop(server)
         stop(bare)
         shutil.rmtree(tmp, ignore_errors=True)
+        if args.database_url:
+            fresh_postgres_database(args.database_url, create=False)
     ratio = statistics.median(p["rps"] / b["rps"] for b, p in results)
     print(
         f"database {'sqlite' if not args.database_url else args.database_url.split('@')[-1]}, "
