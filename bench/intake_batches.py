@@ -250,6 +250,8 @@ def main() -> None:
     print(f"{'stage':18s}" + "".join(f"{s:>8d}" for s in sizes) + f"{'per dlv':>10s}{'fixed':>9s}")
     for stage in [*STAGES, "total", *(["postgres"] if args.database_url else [])]:
         costs = totals if stage == "total" else [r[stage] for r in rows]
+        if not any(costs):
+            continue  # a stage of the other database
         a, fixed = fit(sizes, costs)
         print(f"{stage:18s}" + "".join(f"{c:8.1f}" for c in costs) + f"{a:10.1f}{fixed:9.0f}")
     if args.database_url:
