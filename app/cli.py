@@ -57,9 +57,9 @@ def serve(
     if workers > 1 and settings.intake_process and not settings.intake_socket:
         # one intake process for every worker of this machine (see IntakeServer)
         from app.intake_process import IntakeServer
-        from app.main import adapter_context
+        from app.webhooks.types import AdapterContext
 
-        intake = IntakeServer(settings, adapter_context(settings)).start()
+        intake = IntakeServer(settings, AdapterContext.from_settings(settings)).start()
         os.environ["RELAIS_INTAKE_SOCKET"] = intake.path
     try:
         uvicorn.run(

@@ -44,12 +44,6 @@ class RelaisApp(FastAPI):
         await fastpath.serve(self.state, platform, scope, receive, send)
 
 
-def adapter_context(settings: Settings) -> AdapterContext:
-    """What the platform adapters need to know about this deployment."""
-    token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
-    return AdapterContext(telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot")
-
-
 def create_app(settings: Settings | None = None) -> FastAPI:
     """Build the Relais application for `settings` (default: from the environment)."""
     settings = settings or Settings()
@@ -107,7 +101,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         "human approval, replies out.",
     )
     app.state.settings = settings
-    app.state.adapter_context = adapter_context(settings)
+    app.state.adapter_context = AdapterContext.from_settings(settings)
 
     app.add_exception_handler(RelaisError, handle_relais_error)
 

@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 
 class MalformedPayload(ValueError):
@@ -59,6 +62,12 @@ class Parsed:
 @dataclass(frozen=True, slots=True)
 class AdapterContext:
     telegram_bot_id: str = "bot"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> AdapterContext:
+        """What the platform adapters need to know about this deployment."""
+        token = settings.telegram_bot_token.get_secret_value() if settings.telegram_bot_token else ""
+        return cls(telegram_bot_id=token.split(":", 1)[0] if ":" in token else "bot")
 
 
 def epoch(value: Any) -> dt.datetime | None:
