@@ -156,7 +156,7 @@ def test_a_batch_of_only_duplicates_as_one_statement(pg_url: str, monkeypatch: p
     assert len(stored(pg_url)["messages"]) == 1 and len(stored(pg_url)["events"]) == 2
 
 
-def test_when_a_batch_takes_one_statement(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_when_a_batch_takes_one_statement() -> None:
     plain = delivery(fb_comment("a", "Bonjour"))
     deletion = delivery(
         json.dumps(
