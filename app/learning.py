@@ -12,6 +12,11 @@ training rows. Two kinds of decisions teach the model:
   `CONFIRMATION_WEIGHT` (the model already predicted it; the confirmation keeps the domain's
   right answers next to its corrected wrong ones, so the corrections alone do not tilt it).
 
+The app also hands over the text of the **received messages** (the latest `RECEIVED_LIMIT`,
+corrected or not, never with a label or a category): they are what the reviewers' traffic looks
+like, and the domain gate (`classifier.adapt`) learns that from all of them rather than from the
+few corrected ones; they are never training rows of the classifier.
+
 A **rejected** draft, or one approved after a heavy edit, of a message nobody corrected is
 *suspect*: the reviewer did not want the reply written for that category, which may mean the
 category was wrong (or only that the template did not fit). It is not a confirmation and is left
@@ -50,6 +55,11 @@ CORRECTION_WEIGHT = 250.0
 # already; many confirmations must not drown the corrections). Not measured by the learning-curve
 # bench, which only corrects.
 CONFIRMATION_WEIGHT = 50.0
+# The text of this many received messages, the latest, goes to the domain gate (as many as the
+# shipped rows it is fitted against, classifier.adapt.GATE_NEGATIVES). With all of a domain's
+# received messages instead of its corrections only (bench/learning_curve.py, CLAP app reviews, the
+# 1,629 pool messages received): see the README, "The learning loop".
+RECEIVED_LIMIT = 20_000
 # difflib ratio of the suggested and the sent reply at or above which an edit is "light".
 LIGHT_EDIT = 0.6
 APPROVED_STATUSES = ("approved", "sent", "failed")
@@ -66,6 +76,7 @@ class Feedback:
     corrections: int = 0  # corrected messages (latest label each)
     confirmations: int = 0  # approved drafts of uncorrected messages
     suspect: int = 0  # rejected or heavily edited drafts of uncorrected messages, left out
+    received: list[str] = field(default_factory=list)  # received messages' text, no labels
 
     def provenance(self) -> dict[str, Any]:
         """What a version trained on these examples records in its metadata (`feedback`)."""
@@ -74,11 +85,13 @@ class Feedback:
             "corrections": self.corrections,
             "confirmations": self.confirmations,
             "suspect": self.suspect,
+            "received": len(self.received),
         }
 
 
 def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
-    """The corrections and confirmations as weighted examples (see the module docstring).
+    """The corrections and confirmations as weighted examples, and the received messages' text
+    (see the module docstring).
 
     With `if_new` > 0, None when fewer than that many corrections have an id above the highest one
     any stored version (promoted or not) was trained on: a scheduled `relais train
@@ -129,6 +142,13 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
             ).all()
             edited_ids = [d[0] for d in drafts if d[1] in APPROVED_STATUSES and d[2]]
             suggested = _first_suggestions(conn, edited_ids)
+            latest_received = conn.execute(
+                select(Message.text)
+                .where(Message.deleted_at.is_(None))
+                .order_by(Message.id.desc())
+                .limit(RECEIVED_LIMIT)
+            ).scalars()
+            received = [text for text in latest_received if (text or "").strip()][::-1]
     finally:
         engine.dispose()
     latest: dict[int, tuple[str, str]] = {}
@@ -146,7 +166,7 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
             continue
         examples.append((text, category, CONFIRMATION_WEIGHT))
         confirmations += 1
-    return Feedback(examples, through, len(latest), confirmations, suspect)
+    return Feedback(examples, through, len(latest), confirmations, suspect, received)
 
 
 def correction_examples(settings: Settings, *, if_new: int = 0) -> list[Example] | None:
