@@ -228,13 +228,15 @@ def train(
     if corrections:
         typer.echo(
             f"from the reviewers: {found.corrections} corrected messages, {found.confirmations} approved "
-            f"replies confirming their category, {found.suspect} rejected or heavily edited left out"
+            f"replies confirming their category, {found.suspect} rejected or heavily edited left out; "
+            f"the text of the {len(found.received)} latest received messages (no labels) for the domain gate"
         )
     root = Path(__file__).resolve().parent.parent
     version, promoted, report = train_command(
         settings.models_dir,
         data_dir or root / "data",
         extra=found.examples,
+        received=found.received,
         force=force,
         promote=not no_promote,
         provenance=found.provenance() if corrections else None,

@@ -12,6 +12,11 @@ training rows. Two kinds of decisions teach the model:
   `CONFIRMATION_WEIGHT` (the model already predicted it; the confirmation keeps the domain's
   right answers next to its corrected wrong ones, so the corrections alone do not tilt it).
 
+The app also hands over the text of the **received messages** (the latest `RECEIVED_LIMIT`,
+corrected or not, never with a label or a category): they are what the reviewers' traffic looks
+like, and the domain gate (`classifier.adapt`) learns that from all of them rather than from the
+few corrected ones; they are never training rows of the classifier.
+
 A **rejected** draft, or one approved after a heavy edit, of a message nobody corrected is
 *suspect*: the reviewer did not want the reply written for that category, which may mean the
 category was wrong (or only that the template did not fit). It is not a confirmation and is left
@@ -42,14 +47,23 @@ from app.models import Correction, Draft, DraftEvent, Message
 # corrections had their own feature copy (classifier.adapt): 20 -> +0.078, 100 -> +0.093,
 # 250 -> +0.106 with the shipped held-out score unchanged; 1000 lowered it (-0.006). With the copy
 # and evened-out classes (prototype on fixed features, CLAP): 120 -> 0.800, 250 -> 0.811, 500 ->
-# 0.804 on the domain's test part. `bench/learning_curve.py` now measures +0.105 on CLAP and +0.091
-# on DailyDialog after 200. `classifier.train` caps the corrections' total at half the training
-# weight whatever their number.
+# 0.804 on the domain's test part. `bench/learning_curve.py` now measures +0.108 on CLAP and +0.100
+# on DailyDialog after 200 (the gate also fitted on the received messages); on CLAP, 50 / 100 /
+# 200 corrections, with the same gate: 120 -> +0.067 / +0.066 / +0.111, shipped held-out -0.0030 at
+# 200; 250 -> +0.070 / +0.067 / +0.108, -0.0014; 500 -> +0.068 / +0.060 / +0.103, -0.0035.
+# `classifier.train` caps the corrections' total at half the training weight whatever their number.
 CORRECTION_WEIGHT = 250.0
 # An approved reply's category, confirmed: one fifth of a correction (the model got it right
 # already; many confirmations must not drown the corrections). Not measured by the learning-curve
 # bench, which only corrects.
 CONFIRMATION_WEIGHT = 50.0
+# The text of this many received messages, the latest, goes to the domain gate (as many as the
+# shipped rows it is fitted against, classifier.adapt.GATE_NEGATIVES). bench/learning_curve.py,
+# lift after 50 / 100 / 200 corrections with the gate on the corrections only -> on the received
+# messages too: CLAP +0.044 / +0.049 / +0.105 -> +0.070 / +0.067 / +0.108, DailyDialog +0.057 /
+# +0.078 / +0.091 -> +0.092 / +0.097 / +0.100. 20,000 of them take the gate of a 100,000-row
+# training from 1.1 to 2.8 s (bench/train_speed.py --received).
+RECEIVED_LIMIT = 20_000
 # difflib ratio of the suggested and the sent reply at or above which an edit is "light".
 LIGHT_EDIT = 0.6
 APPROVED_STATUSES = ("approved", "sent", "failed")
@@ -66,6 +80,7 @@ class Feedback:
     corrections: int = 0  # corrected messages (latest label each)
     confirmations: int = 0  # approved drafts of uncorrected messages
     suspect: int = 0  # rejected or heavily edited drafts of uncorrected messages, left out
+    received: list[str] = field(default_factory=list)  # received messages' text, no labels
 
     def provenance(self) -> dict[str, Any]:
         """What a version trained on these examples records in its metadata (`feedback`)."""
@@ -74,11 +89,13 @@ class Feedback:
             "corrections": self.corrections,
             "confirmations": self.confirmations,
             "suspect": self.suspect,
+            "received": len(self.received),
         }
 
 
 def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
-    """The corrections and confirmations as weighted examples (see the module docstring).
+    """The corrections and confirmations as weighted examples, and the received messages' text
+    (see the module docstring).
 
     With `if_new` > 0, None when fewer than that many corrections have an id above the highest one
     any stored version (promoted or not) was trained on: a scheduled `relais train
@@ -129,6 +146,13 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
             ).all()
             edited_ids = [d[0] for d in drafts if d[1] in APPROVED_STATUSES and d[2]]
             suggested = _first_suggestions(conn, edited_ids)
+            latest_received = conn.execute(
+                select(Message.text)
+                .where(Message.deleted_at.is_(None))
+                .order_by(Message.id.desc())
+                .limit(RECEIVED_LIMIT)
+            ).scalars()
+            received = [text for text in latest_received if (text or "").strip()][::-1]
     finally:
         engine.dispose()
     latest: dict[int, tuple[str, str]] = {}
@@ -146,7 +170,7 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
             continue
         examples.append((text, category, CONFIRMATION_WEIGHT))
         confirmations += 1
-    return Feedback(examples, through, len(latest), confirmations, suspect)
+    return Feedback(examples, through, len(latest), confirmations, suspect, received)
 
 
 def correction_examples(settings: Settings, *, if_new: int = 0) -> list[Example] | None:

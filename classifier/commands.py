@@ -56,6 +56,7 @@ def train_command(
     data_dir: Path,
     *,
     extra: Sequence[Extra] | None = None,
+    received: Sequence[str] = (),
     force: bool = False,
     promote: bool = True,
     progress: bool = True,
@@ -65,14 +66,20 @@ def train_command(
     """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
 
     CURRENT is measured on the same held-out rows and held-out corrections as the new version.
-    `provenance` is recorded in the version's metadata as "feedback" (see `train_model`).
+    `received` (texts of received messages, no labels) and `provenance` (recorded in the version's
+    metadata as "feedback") are passed to `train_model`.
     Returns (version, promoted, report text including the promotion reason).
     """
     rows = load_training_rows(data_dir)
     if not rows:
         raise ValueError(f"no training rows in {data_dir}")
     model, report = train_model(
-        rows, extra=extra or (), hyperparameters=hyperparameters, progress=progress, provenance=provenance
+        rows,
+        extra=extra or (),
+        received=received,
+        hyperparameters=hyperparameters,
+        progress=progress,
+        provenance=provenance,
     )
     save_model(models_dir, model.pipeline, model.metadata)
     text = format_report(report)

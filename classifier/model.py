@@ -141,9 +141,9 @@ class TriageModel:
             raw = self._block_products(texts)
         if self._adapt is None:
             return raw + clf.intercept_
-        # x @ shared + scale * g(x) * (x @ own), g(x) = sigmoid(x @ gate + b): see classifier.adapt
+        # x @ shared + scale * g(x) * (x @ own), g(x) = sigmoid(x @ gate + b) ** power: classifier.adapt
         k = len(CATEGORIES)
-        gate = 1.0 / (1.0 + np.exp(-(raw[:, 2 * k] + self._adapt.gate_intercept_)))
+        gate = self._adapt.sharpen(1.0 / (1.0 + np.exp(-(raw[:, 2 * k] + self._adapt.gate_intercept_))))
         domain = self._adapt.scale * gate
         return raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
@@ -99,12 +100,16 @@ def train_model(
     rows: Sequence[Row],
     *,
     extra: Sequence[Extra] = (),
+    received: Sequence[str] = (),
     hyperparameters: dict[str, Any] | None = None,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
 ) -> tuple[TriageModel, dict[str, Any]]:
     """Fit on the train split (+ weighted corrections), evaluate on both held-out splits.
 
+    `received` is the text of messages the reviewers' app received, labelled or not (no label is
+    ever read from it): with corrections, the domain gate (`classifier.adapt`) learns from them what
+    the reviewers' traffic looks like; they are never training rows of the classifier.
     The report is the one of the shipped held-out rows, with the held-out corrections' own report
     under "corrections" (when there are any).
     `provenance` (what the caller exported the corrections from, e.g. the highest correction id) is
@@ -141,7 +146,9 @@ def train_model(
     started = time.perf_counter()
     pipeline = build_pipeline(**params)
     if extra:
-        pipeline = _fit_with_domain(pipeline, texts, labels, np.asarray(weights), n_shipped=len(train))
+        pipeline = _fit_with_domain(
+            pipeline, texts, labels, np.asarray(weights), n_shipped=len(train), received=received
+        )
     else:
         pipeline.fit(texts, labels, clf__sample_weight=np.asarray(weights))
     fit_seconds = round(time.perf_counter() - started, 2)
@@ -158,7 +165,14 @@ def train_model(
         "class_power": CLASS_POWER,
         "corrections_weight_scale": round(extra_scale, 6),
         "domain_adaptation": (
-            {"scale": DOMAIN_SCALE, "gate_negatives": len(gate_sample(len(train)))} if extra else None
+            {
+                "scale": DOMAIN_SCALE,
+                "gate_power": pipeline.named_steps["adapt"].power,
+                "gate_negatives": len(gate_sample(len(train))),
+                "gate_received": len(received),
+            }
+            if extra
+            else None
         ),
         "train_rows_by_source": {**counts_by_source(train), **({EXTRA_SOURCE: len(extra)} if extra else {})},
         "test_rows_by_source": {
@@ -194,20 +208,35 @@ def train_model(
 
 
 def _fit_with_domain(
-    pipeline: Pipeline, texts: list[str], labels: list[str], weights: np.ndarray, *, n_shipped: int
+    pipeline: Pipeline,
+    texts: list[str],
+    labels: list[str],
+    weights: np.ndarray,
+    *,
+    n_shipped: int,
+    received: Sequence[str] = (),
 ) -> Pipeline:
     """Fit normalise + features, the domain gate, then the classifier on [x, scale * d * x].
 
     The first `n_shipped` rows are the shipped ones (d = 0), the rest the corrections (d = 1).
-    Returns normalise -> features -> adapt -> clf, all fitted.
+    The gate's positives are the corrections and the `received` messages' texts (unlabelled: the
+    gate only learns what the reviewers' traffic looks like), against a fixed sample of the shipped
+    rows. Returns normalise -> features -> adapt -> clf, all fitted.
     """
     features = Pipeline(pipeline.steps[:-1])
     X = features.fit_transform(texts)
     is_extra = np.zeros(X.shape[0], dtype=np.float64)
     is_extra[n_shipped:] = 1.0
     negatives = gate_sample(n_shipped)
-    gate_rows = np.concatenate([negatives, np.arange(n_shipped, X.shape[0])])
-    adapt = CorrectionDomain(scale=DOMAIN_SCALE).fit(X[gate_rows], is_extra[gate_rows])
+    gate_X = X[np.concatenate([negatives, np.arange(n_shipped, X.shape[0])])]
+    gate_y = np.r_[np.zeros(len(negatives)), np.ones(X.shape[0] - n_shipped)]
+    if len(received):
+        received_X = list(received)
+        for _, step in features.steps:  # the fitted steps (the Pipeline's own check warns here)
+            received_X = step.transform(received_X)
+        gate_X = sp.vstack([gate_X, received_X], format="csr")
+        gate_y = np.r_[gate_y, np.ones(len(received))]
+    adapt = CorrectionDomain(scale=DOMAIN_SCALE).fit(gate_X, gate_y, copy_rows=X[n_shipped:])
     clf = pipeline.steps[-1][1]
     clf.fit(adapt.augment(X, is_extra), labels, sample_weight=weights)
     return Pipeline([*features.steps, ("adapt", adapt), ("clf", clf)])

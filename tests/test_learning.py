@@ -14,7 +14,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 from typer.testing import CliRunner
 
-from app import cli, db
+from app import cli, db, learning
 from app.config import Settings
 from app.learning import (
     CONFIRMATION_WEIGHT,
@@ -89,6 +89,29 @@ def test_correction_examples_keep_the_latest_label_per_message(
     # Three corrections arrived after the (copied) shipped version was trained.
     assert correction_examples(settings, if_new=4) is None
     assert correction_examples(settings, if_new=3) == examples
+
+
+def test_received_messages_are_exported_as_text_without_labels(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = make_user(client)
+    texts = {"r1": "The widget freezes since 4.2", "r2": "Add a dark theme", "r3": "Five stars"}
+    for ext, text in texts.items():
+        deliver(client, ext, text)
+    ids = _ids(client)
+    r = client.patch(f"/api/messages/{ids['r1'][0]}", json={"category": "complaint"}, headers=auth)
+    assert r.status_code == 200
+    found = feedback(settings)
+    assert found is not None
+    # Every received message's text, corrected or not, oldest first, and nothing else: no label,
+    # no category, no weight; the examples (training rows) are still only the correction.
+    assert found.received == list(texts.values())
+    assert all(isinstance(text, str) for text in found.received)
+    assert found.examples == [(texts["r1"], "complaint", CORRECTION_WEIGHT)]
+    assert found.provenance()["received"] == 3
+    # Only the latest RECEIVED_LIMIT.
+    monkeypatch.setattr(learning, "RECEIVED_LIMIT", 2)
+    assert feedback(settings).received == [texts["r2"], texts["r3"]]  # type: ignore[union-attr]
 
 
 def _fake_version(models_dir: Path, when: dt.datetime, **metadata: object) -> str:
@@ -224,6 +247,7 @@ def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_
         "corrections": 1,
         "confirmations": 3,
         "suspect": 3,
+        "received": len(found.received),
     }
     # Confirmations are not corrections: they never make --if-new-corrections fire.
     assert feedback(settings, if_new=2) is None
@@ -299,6 +323,8 @@ def test_train_list_use_and_if_new_corrections(relais: Relais, tmp_path: Path, s
     )
     # The version records what it was trained through; those two corrections are behind it now.
     assert meta["feedback"]["through_correction_id"] >= 2 and meta["feedback"]["corrections"] == 2
+    # The domain gate saw the received messages' text.
+    assert meta["feedback"]["received"] == 2 and meta["domain_adaptation"]["gate_received"] == 2
     assert "nothing to do" in relais("train", "--if-new-corrections", "1")
 
     listing = relais("models", "list").splitlines()

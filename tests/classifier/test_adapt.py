@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.adapt import CorrectionDomain
+from classifier.adapt import GATE_POWER, CorrectionDomain
 from classifier.artifacts import TRUSTED_TYPES, load_version, save_model
 from classifier.data import CATEGORIES, Row
 from classifier.model import TriageModel
@@ -110,3 +110,62 @@ def test_balance_extra_evens_class_totals_and_keeps_the_total() -> None:
     assert weights["question"] / weights["complaint"] == pytest.approx(EXTRA_CLASS_FACTOR_MAX / (500 / 990))
     assert sum(w for _, _, w in lone) == pytest.approx(1000.0)
     assert balance_extra([("a", "other", 3.0)]) == [("a", "other", 3.0)]
+
+
+# The same app's other reviews, in words the corrections never use: received, never corrected.
+OTHER_REVIEWS = (
+    "my {n} gizmo app keeps crashing at startup",
+    "please let the {n} gizmo sync its playlists to the cloud",
+    "the {n} gizmo app is nice on my old tablet",
+)
+
+
+def _other_reviews(start: int, count: int) -> list[str]:
+    return [template.format(n=f"unit{start + i}") for i in range(count) for template in OTHER_REVIEWS]
+
+
+def test_received_messages_teach_the_gate_and_are_never_training_rows(
+    small_rows: list[Row], small_hyperparameters: dict[str, int], adapted: TriageModel
+) -> None:
+    extra = [(text, label, 50.0) for text, label in _reviews(0, 40)]
+    received = _other_reviews(0, 40) + [text for text, _, _ in extra]
+    model, _ = train_model(
+        small_rows, extra=extra, received=received, hyperparameters=small_hyperparameters, progress=False
+    )
+    adapt = model.pipeline.named_steps["adapt"]
+    assert model.metadata["domain_adaptation"]["gate_received"] == len(received)
+    # Unlabelled, the received texts add no training row: same rows, same fingerprint, same copy
+    # columns (the corrections') as the model trained without them.
+    assert model.metadata["data_fingerprint"] == adapted.metadata["data_fingerprint"]
+    assert model.metadata["train_rows_by_source"] == adapted.metadata["train_rows_by_source"]
+    assert np.array_equal(adapt.columns_, adapted.pipeline.named_steps["adapt"].columns_)
+    # The gate recognises the domain's unseen messages in the received messages' words...
+    unseen = model.features(_other_reviews(100, 10))
+    with_received = adapt.gate(unseen)
+    without = adapted.pipeline.named_steps["adapt"].gate(adapted.features(_other_reviews(100, 10)))
+    assert with_received.mean() > without.mean() + 0.2 and with_received.min() > 0.5
+    # ...not the shipped data's...
+    shipped = model.features(["Vous livrez le dimanche ?", "My parcel never arrived", "Merci !"])
+    assert adapt.gate(shipped).max() < 0.2
+    # ...and the corrected messages still get their labels.
+    trained = _reviews(0, 40)
+    predicted = [p.category for p in model.predict([t for t, _ in trained])]
+    assert sum(p == label for p, (_, label) in zip(predicted, trained, strict=True)) >= 0.95 * len(trained)
+    ours = model.predict_proba(_other_reviews(200, 2) + ["Vous livrez le dimanche ?"])
+    theirs = model.pipeline.predict_proba(_other_reviews(200, 2) + ["Vous livrez le dimanche ?"])
+    order = [list(model.pipeline.classes_).index(c) for c in CATEGORIES]
+    assert np.allclose(ours, theirs[:, order], rtol=0, atol=1e-12)
+
+
+def test_the_gate_is_the_logistic_probability_to_its_power(adapted: TriageModel) -> None:
+    adapt = adapted.pipeline.named_steps["adapt"]
+    assert adapt.power == GATE_POWER == adapted.metadata["domain_adaptation"]["gate_power"]
+    X = adapted.features([t for t, _ in _reviews(600, 2)] + ["Vous livrez le dimanche ?"])
+    z = np.asarray(X @ adapt.gate_coef_).ravel() + adapt.gate_intercept_
+    assert np.allclose(adapt.gate(X), (1.0 / (1.0 + np.exp(-z))) ** GATE_POWER)
+    # A version saved before the power existed keeps its gate as it was (power 1).
+    del adapt.power
+    try:
+        assert np.allclose(adapt.gate(X), 1.0 / (1.0 + np.exp(-z)))
+    finally:
+        adapt.power = GATE_POWER
