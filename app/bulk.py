@@ -23,6 +23,7 @@ from typing import Any
 import orjson
 from sqlalchemy import JSON, Boolean, Connection, LargeBinary, Table
 from sqlalchemy.dialects import postgresql
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.types import TypeDecorator
 
 from app.models import UTCDateTime
@@ -77,6 +78,32 @@ def _converter(column_type: Any, dialect: str) -> Converter:
     if isinstance(column_type, LargeBinary):
         return _identity
     return _identity
+
+
+def _driver_execute(conn: Connection, sql: str, params: Sequence[Any], *, fetch: bool) -> list[Any]:
+    """Run `sql` on the driver's own cursor (psycopg binary parameters), with the driver's errors
+    raised as SQLAlchemy raises them (DBAPIError, OperationalError...), the connection
+    invalidated if it was lost: callers tell an outage from a bad batch the same way on every
+    path."""
+    cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    try:
+        cursor.execute(sql, params, binary=True)
+        return cursor.fetchall() if fetch else []
+    except conn.dialect.loaded_dbapi.Error as e:
+        lost = conn.dialect.is_disconnect(e, conn.connection.dbapi_connection, cursor)
+        if lost:
+            conn.invalidate(e)
+        raise DBAPIError.instance(
+            sql,
+            None,
+            e,
+            conn.dialect.loaded_dbapi.Error,
+            hide_parameters=True,
+            connection_invalidated=lost,
+            dialect=conn.dialect,
+        ) from e
+    finally:
+        cursor.close()
 
 
 class BulkInsert:
@@ -171,12 +198,8 @@ class BulkInsert:
     def _run_unnest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
         # binary parameters: psycopg dumps arrays in text format element by element in Python,
         # with a regular expression escaping each value; the binary format needs no escaping
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(self._unnest_sql(), self.arrays(rows), binary=True)
-            return [tuple(r) for r in cursor.fetchall()] if self.returning else []
-        finally:
-            cursor.close()
+        rows_back = _driver_execute(conn, self._unnest_sql(), self.arrays(rows), fetch=bool(self.returning))
+        return [tuple(r) for r in rows_back]
 
 
 class ChainedInsert:
@@ -271,12 +294,7 @@ class ChainedInsert:
             *([list(col) for col in zip(*grandchild_child_keys, strict=True)] or [[]] * len(self.child_key)),
             *grandchildren.arrays(grandchild_rows, self.grandchild_columns),
         ]
-        cursor = conn.connection.driver_connection.cursor()  # type: ignore[union-attr]
-        try:
-            cursor.execute(self.sql(), params, binary=True)
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        rows = _driver_execute(conn, self.sql(), params, fetch=True)
         n_parent, n_child = len(parents.returning), len(children.returning)
         return (
             [tuple(r[1 : 1 + n_parent]) for r in rows if r[0] == 0],

@@ -24,13 +24,14 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import update
+from sqlalchemy import Connection, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -399,6 +400,10 @@ class Intake:
         ) = None
         self._tasks: list[asyncio.Task[None]] = []
         self._touched: dict[tuple[str, str], float] = {}
+        # PostgreSQL: the connection one-statement batches are written on, in autocommit, kept
+        # checked out (no pool checkout, ping and reset per batch); dropped after any error
+        self._held: Connection | None = None
+        self._held_lock = threading.Lock()  # one user at a time; the others take the pool's
         # the writer has a thread of its own: SQLite has one writer, and ordering stays simple
         self._write_thread = ThreadPoolExecutor(1, thread_name_prefix="relais-intake-write")
 
@@ -426,6 +431,7 @@ class Intake:
             if not fut.done():
                 fut.set_exception(DatabaseUnavailable("shutting down"))
         self._write_thread.shutdown(wait=True)
+        self.close()
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Return once the delivery is committed; raise DatabaseUnavailable if it cannot be."""
@@ -532,11 +538,38 @@ class Intake:
         return out
 
     def _store(self, deliveries: list[Delivery], prepared: Prepared) -> list[IngestResult]:
+        engine = self.factory.kw["bind"]
+        if one_statement_fits(engine.dialect.name, deliveries, self._touched) and self._held_lock.acquire(
+            blocking=False
+        ):
+            # no BEGIN and COMMIT round trips: the one statement is its own transaction
+            try:
+                if self._held is None:
+                    self._held = engine.connect().execution_options(isolation_level="AUTOCOMMIT")
+                with Session(bind=self._held) as session:
+                    results = write_batch(
+                        session, deliveries, prepared, touched=self._touched, one_statement=True
+                    )
+                    session.commit()
+                    return results
+            except BaseException:
+                self._release_held()  # the next batch checks out a connection anew (pinged)
+                raise
+            finally:
+                self._held_lock.release()
         with db.transaction(self.factory) as session:
-            one = one_statement_fits(session.get_bind().dialect.name, deliveries, self._touched)
-            if one:  # no BEGIN and COMMIT round trips: the one statement is its own transaction
-                session.connection(execution_options={"isolation_level": "AUTOCOMMIT"})
-            return write_batch(session, deliveries, prepared, touched=self._touched, one_statement=one)
+            return write_batch(session, deliveries, prepared, touched=self._touched)
+
+    def _release_held(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            with contextlib.suppress(Exception):
+                held.close()
+
+    def close(self) -> None:
+        """Give back the connection kept for one-statement batches."""
+        with self._held_lock:
+            self._release_held()
 
 
 def _is_outage(e: Exception) -> bool:

@@ -475,6 +475,7 @@ def child_main(
         if checkpointer is not None:
             checkpointer.stop()
         holder.stop()
+        intake.close()
         engine.dispose()
         for peer in peers.values():
             peer.close()

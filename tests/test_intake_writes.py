@@ -197,3 +197,30 @@ def test_sqlite_writes_in_a_transaction(sqlite_url: str, monkeypatch: pytest.Mon
     assert write(intake, [delivery(body)]) == [(1, 0, 0, False, 1)]
     assert write(intake, [delivery(fb_comment("s2", "Merci"))]) == [(1, 0, 0, False, 1)]
     assert calls == [] and len(stored(sqlite_url)["drafts"]) == 2
+
+
+@pytest.mark.postgres
+def test_a_lost_connection_costs_one_batch_then_a_new_one_is_used(pg_url: str) -> None:
+    """One-statement batches go on a connection kept between batches; if the server drops it, that
+    batch is answered unavailable (the platform retries) and the next one gets a new connection."""
+    import psycopg
+
+    from app.intake import DatabaseUnavailable
+
+    intake = make_intake(make_settings(pg_url))
+    assert write(intake, [delivery(fb_comment("k0", "Bonjour"))]) == [(1, 0, 0, False, 1)]  # touches
+    assert write(intake, [delivery(fb_comment("k1", "Merci"))]) == [(1, 0, 0, False, 1)]
+    held = intake._held
+    assert held is not None
+    pid = held.exec_driver_sql("SELECT pg_backend_pid()").scalar()
+    admin = pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
+    with psycopg.connect(admin, autocommit=True) as conn:
+        conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+    body = fb_comment("k2", "Vous livrez le dimanche ?")
+    lost = intake.commit([delivery(body)], intake.prepare([delivery(body)]))
+    assert isinstance(lost[0], DatabaseUnavailable) and intake._held is None
+    assert write(intake, [delivery(body)]) == [(1, 0, 0, False, 1)]  # the platform's retry
+    assert intake._held is not None and intake._held is not held
+    assert [m[0] for m in stored(pg_url)["messages"]] == ["k0", "k1", "k2"]
+    intake.close()
+    assert intake._held is None
