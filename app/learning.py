@@ -64,6 +64,11 @@ CONFIRMATION_WEIGHT = 50.0
 # +0.078 / +0.091 -> +0.092 / +0.097 / +0.100. 20,000 of them take the gate of a 100,000-row
 # training from 1.1 to 2.8 s (bench/train_speed.py --received).
 RECEIVED_LIMIT = 20_000
+# Confirmations and suspects are read from this many decided drafts, the latest: a team with years
+# of history would otherwise add every approval it ever made to each training (a million of them
+# would dwarf the 100,000 shipped rows and the minute training takes); recent decisions are the
+# traffic the model is for. Corrections are never limited.
+DECISIONS_LIMIT = 20_000
 # difflib ratio of the suggested and the sent reply at or above which an edit is "light".
 LIGHT_EDIT = 0.6
 APPROVED_STATUSES = ("approved", "sent", "failed")
@@ -142,8 +147,9 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
                     Draft.category.is_not(None),
                     Draft.to_sort.is_(False),  # unsure, no template: nothing was confirmed
                 )
-                .order_by(Draft.id)
-            ).all()
+                .order_by(Draft.id.desc())
+                .limit(DECISIONS_LIMIT)
+            ).all()[::-1]
             edited_ids = [d[0] for d in drafts if d[1] in APPROVED_STATUSES and d[2]]
             suggested = _first_suggestions(conn, edited_ids)
             latest_received = conn.execute(

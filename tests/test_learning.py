@@ -179,7 +179,7 @@ def _draft_text(client: TestClient, draft_id: int, *, allow_empty: bool = False)
 
 
 def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_not(
-    client: TestClient, settings: Settings
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     auth = make_user(client)
     texts = {
@@ -251,6 +251,15 @@ def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_
     }
     # Confirmations are not corrections: they never make --if-new-corrections fire.
     assert feedback(settings, if_new=2) is None
+    # Only the latest DECISIONS_LIMIT decided drafts are read (a8, to sort, is not one of them):
+    # a5 confirms, a6 is suspect, a7 is corrected; corrections are never limited.
+    monkeypatch.setattr(learning, "DECISIONS_LIMIT", 3)
+    recent = feedback(settings)
+    assert recent is not None
+    assert (recent.corrections, recent.confirmations, recent.suspect) == (1, 1, 1)
+    assert sorted(recent.examples) == sorted(
+        [(texts["a7"], "complaint", CORRECTION_WEIGHT), (texts["a5"], ids["a5"][3], CONFIRMATION_WEIGHT)]
+    )
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
