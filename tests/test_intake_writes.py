@@ -216,6 +216,11 @@ def test_a_lost_connection_costs_one_batch_then_a_new_one_is_used(pg_url: str) -
     admin = pg_url.replace("postgresql+psycopg://", "postgresql://").rsplit("/", 1)[0] + "/postgres"
     with psycopg.connect(admin, autocommit=True) as conn:
         conn.execute("SELECT pg_terminate_backend(%s)", [pid])
+        deadline = time.time() + 10  # the signal is sent; wait until the backend is gone
+        while time.time() < deadline and conn.execute(
+            "SELECT count(*) FROM pg_stat_activity WHERE pid = %s", [pid]
+        ).fetchone() != (0,):
+            time.sleep(0.05)
     body = fb_comment("k2", "Vous livrez le dimanche ?")
     lost = intake.commit([delivery(body)], intake.prepare([delivery(body)]))
     assert isinstance(lost[0], DatabaseUnavailable) and intake._held is None
