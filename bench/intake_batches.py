@@ -117,7 +117,9 @@ def wal_pages(database: str) -> collections.Counter[str]:
     return frames
 
 
-def fresh_database(url: str | None, folder: Path, size: int) -> Settings:
+def fresh_database(url: str | None, folder: Path, size: int, *, create: bool = True) -> Settings:
+    """A new SQLite file, or a scratch database on the PostgreSQL server of `url` (dropped and,
+    with `create`, made anew and migrated)."""
     if url is None:
         settings = Settings(database_url=f"sqlite:///{folder / 'relais.db'}")
     else:
@@ -126,9 +128,11 @@ def fresh_database(url: str | None, folder: Path, size: int) -> Settings:
             url.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres", autocommit=True
         ) as c:
             c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            c.execute(f'CREATE DATABASE "{name}"')
+            if create:
+                c.execute(f'CREATE DATABASE "{name}"')
         settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + name)
-    db.upgrade(settings)
+    if create:
+        db.upgrade(settings)
     return settings
 
 
@@ -213,6 +217,8 @@ def run_size(
     holder.stop()
     engine.dispose()
     shutil.rmtree(folder, ignore_errors=True)
+    if url is not None:
+        fresh_database(url, folder, size, create=False)  # drop the scratch database
     per = {stage: timers.spent[stage] / delivered * 1e6 for stage in [*STAGES, "postgres"]}
     for stage in pages:
         pages[stage] = pages[stage] / len(measured)  # type: ignore[assignment]
