@@ -36,6 +36,8 @@ import os
 import signal
 import socket
 import struct
+import tempfile
+import threading
 from typing import Any
 
 import orjson
@@ -55,6 +57,22 @@ def _frame(payload: bytes) -> bytes:
 async def _read_frame(reader: asyncio.StreamReader) -> bytes:
     (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
     return await reader.readexactly(size)
+
+
+def _start_intake_process(
+    settings: Settings, adapter_context: Any, listener: socket.socket | None = None
+) -> tuple[socket.socket, Any]:
+    """Spawn `child_main`; returns the parent's end of their socket, and the process."""
+    ours, theirs = socket.socketpair()
+    process = multiprocessing.get_context("spawn").Process(
+        target=child_main,
+        args=(settings, adapter_context, theirs, listener),
+        name="relais-intake",
+        daemon=True,
+    )
+    process.start()
+    theirs.close()
+    return ours, process
 
 
 class IntakeClient:
@@ -84,16 +102,7 @@ class IntakeClient:
             # `relais serve --workers N` started one intake process for all its workers
             reader, self._writer = await asyncio.open_unix_connection(self.settings.intake_socket)
         else:
-            parent, child = socket.socketpair()
-            ctx = multiprocessing.get_context("spawn")
-            self._process = ctx.Process(
-                target=child_main,
-                args=(self.settings, self.adapter_context, child),
-                name="relais-intake",
-                daemon=True,
-            )
-            self._process.start()
-            child.close()
+            parent, self._process = _start_intake_process(self.settings, self.adapter_context)
             reader, self._writer = await asyncio.open_connection(sock=parent)
         # the intake process says "ready" once its database and model are loaded
         hello = await _read_frame(reader)
@@ -207,9 +216,6 @@ class IntakeServer:
     """
 
     def __init__(self, settings: Settings, adapter_context: Any):
-        import tempfile
-        import threading
-
         self.settings = settings
         self.adapter_context = adapter_context
         self.folder = tempfile.mkdtemp(prefix="relais-intake-")
@@ -228,16 +234,7 @@ class IntakeServer:
         return self
 
     def _spawn(self) -> None:
-        control, theirs = socket.socketpair()
-        ctx = multiprocessing.get_context("spawn")
-        self._process = ctx.Process(
-            target=child_main,
-            args=(self.settings, self.adapter_context, theirs, self.listener),
-            name="relais-intake",
-            daemon=True,
-        )
-        self._process.start()
-        theirs.close()
+        control, self._process = _start_intake_process(self.settings, self.adapter_context, self.listener)
         hello = _read_frame_blocking(control)
         if hello != b"ready":
             raise RuntimeError(f"intake process failed to start: {hello[:200]!r}")
@@ -411,13 +408,6 @@ def child_main(
         for peer, rows in answers.items():
             peer.send(orjson.dumps(rows))
 
-    def write(item: tuple[list[tuple[_Peer, int]], list[Delivery], Any, list[_Peer]]) -> None:
-        entries, deliveries, prepared, finished = item
-        if deliveries:
-            commit(entries, deliveries, prepared)
-        for peer in finished:  # answered: closing its socket tells it so
-            peer.close()
-
     gc.freeze()  # the model and the libraries stay for the process's life: see app.main
     parent = _Peer(sock)
     parent.send(b"ready")
@@ -458,19 +448,18 @@ def child_main(
                 parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
                 entries.append((peer, ident))
                 deliveries.append(Delivery(platform, digest, delivery_id, headers, body, parsed))
-            prepared: Any = None
             if deliveries:
                 try:
-                    prepared = intake.prepare(deliveries)
+                    prepared: Any = intake.prepare(deliveries)
                 except Exception as e:
                     log.exception("preparing an intake batch failed")
                     prepared = e
+                commit(entries, deliveries, prepared)
             # a web process that has gone (or said it is done) gets no more reads; once answered,
             # its socket is closed, which tells it everything it sent has been answered
-            finished = [p for p in peers.values() if p.closing and p is not parent]
-            for peer in finished:
+            for peer in [p for p in peers.values() if p.closing and p is not parent]:
                 del peers[peer.sock]
-            write((entries, deliveries, prepared, finished))
+                peer.close()
     finally:
         if checkpointer is not None:
             checkpointer.stop()
