@@ -218,8 +218,9 @@ class ChainedInsert:
     (under a burst about 0.5 ms of client and server CPU per batch). A child row whose parent
     was not inserted (a conflict) is left out, as is a grandchild whose child was not.
 
-    Each insert's first `returning` column is the new row's id; the others are its key, named
-    alike in the child rows' `*_key` (for the parent) and the grandchild rows' (for the child).
+    Each insert's first `returning` column is the new row's id; the others are its key. `run`
+    takes, beside each child row, its parent's key values (in that order), and beside each
+    grandchild row its child's.
     """
 
     def __init__(
@@ -287,11 +288,16 @@ class ChainedInsert:
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """(parents' RETURNING rows, children's RETURNING rows) of the rows inserted."""
         parents, children, grandchildren = self.inserts
+
+        def key_arrays(keys: Sequence[tuple[Any, ...]], width: int) -> list[list[Any]]:
+            """One array per key column (empty arrays when there are no rows)."""
+            return [list(column) for column in zip(*keys, strict=True)] or [[] for _ in range(width)]
+
         params = [
             *parents.arrays(parent_rows),
-            *([list(col) for col in zip(*child_parent_keys, strict=True)] or [[]] * len(self.parent_key)),
+            *key_arrays(child_parent_keys, len(self.parent_key)),
             *children.arrays(child_rows, self.child_columns),
-            *([list(col) for col in zip(*grandchild_child_keys, strict=True)] or [[]] * len(self.child_key)),
+            *key_arrays(grandchild_child_keys, len(self.child_key)),
             *grandchildren.arrays(grandchild_rows, self.grandchild_columns),
         ]
         rows = _driver_execute(conn, self.sql(), params, fetch=True)
