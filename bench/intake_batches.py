@@ -34,8 +34,7 @@ sys.path.insert(0, str(REPO))
 sys.path.insert(0, str(REPO / "bench"))
 
 import orjson  # noqa: E402
-import psycopg  # noqa: E402
-from ingest_throughput import bodies  # noqa: E402
+from ingest_throughput import bodies, fresh_postgres_database  # noqa: E402
 
 from app import db  # noqa: E402
 from app import intake as intake_module  # noqa: E402
@@ -123,14 +122,8 @@ def fresh_database(url: str | None, folder: Path, size: int, *, create: bool = T
     if url is None:
         settings = Settings(database_url=f"sqlite:///{folder / 'relais.db'}")
     else:
-        name = f"relais_intake_batches_{size}"
-        with psycopg.connect(
-            url.replace("+psycopg", "").rsplit("/", 1)[0] + "/postgres", autocommit=True
-        ) as c:
-            c.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-            if create:
-                c.execute(f'CREATE DATABASE "{name}"')
-        settings = Settings(database_url=url.rsplit("/", 1)[0] + "/" + name)
+        settings = Settings(database_url=url.rsplit("/", 1)[0] + f"/relais_intake_batches_{size}")
+        fresh_postgres_database(settings.database_url, create=create)
     if create:
         db.upgrade(settings)
     return settings
