@@ -152,6 +152,12 @@ def client(settings: Settings) -> Iterator[TestClient]:
 # -- signing helpers, as the platforms do it -------------------------------------------------------
 
 
+def fb_removal(comment_id: str, *, page: str = "1111") -> bytes:
+    """A Meta feed delivery saying the customer deleted comment `comment_id`."""
+    change = {"field": "feed", "value": {"item": "comment", "verb": "remove", "comment_id": comment_id}}
+    return json.dumps({"object": "page", "entry": [{"id": page, "changes": [change]}]}).encode()
+
+
 def meta_headers(body: bytes, secret: str = SECRETS["meta_app_secret"]) -> dict[str, str]:
     sig = hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
     return {"Content-Type": "application/json", "X-Hub-Signature-256": f"sha256={sig}"}

@@ -23,7 +23,15 @@ from app.models import Channel, Draft, Event, Message
 from app.triage import ModelHolder
 from app.webhooks.router import PARSERS
 from app.webhooks.types import AdapterContext
-from tests.conftest import FIXTURES, _pg_url, drop_pg_database, fb_comment, make_settings, new_pg_database
+from tests.conftest import (
+    FIXTURES,
+    _pg_url,
+    drop_pg_database,
+    fb_comment,
+    fb_removal,
+    make_settings,
+    new_pg_database,
+)
 
 
 def delivery(body: bytes, platform: str = "meta") -> Delivery:
@@ -158,29 +166,7 @@ def test_a_batch_of_only_duplicates_as_one_statement(pg_url: str, monkeypatch: p
 
 def test_when_a_batch_takes_one_statement() -> None:
     plain = delivery(fb_comment("a", "Bonjour"))
-    deletion = delivery(
-        json.dumps(
-            {
-                "object": "page",
-                "entry": [
-                    {
-                        "id": "1111",
-                        "changes": [
-                            {
-                                "field": "feed",
-                                "value": {
-                                    "item": "comment",
-                                    "verb": "remove",
-                                    "comment_id": "a",
-                                    "post_id": "p",
-                                },
-                            }
-                        ],
-                    }
-                ],
-            }
-        ).encode()
-    )
+    deletion = delivery(fb_removal("a"))
     assert deletion.parsed.deletions
     fresh: dict[tuple[str, str], float] = {}
     assert not one_statement_fits("postgresql", [plain], fresh)  # the channel's "last event" is due

@@ -22,6 +22,7 @@ from app.models import Channel, Draft, DraftEvent, Echo, Event, Message
 from tests.conftest import (
     FIXTURES,
     fb_comment,
+    fb_removal,
     generic_headers,
     make_settings,
     meta_headers,
@@ -372,22 +373,7 @@ def test_generic_channel(client: TestClient, settings: Settings) -> None:
 def test_deletion_withdraws_the_pending_draft(client: TestClient, settings: Settings) -> None:
     body = fb_comment("c_del", "vous êtes ouverts dimanche ?")
     client.post("/webhooks/meta", content=body, headers=meta_headers(body))
-    removal = json.dumps(
-        {
-            "object": "page",
-            "entry": [
-                {
-                    "id": "1111",
-                    "changes": [
-                        {
-                            "field": "feed",
-                            "value": {"item": "comment", "verb": "remove", "comment_id": "c_del"},
-                        }
-                    ],
-                }
-            ],
-        }
-    ).encode()
+    removal = fb_removal("c_del")
     assert client.post("/webhooks/meta", content=removal, headers=meta_headers(removal)).status_code == 200
     [m] = rows(settings, Message)
     [d] = rows(settings, Draft)
