@@ -40,7 +40,7 @@ from app import db, metrics
 from app.bulk import BulkInsert, ChainedInsert
 from app.drafts import service as drafts_service
 from app.models import Channel, Echo, Event, Message, utcnow
-from app.triage import ModelHolder
+from app.triage import ModelHolder, Triage
 from app.webhooks.types import InboundMessage, Parsed
 
 log = logging.getLogger("relais.intake")
@@ -58,6 +58,9 @@ class Delivery:
     headers: dict[str, str]
     body: bytes
     parsed: Parsed
+    # the triage of each of parsed.messages when the web process classified them already
+    # (`IntakeClient`: the intake process then only drafts and writes); None: classify here
+    triages: list[Triage] | None = None
 
 
 @dataclass(slots=True)
@@ -141,24 +144,31 @@ def prepare_batch(
     templates: Sequence[Any],
     now: dt.datetime | None = None,
 ) -> Prepared:
-    """Classify every new-looking message of the batch in one call and render its draft (no DB)."""
+    """Classify every new-looking message of the batch in one call (those the web process has not
+    classified already: `Delivery.triages`) and render its draft (no DB)."""
     now = now or utcnow()
     fresh: list[tuple[int, InboundMessage]] = []
     duplicates = [0] * len(deliveries)
     seen: set[tuple[str, str, str]] = set()
+    given: list[Triage | None] = []  # aligned with `fresh`: the web process's triage, if any
     for k, d in enumerate(deliveries):
-        for m in d.parsed.messages:
+        for j, m in enumerate(d.parsed.messages):
             if m.key in seen:
                 duplicates[k] += 1
             else:
                 seen.add(m.key)
                 fresh.append((k, m))
-    texts = [m.text for _, m in fresh]
+                given.append(d.triages[j] if d.triages is not None else None)
+    missing = [i for i, t in enumerate(given) if t is None]
+    texts = [fresh[i][1].text for i in missing]
     try:
-        triages = holder.classify(texts)
+        found = holder.classify(texts) if texts else []
     except Exception:  # a broken model must not lose messages: they go to "to sort"
         log.exception("classifier failed on a batch of %d; sending it to sort", len(texts))
-        triages = holder.unsorted(len(texts))
+        found = holder.unsorted(len(texts))
+    for i, t in zip(missing, found, strict=True):
+        given[i] = t
+    triages = [t for t in given if t is not None]
     message_rows, draft_rows = [], []
     for (_, m), t in zip(fresh, triages, strict=True):
         row = {

@@ -61,7 +61,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.drafter = Drafter(settings)
         app.state.similar = SimilarReplies()
         if settings.intake_process:
-            app.state.intake = IntakeClient(settings, app.state.adapter_context)
+            app.state.intake = IntakeClient(settings, app.state.adapter_context, holder)
         else:
             app.state.intake = Intake(
                 app.state.sessions,
