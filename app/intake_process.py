@@ -11,14 +11,15 @@ own core.
     web process(es)                              intake process
     verify, parse (refuse 4xx);                  read what has arrived (from every web process),
     once per loop turn, classify what  ─frames─▶ parse again (pure), draft (classifying only what
-    arrived in that turn, in one call            the web process did not), write, COMMIT
+    arrived in that turn, in one call            the web process did not: with --workers N, all),
+    (one web process only)                       write, COMMIT
     answer 200 / 503           ◀── results ──    [[id, "ok", stored, duplicates, ignored], ...]
 
-Classifying in the web process splits the CPU of a burst between two processes: the single
-intake process (one for all workers) was the bottleneck, spending about 40 % of its time in the
-classifier. Measured with bench/ingest_throughput.py, alternating runs on this 2-core machine:
-3,589 and 3,664 req/s against 2,522 and 2,938 with the intake process classifying (intake CPU
-per delivery 198-207 µs instead of 306-361; the web process's 205-210 instead of 125-165).
+Classifying in the web process splits the CPU of a burst between two processes: the intake
+process was the bottleneck, spending about 40 % of its time in the classifier. Measured with
+bench/ingest_throughput.py, alternating runs on this 2-core machine: 3,589 and 3,664 req/s
+against 2,522 and 2,938 with the intake process classifying (intake CPU per delivery 198-207 µs
+instead of 306-361; the web process's 205-210 instead of 125-165).
 
 With one web process (the default) it spawns its intake child over a socketpair. With
 `relais serve --workers N`, the command line starts one `IntakeServer` for all the workers, which
@@ -90,10 +91,14 @@ class IntakeClient:
     def __init__(self, settings: Settings, adapter_context: Any, holder: ModelHolder | None = None):
         self.settings = settings
         self.adapter_context = adapter_context
-        # the web process's model: each turn's deliveries are classified here, in one call,
-        # so that the intake process (one for all workers, the bottleneck under a burst) only
-        # drafts and writes; without it (or if it fails) the intake process classifies
-        self.holder = holder
+        # the web process's model: each turn's deliveries are classified here, in one call, so
+        # that the intake process only drafts and writes; without it (or if it fails) the intake
+        # process classifies. Only for a web process with a child of its own: with `--workers N`
+        # each worker's turns hold 1/N of the deliveries, the classifier's cost per call is paid
+        # N times, and the shared intake process batches them better (PostgreSQL, 2 workers,
+        # alternating runs: 3,350 and 3,050 req/s classifying in the workers, 3,372 and 3,249
+        # in the intake process; the workers' CPU per delivery 246-266 µs against 123-126)
+        self.holder = None if settings.intake_socket else holder
         self._pending: dict[int, asyncio.Future[IngestResult]] = {}
         self._next_id = 0
         self._writer: asyncio.StreamWriter | None = None

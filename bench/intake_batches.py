@@ -11,6 +11,10 @@ PostgreSQL server, whose backend's CPU is then shown too, read from /proc): pars
 are CPU of the working thread (time.thread_time), in microseconds per delivery; "fixed" and
 "per delivery" come from a least-squares fit of cost = per_delivery + fixed / batch_size over
 the sizes. Under wrk with 32 connections the live child's batches average about 16 deliveries.
+
+Under `relais serve` the web process classifies (`IntakeClient`, one call per loop turn) and the
+intake process does the rest: the "classify" row is then the web process's share, the other rows
+the intake process's. Here every stage runs in one thread, as with `RELAIS_INTAKE_PROCESS=false`.
 """
 
 from __future__ import annotations

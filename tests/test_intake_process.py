@@ -236,7 +236,8 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
             def classify(self, texts):  # type: ignore[no-untyped-def]
                 raise RuntimeError("a broken model")
 
-        intake.holder = Broken(_model_copy(tmp_path / "b", "20200101-000001-0000b0b0"), settings.confidence_threshold)
+        broken = _model_copy(tmp_path / "b", "20200101-000001-0000b0b0")
+        intake.holder = Broken(broken, settings.confidence_threshold)
         late = fb_comment("wc_late", "Vous pourriez ajouter le paiement en trois fois ?")
         assert client.post("/webhooks/meta", content=late, headers=meta_headers(late)).status_code == 200
         texts = [f"Ma commande {i} n'est pas arrivée" for i in range(12)]
@@ -252,3 +253,17 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
     assert rows["wc_late"] == shipped
     # the same model under another name: the categories the intake process would give
     assert [categories[f"wc_{i}"] for i in range(12)] + [categories["wc_late"]] == expected
+
+
+def test_workers_sharing_an_intake_process_leave_classification_to_it(sqlite_url: str) -> None:
+    """With `--workers N` (a shared intake socket) each worker's turns are small: the shared
+    intake process classifies; a web process with a child of its own classifies itself."""
+    from app.intake_process import IntakeClient
+    from app.triage import ModelHolder
+    from app.webhooks.types import AdapterContext
+
+    settings = make_settings(sqlite_url, intake_process=True)
+    holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+    assert IntakeClient(settings, AdapterContext(), holder).holder is holder
+    shared = settings.model_copy(update={"intake_socket": "/run/relais/intake.sock"})
+    assert IntakeClient(shared, AdapterContext(), holder).holder is None
