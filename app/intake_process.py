@@ -394,6 +394,13 @@ def child_main(
     (4,026-4,239 req/s: smaller batches, and the threads take turns on the interpreter) and one
     thread with the statement on an asyncio psycopg connection (4,239-4,413: smaller batches).
 
+    Measured again on another machine (bare FastAPI about 11,000 req/s), alternating runs of 15 s
+    with the kept loop, and not kept: waiting after the first arrival until 0.5 ms pass without
+    a new one (capped by `ingest_batch_wait_ms`), so that batches grow: 2,726 / 2,854 / 2,467
+    req/s against 3,273 / 3,043 / 2,685 (the intake CPU per delivery barely fell, and the
+    process sat idle); the writer thread again, with the interpreter's switch interval cut from
+    5 ms to 0.5 ms so the threads hand over sooner: 2,569 / 2,504 against 2,810 / 2,698.
+
     `sock` is the parent's socket (its deliveries, if any, and the end of this process when it
     closes); `listener`, for an `IntakeServer`, accepts the workers' sockets.
     """
