@@ -190,27 +190,6 @@ def test_workers_share_one_intake_process_which_comes_back_after_a_crash(sqlite_
     assert counts(sqlite_url) == (22, 22)
 
 
-WEB_COPY = "20200101-000000-00000eb0"  # a version name the shipped model never has
-
-
-def _model_copy(tmp_path: Path, version: str) -> Path:
-    """The shipped model under another version name, in a models directory of its own."""
-    import json
-    import shutil
-
-    from app.config import Settings
-
-    shipped = Settings().models_dir
-    current = (shipped / "CURRENT").read_text().strip()
-    models = tmp_path / "models"
-    shutil.copytree(shipped / current, models / version)
-    meta = json.loads((models / version / "metadata.json").read_text())
-    meta["version"] = version
-    (models / version / "metadata.json").write_text(json.dumps(meta))
-    (models / "CURRENT").write_text(version + "\n")
-    return models
-
-
 def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
     sqlite_url: str, tmp_path: Path
 ) -> None:
@@ -218,13 +197,17 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
     stores that triage instead of classifying again, and classifies itself when the web process
     could not (a failing model)."""
     from app.triage import ModelHolder
+    from classifier import artifacts
+    from tests.test_hot_reload import twin_models
 
+    # the web process's model: the shipped one under another version name
+    models, shipped, renamed = twin_models(tmp_path)
+    artifacts.promote(models, renamed)
     settings = make_settings(sqlite_url, intake_process=True)
     with TestClient(create_app(settings)) as client:
         intake = client.app.state.intake
-        shipped = client.app.state.holder.version
-        web = ModelHolder(_model_copy(tmp_path, WEB_COPY), settings.confidence_threshold)
-        intake.holder = web
+        assert client.app.state.holder.version == shipped
+        intake.holder = ModelHolder(models, settings.confidence_threshold)
         bodies = [fb_comment(f"wc_{i}", f"Ma commande {i} n'est pas arrivée") for i in range(12)]
         with ThreadPoolExecutor(6) as ex:
             results = list(
@@ -236,8 +219,7 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
             def classify(self, texts):  # type: ignore[no-untyped-def]
                 raise RuntimeError("a broken model")
 
-        broken = _model_copy(tmp_path / "b", "20200101-000001-0000b0b0")
-        intake.holder = Broken(broken, settings.confidence_threshold)
+        intake.holder = Broken(models, settings.confidence_threshold)
         late = fb_comment("wc_late", "Vous pourriez ajouter le paiement en trois fois ?")
         assert client.post("/webhooks/meta", content=late, headers=meta_headers(late)).status_code == 200
         texts = [f"Ma commande {i} n'est pas arrivée" for i in range(12)]
@@ -248,8 +230,8 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
         rows = dict(s.execute(select(Message.external_id, Message.model_version)).all())
         categories = dict(s.execute(select(Message.external_id, Message.category)).all())
     engine.dispose()
-    assert shipped != WEB_COPY
-    assert {v for k, v in rows.items() if k != "wc_late"} == {WEB_COPY}
+    assert shipped != renamed
+    assert {v for k, v in rows.items() if k != "wc_late"} == {renamed}
     assert rows["wc_late"] == shipped
     # the same model under another name: the categories the intake process would give
     assert [categories[f"wc_{i}"] for i in range(12)] + [categories["wc_late"]] == expected
