@@ -42,8 +42,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = 4 * 1024 * 1024  # Meta's largest deliveries are about 3 MB
     timestamp_tolerance_s: int = 300
 
-    # Intake: classify, draft and commit in a child process of its own (a core of its own); off, the
-    # web process does it on a thread.
+    # Intake: draft and commit in a child process of its own (a core of its own), the web process
+    # classifying each loop turn's deliveries (with --workers N the child classifies too); off,
+    # the web process does it all on a thread.
     intake_process: bool = True
     # Set by `relais serve --workers N` for its workers: the Unix socket of the one intake process
     # they share (unset: each server process starts its own).
