@@ -3,12 +3,15 @@
 #   docker run -p 8000:8000 -e RELAIS_META_APP_SECRET=... relais            # SQLite in /data
 #   docker run relais relais db upgrade                                        # migrations only
 # The build stage installs Relais and its dependencies into a virtualenv; the final image gets
-# that virtualenv alone (no wheels, no compilers, no test suites of the libraries).
+# that virtualenv alone (no wheels, no compilers, no test suites of the libraries). The build stage
+# has a C compiler for the one compiled module, the classifier's scorer (classifier/_scoring.pyx).
 FROM python:3.11-slim AS build
 ENV PIP_NO_CACHE_DIR=1 PIP_DISABLE_PIP_VERSION_CHECK=1
+RUN apt-get update && apt-get install -y --no-install-recommends gcc libc6-dev \
+    && rm -rf /var/lib/apt/lists/*
 RUN python -m venv /opt/relais
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml setup.py README.md ./
 COPY app ./app
 COPY classifier ./classifier
 RUN /opt/relais/bin/pip install . \

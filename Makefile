@@ -10,7 +10,8 @@ PORT   ?= 8000
 
 install: $(STAMP) models/CURRENT
 
-$(STAMP): pyproject.toml
+# setup.py and the .pyx: the compiled scorer (classifier/_scoring) is rebuilt when they change.
+$(STAMP): pyproject.toml setup.py classifier/_scoring.pyx
 	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), "Relais needs Python 3.11"'
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
@@ -37,4 +38,4 @@ bench: install
 	$(BIN)/python bench/classifier_quality.py
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache build classifier/_scoring.c classifier/_scoring.*.so

@@ -136,18 +136,24 @@ class WordNgramHasher(TransformerMixin, BaseEstimator):
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         return _counts_to_csr(*self.columns(X), self.n_features)
 
+    @staticmethod
+    def token_hashes(X: Iterable[str]) -> tuple[np.ndarray, int]:
+        """(CRC32 of every token of the batch in order, -1 closing each document; number of
+        documents): what the n-grams are hashed from."""
+        texts = [t.replace("\n", " ") for t in X]
+        tokens = _WORD_TOKEN_OR_NEWLINE.findall("\n".join(texts) + "\n") if texts else []
+        if len(_TOKEN_HASHES) > 1_000_000:
+            _TOKEN_HASHES.clear()
+        raw = np.fromiter(map(_TOKEN_HASHES.__getitem__, tokens), dtype=np.int64, count=len(tokens))
+        return raw, len(texts)
+
     def columns(self, X: Iterable[str]) -> tuple[np.ndarray, np.ndarray]:
         """(column of every counted n-gram, grouped by document; number of n-grams per document)."""
         if self.ngram_max not in (1, 2):
             raise ValueError("ngram_max must be 1 or 2")
-        texts = [t.replace("\n", " ") for t in X]
-        n_docs = len(texts)
+        raw, n_docs = self.token_hashes(X)
         if n_docs == 0:
             return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
-        tokens = _WORD_TOKEN_OR_NEWLINE.findall("\n".join(texts) + "\n")
-        if len(_TOKEN_HASHES) > 1_000_000:
-            _TOKEN_HASHES.clear()
-        raw = np.fromiter(map(_TOKEN_HASHES.__getitem__, tokens), dtype=np.int64, count=len(tokens))
         is_break = raw < 0
         docs = np.cumsum(is_break) - is_break  # document of each token
         hashes = raw.astype(np.uint32)
@@ -186,7 +192,7 @@ class CharNgramHasher(TransformerMixin, BaseEstimator):
         if n_docs == 0:
             return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
         joined = _SEPARATOR.join(texts) + _SEPARATOR
-        codes = np.frombuffer(joined.encode("utf-32-le"), dtype=np.uint32)
+        codes = np.frombuffer(joined.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
         total = codes.shape[0]
         lengths = np.fromiter((len(t) + 1 for t in texts), dtype=np.int64, count=n_docs)
         # Distance from each position to the next separator: an n-gram starting at i is valid

@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 
+from classifier._scoring import add_char_scores, add_word_scores
 from classifier.data import CATEGORIES
 from classifier.features import (
     CharNgramHasher,
@@ -21,12 +22,6 @@ from classifier.features import (
     word_terms,
 )
 from classifier.language import detect_languages
-
-# Up to this many messages, scoring goes block by block (no sparse matrix: the per-call cost of
-# building one dominates small batches); above it, sorting all the batch's non-zeros at once costs
-# more than scipy's per-row sort (bench/classifier_speed.py, batches of 4,096: 20,065 msg/s block
-# by block, 24,101 with this limit; a single message p50 0.29 ms against 0.58 ms before).
-BLOCKWISE_MAX_BATCH = 512
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,13 +124,15 @@ class TriageModel:
         """The classifier's decision scores (X @ coef_.T + intercept_, with the corrections' copy
         and its gate when the model has one), block by block without building the feature matrix.
 
-        The same arithmetic as `features(texts) @ coef_.T`: each hashed block's non-zeros are
-        weighted (TF-IDF) as coordinates and their coefficient rows gathered and summed per
-        document; the cues are a small dense product. Building and stacking the sparse matrices
-        costs about 0.4 ms per call, which under a burst is paid by every batch of deliveries.
+        The same arithmetic as `features(texts) @ coef_.T`: each hashed block is hashed, weighted
+        (TF-IDF) and multiplied message by message in C (`classifier._scoring`); the cues are a
+        small dense product. Building and stacking the sparse matrices cost about 0.4 ms per call,
+        and the NumPy version of the block path about 0.3 ms, paid by every batch of deliveries
+        under a burst. `features()` remains the path for training and for pipelines of another
+        shape.
         """
         clf = self.pipeline.named_steps["clf"]
-        if self._blocks is None or len(texts) > BLOCKWISE_MAX_BATCH:
+        if self._blocks is None:
             raw = np.asarray(self.features(texts) @ self._weights_matrix)
         else:
             raw = self._block_products(texts)
@@ -148,24 +145,29 @@ class TriageModel:
         return raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_
 
     def _block_products(self, texts: Sequence[str]) -> np.ndarray:
-        """features(texts) @ _weights(), block by block, without building the feature matrix."""
+        """features(texts) @ _weights(), block by block, without building the feature matrix: the
+        hashed blocks in C (`classifier._scoring`), the cues as a small dense product."""
         assert self._blocks is not None
         normalised = self.pipeline.named_steps["normalize"].transform(texts)
-        n_docs = len(normalised)
-        scores = np.zeros((n_docs, self._blocks[0][2].shape[1]), dtype=np.float64)
+        scores = np.zeros((len(normalised), self._blocks[0][2].shape[1]), dtype=np.float64)
         for extractor, tfidf, weights in self._blocks:
             if tfidf is None:
                 scores += extractor.dense(normalised) @ weights
-                continue
-            docs, columns, values = tfidf.weigh(*extractor.columns(normalised))
-            if docs.shape[0] == 0:
-                continue
-            contributions = weights[columns]
-            contributions *= values[:, None]
-            # non-zeros come grouped by document: one segmented sum over the rows
-            starts = np.flatnonzero(np.r_[True, docs[1:] != docs[:-1]])
-            present = docs[starts]
-            scores[present] += np.add.reduceat(contributions, starts, axis=0)
+            elif isinstance(extractor, CharNgramHasher):
+                add_char_scores(
+                    normalised,
+                    extractor.ngram_min,
+                    extractor.ngram_max,
+                    extractor.n_features,
+                    tfidf.idf_,
+                    weights,
+                    scores,
+                )
+            else:
+                tokens, _ = extractor.token_hashes(normalised)
+                add_word_scores(
+                    tokens, extractor.ngram_max, extractor.n_features, tfidf.idf_, weights, scores
+                )
         return scores
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:

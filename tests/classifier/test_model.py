@@ -72,13 +72,27 @@ def test_fast_path_equals_the_pipeline(small_model: TriageModel) -> None:
     assert np.allclose(ours, theirs[:, order], rtol=0, atol=1e-12)
 
 
-def test_large_batches_score_like_small_ones(small_model: TriageModel) -> None:
-    # past BLOCKWISE_MAX_BATCH the scores go through the sparse matrix instead: same numbers
-    from classifier.model import BLOCKWISE_MAX_BATCH
-
-    texts = ["Vous livrez le dimanche ?", "", "My order never arrived!!", "😡", "Ce serait top"]
-    many = texts * (BLOCKWISE_MAX_BATCH // len(texts) + 2)
-    assert len(many) > BLOCKWISE_MAX_BATCH
-    big = small_model.predict_proba(many)
-    assert np.allclose(big[: len(texts)], small_model.predict_proba(texts), rtol=0, atol=1e-12)
-    assert np.allclose(big[-len(texts) :], small_model.predict_proba(texts), rtol=0, atol=1e-12)
+def test_compiled_scores_equal_the_feature_matrix(small_model: TriageModel) -> None:
+    # classifier._scoring hashes, weighs and multiplies in C; features() builds the sparse matrix
+    # with NumPy and scipy (the training path). Same numbers, on texts that stress the hashing:
+    # repeated n-grams, a NUL, astral and non-Latin characters, a lone surrogate, empty, long.
+    texts = [
+        "Vous livrez le dimanche ?",
+        "",
+        "My order never arrived!! never never never arrived",
+        "😡😡 pas content",
+        "a\x00b",
+        "\ud83d seul",
+        "日本語のテキスト",
+        "Ça marche ? NON ! " * 300,
+        "x",
+    ]
+    texts = texts * 3 + [f"commande {n} en retard, livraison {n % 7}" for n in range(600)]
+    ours = small_model.decision_scores(texts)
+    clf = small_model.pipeline.named_steps["clf"]
+    theirs = np.asarray(small_model.features(texts) @ clf.coef_.T) + clf.intercept_
+    assert ours.shape == (len(texts), len(CATEGORIES))
+    assert np.allclose(ours, theirs, rtol=0, atol=1e-12)
+    # one at a time or all together: each message's scores are its own
+    assert np.allclose(small_model.decision_scores(texts[:9]), ours[:9], rtol=0, atol=1e-12)
+    assert not np.allclose(ours[0], ours[2])
