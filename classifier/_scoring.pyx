@@ -8,8 +8,8 @@ handful at a time, so those fixed costs were most of the classifier's time and t
 about 40 % of the web process (py-spy). Here each message is hashed, its n-grams sorted and
 counted, weighted and summed into its scores in C.
 
-The arithmetic is the NumPy path's (`CharNgramHasher.columns`, `WordNgramHasher.columns`,
-`SublinearTfidf.weigh`): the same hashes and columns, per document the distinct columns in
+The arithmetic is the training path's (`CharNgramHasher.columns`, `WordNgramHasher.columns`,
+`SublinearTfidf.transform`): the same hashes and columns, per document the distinct columns in
 increasing order, value (1 + log count) x idf, divided by the document's L2 norm, and the weight
 rows summed in that order. Only `log` may differ in its last bit from NumPy's; the tests compare
 both paths.

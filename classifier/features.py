@@ -534,21 +534,6 @@ class SublinearTfidf(TransformerMixin, BaseEstimator):
         self.idf_ = np.log((1 + n_docs) / (1 + document_frequency)) + 1.0
         return self
 
-    def weigh(self, columns: np.ndarray, doc_counts: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """The same weights from a hasher's `columns()` output, without building a matrix:
-        (document, column, value) of every non-zero, in the order a CSR matrix would hold them."""
-        n_features = self.idf_.shape[0]
-        docs = np.repeat(np.arange(doc_counts.shape[0], dtype=np.int64), doc_counts)
-        keys, counts = np.unique(docs * n_features + columns, return_counts=True)
-        docs, columns = np.divmod(keys, n_features)
-        data = np.log(counts.astype(np.float64))
-        data += 1.0
-        data *= self.idf_[columns]
-        norms = np.sqrt(np.bincount(docs, weights=data * data, minlength=doc_counts.shape[0]))
-        norms[norms == 0.0] = 1.0
-        data /= norms[docs]
-        return docs, columns, data
-
     def transform(self, X: sp.spmatrix) -> sp.csr_matrix:
         matrix = sp.csr_matrix(X, dtype=np.float64, copy=True)
         data = matrix.data
