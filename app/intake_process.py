@@ -400,6 +400,14 @@ def child_main(
     req/s against 3,273 / 3,043 / 2,685 (the intake CPU per delivery barely fell, and the
     process sat idle); the writer thread again, with the interpreter's switch interval cut from
     5 ms to 0.5 ms so the threads hand over sooner: 2,569 / 2,504 against 2,810 / 2,698.
+    And on a third (bare FastAPI about 11,500 req/s), not kept: committing with synchronous=NORMAL
+    and answering after an fdatasync of the WAL done by a thread beside the next batch (so that the
+    commit no longer waits for the disk, about 0.5 ms of each 3.4 ms cycle): 2,820 / 2,542 / 2,079
+    req/s against 3,794 / 3,355 / 3,493; sending the finished answers at more points of the cycle,
+    3,291 / 3,295 / 3,570 against 4,016 / 4,188 / 4,228; with a 0.2 ms switch interval as well,
+    2,988 / 2,693 / 2,695 against 4,179 / 3,727 / 3,834. The CPU per delivery stayed the same; the
+    answers came later (p50 9-12 ms instead of 7-8): the thread needs the interpreter to report
+    its sync, and the main thread holds it through the next batch's preparation.
 
     `sock` is the parent's socket (its deliveries, if any, and the end of this process when it
     closes); `listener`, for an `IntakeServer`, accepts the workers' sockets.

@@ -1,7 +1,12 @@
+import random
+from pathlib import Path
+
 import numpy as np
 import pytest
 
+from classifier.data import load_training_rows
 from classifier.features import (
+    SMALL_BATCH,
     CharNgramHasher,
     CueFeatures,
     WordNgramHasher,
@@ -10,6 +15,8 @@ from classifier.features import (
     word_terms,
 )
 from classifier.text import normalize_text
+
+REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.parametrize(
@@ -106,8 +113,34 @@ def test_cue_lexicons_stay_quiet_on_neutral_text() -> None:
 
 
 def test_cue_features_batch_equals_one_by_one() -> None:
+    """A batch is scanned as one text, a few messages one by one (`SMALL_BATCH`): the same
+    columns either way, on the shipped training texts and on line-break edge cases."""
     cues = CueFeatures(weight=1.0)
-    texts = [normalize_text(t) for t in ["Try the pastries.", "", "still not working?", "Ce serait top !"]]
-    together = cues.transform(texts).toarray()
-    alone = np.vstack([cues.transform([t]).toarray() for t in texts])
+    edge = [
+        "Try the pastries.",
+        "",
+        "still not working?",
+        "Ce serait top !",
+        "hi",
+        "!!!",
+        "hello\n\n",
+        "?!\nbonjour",
+        "ok\nhow do I pay?",
+        "merci\n!\nadd a vegan option, please",
+        "bonjour, pourquoi ?\n...",
+        " ",
+    ]
+    rows = load_training_rows(REPO / "data")
+    texts = [normalize_text(t) for t in edge] + [
+        normalize_text(r.text) for r in random.Random(5).sample(rows, 3000)
+    ]
+    together = cues.dense(texts)
+    assert len(texts) > SMALL_BATCH
+    alone = np.vstack([cues.dense([t]) for t in texts])
     assert np.array_equal(together, alone)
+    assert together.sum() > len(texts)  # the cues do fire
+    in_small_batches = np.vstack(
+        [cues.dense(texts[i : i + SMALL_BATCH]) for i in range(0, len(texts), SMALL_BATCH)]
+    )
+    assert np.array_equal(together, in_small_batches)
+    assert cues.dense([]).shape == (0, together.shape[1])
