@@ -8,6 +8,8 @@ worker, every `relais worker`) polls on its own, so all of them follow a promoti
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import logging
 import threading
 from collections.abc import Sequence
@@ -19,6 +21,28 @@ from app import metrics
 from classifier import TriageModel, current_version, load_version
 
 log = logging.getLogger("relais.triage")
+
+
+def _malloc_trim() -> Any:
+    """glibc's `malloc_trim`, or None on another C library."""
+    try:
+        return ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6").malloc_trim
+    except (OSError, AttributeError):
+        return None
+
+
+_TRIM = _malloc_trim()
+
+
+def give_back_memory() -> None:
+    """Hand the heap's free pages back to the system.
+
+    Loading a model allocates for a moment (the archive, arrays before their final copy) and a swap
+    frees the model it replaces; the C allocator keeps those pages otherwise, and the next reload
+    then starts from a higher resident set. Measured with bench/reload_memory.py.
+    """
+    if _TRIM is not None:
+        _TRIM(0)
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,14 +90,19 @@ class ModelHolder:
                 log.exception("cannot load model %s; keeping %s", wanted, self.version)
                 return False
             self._model = model
+            del model
+            give_back_memory()
             metrics.MODEL_RELOADS.inc()
             log.info("model %s loaded", wanted)
             return True
 
     def start_polling(self, interval_s: float) -> None:
         def loop() -> None:
+            swapped = False
             while not self._stop.wait(interval_s):
-                self.reload()
+                if swapped:  # the requests that still held the old model have finished with it
+                    give_back_memory()
+                swapped = self.reload()
 
         self._thread = threading.Thread(target=loop, name="relais-model-reload", daemon=True)
         self._thread.start()

@@ -137,3 +137,22 @@ def test_every_worker_process_follows_a_promotion(pg_url: str, tmp_path: Path) -
         assert len({pid for _, pid in seen}) == 2, "both worker processes answered"
     finally:
         stop(proc)
+
+
+@pytest.mark.skipif(
+    not sys.platform.startswith("linux") or os.confstr("CS_GNU_LIBC_VERSION") is None,
+    reason="malloc_trim is glibc's",
+)
+def test_a_reload_gives_freed_memory_back_on_glibc(tmp_path: Path) -> None:
+    """After a swap the C allocator's free pages go back to the system (bench/reload_memory.py
+    measures what that saves); on glibc the function must be found, or the saving silently goes."""
+    from app import triage
+
+    assert triage._TRIM is not None
+    models, first, second = twin_models(tmp_path)
+    holder = triage.ModelHolder(models, 0.5)
+    assert holder.version == first
+    artifacts.promote(models, second)
+    assert holder.reload() is True
+    assert holder.version == second
+    assert holder.classify(["Ma commande n'est pas arrivée"])[0].category is not None
