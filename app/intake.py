@@ -59,8 +59,11 @@ class Delivery:
     body: bytes
     parsed: Parsed
     # the triage of each of parsed.messages when the web process classified them already
-    # (`IntakeClient`: the intake process then only drafts and writes); None: classify here
+    # (`IntakeClient`); None: classify here
     triages: list[Triage] | None = None
+    # and the draft (text, template id) it rendered for each from that triage (the intake process
+    # then only writes); None: draft here
+    drafts: list[tuple[str, int | None]] | None = None
 
 
 @dataclass(slots=True)
@@ -145,12 +148,14 @@ def prepare_batch(
     now: dt.datetime | None = None,
 ) -> Prepared:
     """Classify every new-looking message of the batch in one call (those the web process has not
-    classified already: `Delivery.triages`) and render its draft (no DB)."""
+    classified already: `Delivery.triages`) and render its draft (unless the web process did:
+    `Delivery.drafts`); no DB."""
     now = now or utcnow()
     fresh: list[tuple[int, InboundMessage]] = []
     duplicates = [0] * len(deliveries)
     seen: set[tuple[str, str, str]] = set()
     given: list[Triage | None] = []  # aligned with `fresh`: the web process's triage, if any
+    drafted: list[tuple[str, int | None] | None] = []  # and its draft
     for k, d in enumerate(deliveries):
         for j, m in enumerate(d.parsed.messages):
             if m.key in seen:
@@ -159,6 +164,7 @@ def prepare_batch(
                 seen.add(m.key)
                 fresh.append((k, m))
                 given.append(d.triages[j] if d.triages is not None else None)
+                drafted.append(d.drafts[j] if d.drafts is not None and d.triages is not None else None)
     missing = [i for i, t in enumerate(given) if t is None]
     texts = [fresh[i][1].text for i in missing]
     try:
@@ -170,7 +176,7 @@ def prepare_batch(
         given[i] = t
     triages = [t for t in given if t is not None]
     message_rows, draft_rows = [], []
-    for (_, m), t in zip(fresh, triages, strict=True):
+    for (_, m), t, suggested in zip(fresh, triages, drafted, strict=True):
         row = {
             "platform": m.platform,
             "account_id": m.account_id,
@@ -197,7 +203,7 @@ def prepare_batch(
             "to_sort": t.to_sort,
         }
         message_rows.append(row)
-        draft_rows.append(drafter.draft_row(templates, row, now=now))
+        draft_rows.append(drafter.draft_row(templates, row, now=now, suggested=suggested))
     return Prepared(now, fresh, message_rows, draft_rows, duplicates)
 
 

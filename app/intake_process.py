@@ -1,5 +1,5 @@
-"""Intake in a process of its own: the web process verifies, classifies and answers, the intake
-process drafts and commits.
+"""Intake in a process of its own: the web process verifies, classifies, drafts and answers, the
+intake process writes and commits.
 
 Python runs one thread at a time per process. Under a burst, verifying and answering HTTP costs
 about as much CPU as classifying and storing, so doing both in one interpreter halves the rate.
@@ -10,16 +10,19 @@ own core.
 
     web process(es)                              intake process
     verify, parse (refuse 4xx);                  read what has arrived (from every web process),
-    once per loop turn, classify what  ─frames─▶ parse again (pure), draft (classifying only what
-    arrived in that turn, in one call            the web process did not: with --workers N, all),
-    (one web process only)                       write, COMMIT
+    once per loop turn, classify what  ─frames─▶ parse again (pure), classify and draft what the
+    arrived in that turn, in one call,           web process did not (with --workers N, all),
+    and draft it (one web process only)          write, COMMIT
     answer 200 / 503           ◀── results ──    [[id, "ok", stored, duplicates, ignored], ...]
 
 Classifying in the web process splits the CPU of a burst between two processes: the intake
 process was the bottleneck, spending about 40 % of its time in the classifier. Measured with
 bench/ingest_throughput.py, alternating runs on this 2-core machine: 3,589 and 3,664 req/s
 against 2,522 and 2,938 with the intake process classifying (intake CPU per delivery 198-207 µs
-instead of 306-361; the web process's 205-210 instead of 125-165).
+instead of 306-361; the web process's 205-210 instead of 125-165). Rendering the drafts there
+too, for the same reason, on a later machine (bare FastAPI 9,600-11,800 req/s), six alternating
+pairs of runs: 2,871 / 3,550 / 3,915 / 4,018 / 4,234 / 3,665 req/s against 3,112 / 3,234 /
+3,478 / 3,303 / 4,459 / 3,164 (median intake CPU per delivery 176 µs instead of 223).
 
 With one web process (the default) it spawns its intake child over a socketpair. With
 `relais serve --workers N`, the command line starts one `IntakeServer` for all the workers, which
@@ -27,11 +30,11 @@ connect to its Unix socket: one process batching for all of them keeps the batch
 with one worker.
 
 Frames are a 4-byte big-endian length and a payload: the delivery's metadata as JSON (with the
-triage of each of its messages, or null), a NUL, the raw body. If the intake process dies, every
-waiting request is answered 503 (the platform retries) and a new one is started (the workers
-connect again). A web process's socket is closed by the intake process once it has answered
-everything that web process sent before closing its own side; the intake process exits when its
-parent closes their socket (or dies).
+triage and the draft of each of its messages, or nulls), a NUL, the raw body. If the intake
+process dies, every waiting request is answered 503 (the platform retries) and a new one is
+started (the workers connect again). A web process's socket is closed by the intake process once
+it has answered everything that web process sent before closing its own side; the intake process
+exits when its parent closes their socket (or dies).
 """
 
 from __future__ import annotations
@@ -85,6 +88,43 @@ def _start_intake_process(
     return ours, process
 
 
+class TemplateSource:
+    """The enabled reply templates, for the drafts the web process renders: read again every half
+    second by a thread of its own, never in the event loop. The intake process's own copy is
+    cached for a second (`Drafter.cache_s`), so an edited template reaches the drafts as soon
+    as before. Until the first read, or when reading fails for longer than that second, the
+    deliveries go without drafts and the intake process renders them itself."""
+
+    def __init__(self, settings: Settings, interval_s: float = 0.5):
+        from app import db
+        from app.drafts.service import Drafter
+
+        self.drafter = Drafter(settings)
+        self.interval_s = interval_s
+        self._engine = db.make_engine(settings.model_copy(update={"db_pool_size": 1}))
+        self._sessions = db.make_sessionmaker(self._engine, readonly=True)
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="relais-templates", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while True:
+            try:
+                with self._sessions() as session:
+                    self.drafter.templates(session, fresh=True)
+            except Exception as e:  # the intake process drafts meanwhile
+                log.warning("cannot read the reply templates: %s", e.__class__.__name__)
+            if self._stop.wait(self.interval_s):
+                return
+
+    def current(self) -> Any:
+        return self.drafter.cached_templates()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._engine.dispose()
+
+
 class IntakeClient:
     """`Intake`'s interface, with the work done in a child process."""
 
@@ -92,13 +132,16 @@ class IntakeClient:
         self.settings = settings
         self.adapter_context = adapter_context
         # the web process's model: each turn's deliveries are classified here, in one call, so
-        # that the intake process only drafts and writes; without it (or if it fails) the intake
+        # that the intake process does not; without it (or if it fails) the intake
         # process classifies. Only for a web process with a child of its own: with `--workers N`
         # each worker's turns hold 1/N of the deliveries, the classifier's cost per call is paid
         # N times, and the shared intake process batches them better (PostgreSQL, 2 workers,
         # alternating runs: 3,350 and 3,050 req/s classifying in the workers, 3,372 and 3,249
         # in the intake process; the workers' CPU per delivery 246-266 µs against 123-126)
         self.holder = None if settings.intake_socket else holder
+        # with the model, the drafts too: the web process renders them with its own copy of the
+        # templates (`TemplateSource`, started with the client) and the intake process only writes
+        self.templates: TemplateSource | None = None
         self._pending: dict[int, asyncio.Future[IngestResult]] = {}
         self._next_id = 0
         self._writer: asyncio.StreamWriter | None = None
@@ -113,6 +156,8 @@ class IntakeClient:
         self._outgoing_bytes = 0
 
     async def start(self) -> None:
+        if self.holder is not None and self.templates is None:
+            self.templates = TemplateSource(self.settings)
         await self._spawn()
 
     async def _spawn(self) -> None:
@@ -195,10 +240,12 @@ class IntakeClient:
         outgoing, self._outgoing, self._outgoing_bytes = self._outgoing, [], 0
         if not outgoing or self._writer is None or self._writer.is_closing() or self._stopping:
             return  # the child is gone or told to finish: waiting requests are answered 503
-        triages = self._classify([d for _, d in outgoing])
+        deliveries = [d for _, d in outgoing]
+        triages = self._classify(deliveries)
+        drafts = self._draft(deliveries, triages)
         frames = []
-        for (ident, d), found in zip(outgoing, triages, strict=True):
-            meta = orjson.dumps([ident, d.platform, d.digest, d.delivery_id, d.headers, found])
+        for (ident, d), found, drafted in zip(outgoing, triages, drafts, strict=True):
+            meta = orjson.dumps([ident, d.platform, d.digest, d.delivery_id, d.headers, found, drafted])
             frames.append(_frame(meta + b"\0" + d.body))
         self._writer.write(b"".join(frames))
 
@@ -223,8 +270,43 @@ class IntakeClient:
             for d in deliveries
         ]
 
+    def _draft(
+        self, deliveries: list[Delivery], triages: list[list[list[Any]] | None]
+    ) -> list[list[list[Any]] | None]:
+        """Per classified delivery, the draft [text, template id] of each of its messages, rendered
+        from its triage as the intake process would; None where that process must draft."""
+        source = self.templates
+        templates = source.current() if source is not None else None
+        if source is None or templates is None:
+            return [None] * len(deliveries)
+        out: list[list[list[Any]] | None] = []
+        for d, found in zip(deliveries, triages, strict=True):
+            if found is None:
+                out.append(None)
+                continue
+            out.append(
+                [
+                    list(
+                        source.drafter.suggest(
+                            templates,
+                            category=t[0],
+                            language=t[3],
+                            kind=m.kind,
+                            channel=m.channel,
+                            text=m.text,
+                            author_name=m.author_name,
+                            to_sort=t[5],
+                        )
+                    )
+                    for m, t in zip(d.parsed.messages, found, strict=True)
+                ]
+            )
+        return out
+
     async def stop(self) -> None:
         self._stopping = True
+        if self.templates is not None:
+            self.templates.stop()
         if self._respawn_task is not None:
             self._respawn_task.cancel()
         if self._writer is not None:
@@ -497,14 +579,18 @@ def child_main(
             entries, deliveries = [], []
             for peer, payload in batch:
                 meta, _, body = payload.partition(b"\0")
-                ident, platform, digest, delivery_id, headers, found = orjson.loads(meta)
+                ident, platform, digest, delivery_id, headers, found, drafted = orjson.loads(meta)
                 # adapters are pure: parsing again here is cheaper than shipping objects across
                 parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
-                triages = None
+                triages = drafts = None
                 if found is not None and len(found) == len(parsed.messages):
                     triages = [Triage(*t) for t in found]
+                    if drafted is not None and len(drafted) == len(found):
+                        drafts = [(text, template_id) for text, template_id in drafted]
                 entries.append((peer, ident))
-                deliveries.append(Delivery(platform, digest, delivery_id, headers, body, parsed, triages))
+                deliveries.append(
+                    Delivery(platform, digest, delivery_id, headers, body, parsed, triages, drafts)
+                )
             if deliveries:
                 try:
                     prepared: Any = intake.prepare(deliveries)

@@ -249,3 +249,98 @@ def test_workers_sharing_an_intake_process_leave_classification_to_it(sqlite_url
     assert IntakeClient(settings, AdapterContext(), holder).holder is holder
     shared = settings.model_copy(update={"intake_socket": "/run/relais/intake.sock"})
     assert IntakeClient(shared, AdapterContext(), holder).holder is None
+
+
+def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(sqlite_url: str) -> None:
+    """With a child of its own, the web process renders each draft from its triage (the frame
+    carries it; the child writes it as given) with the same templates and text as the intake
+    process would, and a template edited in the database reaches the next deliveries' drafts."""
+    import json
+
+    from sqlalchemy import update
+
+    from app.drafts.service import Drafter
+    from app.intake import Delivery
+    from app.models import ReplyTemplate
+    from app.webhooks.router import PARSERS
+    from app.webhooks.types import AdapterContext
+
+    settings = make_settings(sqlite_url, intake_process=True)
+    complaint = "Ma commande n'est pas arrivée, c'est inadmissible, je suis très déçue"
+    with TestClient(create_app(settings)) as client:
+        source = client.app.state.intake.templates
+        assert source is not None
+        deadline = time.monotonic() + 10
+        while source.current() is None and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert source.current() is not None
+        body = fb_comment("wd_1", complaint, name="Camille Martin")
+        assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).json()["stored"] == 1
+        engine = create_engine(sqlite_url)
+        with Session(engine) as s:
+            draft, message = s.execute(
+                select(Draft, Message).join(Message, Message.id == Draft.message_id)
+            ).one()
+            templates = Drafter(settings).templates(s)
+        assert message.category == "complaint"
+        expected = Drafter(settings).suggest(
+            templates,
+            category=message.category,
+            language=message.language,
+            kind=message.kind,
+            channel=message.channel,
+            text=message.text,
+            author_name=message.author_name,
+            to_sort=message.to_sort,
+        )
+        assert (draft.text, draft.template_id) == expected
+        assert draft.text.startswith("Bonjour Camille") and draft.template_id is not None
+        # what the web process puts in the frame for that delivery
+        intake = client.app.state.intake
+        parsed = PARSERS["meta"]({}, json.loads(body), AdapterContext())
+        sent = Delivery("meta", "0" * 64, None, {}, body, parsed)
+        assert intake._draft([sent], intake._classify([sent])) == [[list(expected)]]
+
+        with Session(engine) as s, s.begin():
+            s.execute(
+                update(ReplyTemplate)
+                .where(ReplyTemplate.id == draft.template_id)
+                .values(body="Nouvelle version pour {{ first_name }}", version=ReplyTemplate.version + 1)
+            )
+        time.sleep(1.6)  # the web process reads them every 0.5 s, the child caches them for 1 s
+        body = fb_comment("wd_2", complaint, name="Camille Martin")
+        assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).json()["stored"] == 1
+        with Session(engine) as s:
+            texts = s.scalars(select(Draft.text).order_by(Draft.id)).all()
+        engine.dispose()
+    assert texts[1] == "Nouvelle version pour Camille"
+
+
+def test_the_intake_writes_the_drafts_it_is_given(sqlite_url: str) -> None:
+    """`Delivery.drafts` (rendered by the web process) are written as given; a delivery without
+    them is drafted by the intake itself."""
+    import hashlib
+    import json
+
+    from app.drafts.service import Drafter
+    from app.drafts.templates import TemplateRow
+    from app.intake import Delivery, prepare_batch
+    from app.triage import ModelHolder
+    from app.webhooks.router import PARSERS
+    from app.webhooks.types import AdapterContext
+
+    settings = make_settings(sqlite_url)
+    holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+    deliveries = []
+    for i, given in enumerate([[("drafted by the web process", 7)], None]):
+        body = fb_comment(f"given_{i}", "Ma commande n'est pas arrivée, c'est inadmissible")
+        parsed = PARSERS["meta"]({}, json.loads(body), AdapterContext())
+        triages = holder.classify([m.text for m in parsed.messages])
+        deliveries.append(
+            Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parsed, triages, given)
+        )
+    template = TemplateRow(3, 1, "complaint-fr", "complaint", "fr", "any", "any", "Désolés {{ first_name }}")
+    prepared = prepare_batch(deliveries, holder=holder, drafter=Drafter(settings), templates=[template])
+    holder.stop()
+    rows = [(r["text"], r["template_id"]) for r in prepared.draft_rows]
+    assert rows == [("drafted by the web process", 7), ("Désolés Camille", 3)]

@@ -147,11 +147,16 @@ class Drafter:
         return None
 
     def draft_row(
-        self, templates: Sequence[tpl.TemplateRow], m: dict[str, Any], *, now: dt.datetime
+        self,
+        templates: Sequence[tpl.TemplateRow],
+        m: dict[str, Any],
+        *,
+        now: dt.datetime,
+        suggested: tuple[str, int | None] | None = None,
     ) -> dict[str, Any]:
         """The pending draft of one new message (without its message_id); its creation is the
-        "proposed" event of its history."""
-        text, template_id = self.suggest(
+        "proposed" event of its history. `suggested`: its (text, template id) rendered already."""
+        text, template_id = suggested or self.suggest(
             templates,
             category=m["category"],
             language=m["language"],
