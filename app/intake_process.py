@@ -95,14 +95,12 @@ class TemplateSource:
     as before. Until the first read, or when reading fails for longer than that second, the
     deliveries go without drafts and the intake process renders them itself."""
 
-    def __init__(self, settings: Settings, interval_s: float = 0.5):
-        from app import db
+    def __init__(self, settings: Settings, sessions: Any, interval_s: float = 0.5):
         from app.drafts.service import Drafter
 
         self.drafter = Drafter(settings)
         self.interval_s = interval_s
-        self._engine = db.make_engine(settings.model_copy(update={"db_pool_size": 1}))
-        self._sessions = db.make_sessionmaker(self._engine, readonly=True)
+        self._sessions = sessions  # the web process's read-only sessions
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="relais-templates", daemon=True)
         self._thread.start()
@@ -122,15 +120,22 @@ class TemplateSource:
 
     def stop(self) -> None:
         self._stop.set()
-        self._engine.dispose()
+        self._thread.join(5)
 
 
 class IntakeClient:
     """`Intake`'s interface, with the work done in a child process."""
 
-    def __init__(self, settings: Settings, adapter_context: Any, holder: ModelHolder | None = None):
+    def __init__(
+        self,
+        settings: Settings,
+        adapter_context: Any,
+        holder: ModelHolder | None = None,
+        read_sessions: Any = None,
+    ):
         self.settings = settings
         self.adapter_context = adapter_context
+        self.read_sessions = read_sessions
         # the web process's model: each turn's deliveries are classified here, in one call, so
         # that the intake process does not; without it (or if it fails) the intake
         # process classifies. Only for a web process with a child of its own: with `--workers N`
@@ -139,8 +144,9 @@ class IntakeClient:
         # alternating runs: 3,350 and 3,050 req/s classifying in the workers, 3,372 and 3,249
         # in the intake process; the workers' CPU per delivery 246-266 µs against 123-126)
         self.holder = None if settings.intake_socket else holder
-        # with the model, the drafts too: the web process renders them with its own copy of the
-        # templates (`TemplateSource`, started with the client) and the intake process only writes
+        # with the model and the web process's read sessions, the drafts too: the web process
+        # renders them with its own copy of the templates (`TemplateSource`, started with the
+        # client) and the intake process only writes
         self.templates: TemplateSource | None = None
         self._pending: dict[int, asyncio.Future[IngestResult]] = {}
         self._next_id = 0
@@ -156,8 +162,8 @@ class IntakeClient:
         self._outgoing_bytes = 0
 
     async def start(self) -> None:
-        if self.holder is not None and self.templates is None:
-            self.templates = TemplateSource(self.settings)
+        if self.holder is not None and self.read_sessions is not None and self.templates is None:
+            self.templates = TemplateSource(self.settings, self.read_sessions)
         await self._spawn()
 
     async def _spawn(self) -> None:
@@ -245,13 +251,20 @@ class IntakeClient:
         drafts = self._draft(deliveries, triages)
         frames = []
         for (ident, d), found, drafted in zip(outgoing, triages, drafts, strict=True):
-            meta = orjson.dumps([ident, d.platform, d.digest, d.delivery_id, d.headers, found, drafted])
+            # the frame carries each triage as the fields of `Triage` in order (`Triage(*fields)`)
+            wire = None
+            if found is not None:
+                wire = [
+                    [t.category, t.confidence, t.scores, t.language, t.model_version, t.to_sort]
+                    for t in found
+                ]
+            meta = orjson.dumps([ident, d.platform, d.digest, d.delivery_id, d.headers, wire, drafted])
             frames.append(_frame(meta + b"\0" + d.body))
         self._writer.write(b"".join(frames))
 
-    def _classify(self, deliveries: list[Delivery]) -> list[list[list[Any]] | None]:
-        """Per delivery, the triage of each of its messages as the frame carries it (the fields
-        of `Triage` in order), all in one classifier call; None where the child must classify."""
+    def _classify(self, deliveries: list[Delivery]) -> list[list[Triage] | None]:
+        """Per delivery, the triage of each of its messages, all in one classifier call; None
+        where the child must classify."""
         if self.holder is None:
             return [None] * len(deliveries)
         texts = [m.text for d in deliveries for m in d.parsed.messages]
@@ -262,46 +275,28 @@ class IntakeClient:
         except Exception:  # the intake process classifies them itself (and logs its own failure)
             log.exception("classifier failed on %d messages; the intake process will classify", len(texts))
             return [None] * len(deliveries)
-        return [
-            [
-                [t.category, t.confidence, t.scores, t.language, t.model_version, t.to_sort]
-                for t in islice(found, len(d.parsed.messages))
-            ]
-            for d in deliveries
-        ]
+        return [list(islice(found, len(d.parsed.messages))) for d in deliveries]
 
     def _draft(
-        self, deliveries: list[Delivery], triages: list[list[list[Any]] | None]
-    ) -> list[list[list[Any]] | None]:
-        """Per classified delivery, the draft [text, template id] of each of its messages, rendered
+        self, deliveries: list[Delivery], triages: list[list[Triage] | None]
+    ) -> list[list[tuple[str, int | None]] | None]:
+        """Per classified delivery, the draft (text, template id) of each of its messages, rendered
         from its triage as the intake process would; None where that process must draft."""
         source = self.templates
         templates = source.current() if source is not None else None
         if source is None or templates is None:
             return [None] * len(deliveries)
-        out: list[list[list[Any]] | None] = []
-        for d, found in zip(deliveries, triages, strict=True):
-            if found is None:
-                out.append(None)
-                continue
-            out.append(
-                [
-                    list(
-                        source.drafter.suggest(
-                            templates,
-                            category=t[0],
-                            language=t[3],
-                            kind=m.kind,
-                            channel=m.channel,
-                            text=m.text,
-                            author_name=m.author_name,
-                            to_sort=t[5],
-                        )
-                    )
-                    for m, t in zip(d.parsed.messages, found, strict=True)
-                ]
-            )
-        return out
+        return [
+            None
+            if found is None
+            else [
+                source.drafter.suggest_for(
+                    templates, m, category=t.category, language=t.language, to_sort=t.to_sort
+                )
+                for m, t in zip(d.parsed.messages, found, strict=True)
+            ]
+            for d, found in zip(deliveries, triages, strict=True)
+        ]
 
     async def stop(self) -> None:
         self._stopping = True

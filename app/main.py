@@ -61,7 +61,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.drafter = Drafter(settings)
         app.state.similar = SimilarReplies()
         if settings.intake_process:
-            app.state.intake = IntakeClient(settings, app.state.adapter_context, holder)
+            app.state.intake = IntakeClient(
+                settings, app.state.adapter_context, holder, app.state.read_sessions
+            )
         else:
             app.state.intake = Intake(
                 app.state.sessions,

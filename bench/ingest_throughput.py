@@ -146,6 +146,21 @@ def process_tree(pid: int) -> list[int]:
     return out
 
 
+def role_of(stat: str) -> str:
+    """ "intake" or "web", from the text of /proc/<pid>/stat (the intake child names itself)."""
+    return "intake" if "(relais-intake)" in stat else "web"
+
+
+def status_kb(pid: int, field: str) -> int | None:
+    """A "... kB" field of /proc/<pid>/status (VmRSS, VmHWM), None once the process is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return None
+    m = re.search(rf"{field}:\s+(\d+) kB", status)
+    return int(m.group(1)) if m else None
+
+
 def cpu_seconds(pid: int) -> dict[str, float]:
     """User + system CPU seconds of each process of the tree, keyed "name pid"."""
     tick = os.sysconf("SC_CLK_TCK")
@@ -156,8 +171,7 @@ def cpu_seconds(pid: int) -> dict[str, float]:
         except OSError:
             continue
         fields = stat[stat.rindex(")") + 2 :].split()
-        role = "intake" if "(relais-intake)" in stat else "web"  # the child names itself
-        out[f"{role} {p}"] = (int(fields[11]) + int(fields[12])) / tick
+        out[f"{role_of(stat)} {p}"] = (int(fields[11]) + int(fields[12])) / tick
     return out
 
 
@@ -220,15 +234,7 @@ def peak_rss_mb(pid: int) -> float:
     children = Path(f"/proc/{pid}/task/{pid}/children")
     if children.exists():
         pids += [int(p) for p in children.read_text().split()]
-    peaks = []
-    for p in pids:
-        try:
-            status = Path(f"/proc/{p}/status").read_text()
-        except OSError:
-            continue
-        m = re.search(r"VmHWM:\s+(\d+) kB", status)
-        if m:
-            peaks.append(int(m.group(1)) / 1024)
+    peaks = [kb / 1024 for kb in (status_kb(p, "VmHWM") for p in pids) if kb is not None]
     return max(peaks) if peaks else float("nan")
 
 

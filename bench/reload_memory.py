@@ -21,11 +21,11 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 from datetime import UTC, datetime
@@ -34,20 +34,21 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
-from ingest_throughput import ROOT, SECRET, bodies, process_tree, start, stop  # noqa: E402
+from ingest_throughput import (  # noqa: E402
+    ROOT,
+    SECRET,
+    bodies,
+    process_tree,
+    role_of,
+    start,
+    status_kb,
+    stop,
+    wrk,
+)
 
 sys.path.insert(0, str(ROOT))
 
 from classifier import artifacts  # noqa: E402
-
-
-def memory_kb(pid: int, field: str) -> int:
-    m = re.search(rf"{field}:\s+(\d+) kB", Path(f"/proc/{pid}/status").read_text())
-    return int(m.group(1)) if m else 0
-
-
-def role(pid: int) -> str:
-    return "intake" if "(relais-intake)" in Path(f"/proc/{pid}/stat").read_text() else "web"
 
 
 def relais_processes(server_pid: int) -> list[int]:
@@ -118,24 +119,12 @@ def main() -> None:
     server = start([relais, "serve", "--port", str(port), "--workers", str(args.workers)], env, port)
     try:
         pids = relais_processes(server.pid)
-        roles = {p: role(p) for p in pids}
-        before = {p: memory_kb(p, "VmRSS") for p in pids}
-        load = subprocess.Popen(
-            [
-                "wrk",
-                "-t1",
-                "-c32",
-                f"-d{args.seconds}s",
-                "-s",
-                str(HERE / "signed.lua"),
-                f"http://127.0.0.1:{port}",
-                "--",
-                "0",
-            ],
-            env={**env, "BODIES": str(bodies_file)},
-            stdout=subprocess.PIPE,
-            text=True,
-        )
+        roles = {p: role_of(Path(f"/proc/{p}/stat").read_text()) for p in pids}
+        before = {p: status_kb(p, "VmRSS") or 0 for p in pids}
+        load: dict[str, float] = {}
+        url = f"http://127.0.0.1:{port}"
+        loader = threading.Thread(target=lambda: load.update(wrk(url, bodies_file, 0, args.seconds, 32)))
+        loader.start()
         time.sleep(3)
         waits = []
         for k in range(args.swaps):
@@ -148,18 +137,16 @@ def main() -> None:
                 time.sleep(0.1)
             waits.append(time.monotonic() - asked)
             time.sleep(1)
-        out, _ = load.communicate()
-        peak = {p: memory_kb(p, "VmHWM") for p in pids}
+        loader.join()
+        peak = {p: status_kb(p, "VmHWM") or 0 for p in pids}
     finally:
         stop(server)
         shutil.rmtree(tmp, ignore_errors=True)
-    rps = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    bad = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
     print(
         f"models {first} <-> {second}: {args.swaps} swaps under load, each seen by /healthz after "
         f"{min(waits):.1f}-{max(waits):.1f} s"
     )
-    print(f"wrk: {float(rps.group(1)) if rps else 0:.0f} req/s, non-200 {int(bad.group(1)) if bad else 0}")
+    print(f"wrk: {load.get('rps', 0):.0f} req/s, non-200 {load.get('non200', 0):.0f}")
     for p in pids:
         print(f"  {roles[p]:6s} pid {p}: RSS {before[p] / 1024:.0f} MB before the load, ", end="")
         print(f"peak {peak[p] / 1024:.0f} MB")

@@ -283,15 +283,8 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
             ).one()
             templates = Drafter(settings).templates(s)
         assert message.category == "complaint"
-        expected = Drafter(settings).suggest(
-            templates,
-            category=message.category,
-            language=message.language,
-            kind=message.kind,
-            channel=message.channel,
-            text=message.text,
-            author_name=message.author_name,
-            to_sort=message.to_sort,
+        expected = Drafter(settings).suggest_for(
+            templates, message, category=message.category, language=message.language, to_sort=message.to_sort
         )
         assert (draft.text, draft.template_id) == expected
         assert draft.text.startswith("Bonjour Camille") and draft.template_id is not None
@@ -299,7 +292,7 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
         intake = client.app.state.intake
         parsed = PARSERS["meta"]({}, json.loads(body), AdapterContext())
         sent = Delivery("meta", "0" * 64, None, {}, body, parsed)
-        assert intake._draft([sent], intake._classify([sent])) == [[list(expected)]]
+        assert intake._draft([sent], intake._classify([sent])) == [[expected]]
 
         with Session(engine) as s, s.begin():
             s.execute(

@@ -139,6 +139,28 @@ class Drafter:
         rendered = tpl.safe_render(chosen.body, variables, cache_key=(chosen.id, chosen.version))
         return rendered[: tpl.length_limit(channel)], chosen.id
 
+    def suggest_for(
+        self,
+        templates: Sequence[tpl.TemplateRow],
+        message: Any,
+        *,
+        category: str | None,
+        language: str | None,
+        to_sort: bool = False,
+    ) -> tuple[str, int | None]:
+        """`suggest` for a message (an `InboundMessage` or a stored `Message`: its kind, channel,
+        text and author's name) under the given triage."""
+        return self.suggest(
+            templates,
+            category=category,
+            language=language,
+            kind=message.kind,
+            channel=message.channel,
+            text=message.text,
+            author_name=message.author_name,
+            to_sort=to_sort,
+        )
+
     def cached_templates(self) -> list[tpl.TemplateRow] | None:
         """The cached templates while fresh, else None (then call `templates(session)`)."""
         cached = self._cache
@@ -543,14 +565,8 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
         draft.priority = priority_of(category)
         draft.updated_at = now
         if draft.status == "pending":
-            text, template_id = drafter.suggest(
-                drafter.templates(session, fresh=True),
-                category=category,
-                language=message.language,
-                kind=message.kind,
-                channel=message.channel,
-                text=message.text,
-                author_name=message.author_name,
+            text, template_id = drafter.suggest_for(
+                drafter.templates(session, fresh=True), message, category=category, language=message.language
             )
             draft.text, draft.template_id = text, template_id
             draft.version += 1
