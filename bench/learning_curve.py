@@ -8,8 +8,13 @@ Starts from a copy of the shipped model in a temporary models directory and the 
 set from /work/shared/data, never in the shipped model's training data) is split once, by a hash
 of the text, into a pool and a fixed test part. The whole pool arrives through the signed Meta
 webhook (the test part never does: the model is measured on messages it never received); a
-reviewer corrects the first 50, 100, 200 of them with `PATCH /api/messages/{id}` and their true
-labels; after each step the same code path as `relais train` runs: `train_command(models_dir,
+reviewer works the queue in arrival order, as a community manager does: a message whose category
+is wrong, or that was left *to sort*, gets its true label with `PATCH /api/messages/{id}` (a
+correction), one whose category is right has its draft approved unedited
+(`POST /api/drafts/{id}/approve`, a confirmation), until 50, 100, 200 corrections are made
+(`--reviewer label` instead gives the first 50, 100, 200 messages their true label with `PATCH`,
+right or wrong, and approves nothing: how it was measured before); after each step the same code
+path as `relais train` runs: `train_command(models_dir,
 data_dir, extra=feedback.examples, received=feedback.received)` with
 `feedback = app.learning.feedback(settings)` (the corrections, and the received messages' text for
 the domain gate; `--no-received` leaves the latter out).
@@ -20,7 +25,20 @@ retrained by the same code on the same data without corrections ("0 retrain"). `
 `app.learning.CORRECTION_WEIGHT` for this run (how the weight was tuned).
 
 Measured (2 cores, macro-F1 on the domain's test part after 50 / 100 / 200 corrections, lift over
-"0 retrain"; shipped held-out macro-F1 change at 200):
+"0 retrain"; shipped held-out macro-F1 change at 200), the reviewer working the queue:
+- scalabrino2017_clap: 170 / 310 / 609 messages reviewed (120 / 210 / 409 approved), 0.8098 /
+  0.8089 / 0.8229, +0.109 / +0.108 / +0.122, shipped -0.0042. With `--confirmation-weight` 120 at
+  200: 0.8186, shipped -0.0072; 250: 0.8217, shipped -0.0056, not promoted (the 50 kept).
+  The ceiling is the model class, not the number of corrections: after 200, the errors left are
+  complaints and other reviews taken for one another (56 of 1,106) and suggestions taken for
+  complaints or other (65 of 169 suggestions); the best bias on the suggestion column, chosen on
+  the test part itself, lifts macro-F1 only to 0.836, and a classifier on the same features trained
+  on the domain's 1,629 pool labels alone reaches 0.853 (classifier/adapt.py), about the 0.85 that
+  +0.15 needs. CLAP's labels are noisy ("please add password protection" is a BUG, "not showing
+  contact list" a FEATURE).
+- dailydialog_acts: 240 / 465 / 874 messages reviewed, 0.9668 / 0.9685 / 0.9676, +0.100 / +0.101 /
+  +0.100 (0.8673 before: +0.15 is out of reach, the F1 would have to pass 1), shipped -0.0036.
+The reviewer giving the first messages their label (`--reviewer label`):
 - scalabrino2017_clap (1,106 test rows, 0.7005 before): 0.7701 / 0.7673 / 0.8084, +0.070 / +0.067 /
   +0.108, shipped -0.0014. With the domain gate fitted on the corrections only (g not squared):
   0.7449 / 0.7491 / 0.8056, +0.044 / +0.049 / +0.105, shipped -0.0026; before the corrections had
@@ -55,7 +73,7 @@ from sqlalchemy import select  # noqa: E402
 from app import db, learning  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.main import create_app  # noqa: E402
-from app.models import Message  # noqa: E402
+from app.models import Draft, Message  # noqa: E402
 from app.users import service as users  # noqa: E402
 from classifier import artifacts  # noqa: E402
 from classifier.commands import train_command  # noqa: E402
@@ -130,10 +148,21 @@ def main() -> None:
     parser.add_argument("--steps", default="50,100,200")
     parser.add_argument("--weight", type=float, default=None, help="override CORRECTION_WEIGHT")
     parser.add_argument(
+        "--confirmation-weight", type=float, default=None, help="override CONFIRMATION_WEIGHT"
+    )
+    parser.add_argument(
         "--no-received",
         dest="received",
         action="store_false",
         help="fit the domain gate on the corrections only, not on every received message",
+    )
+    parser.add_argument(
+        "--reviewer",
+        choices=("queue", "label"),
+        default="queue",
+        help="queue: she works the queue in arrival order, corrects a wrong (or unsure) category and "
+        "approves the draft of a right one, until each step's number of corrections; label: she "
+        "gives the first N messages their label, right or wrong",
     )
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
@@ -141,6 +170,8 @@ def main() -> None:
     steps = [int(s) for s in args.steps.split(",")]
     if args.weight is not None:
         learning.CORRECTION_WEIGHT = args.weight
+    if args.confirmation_weight is not None:
+        learning.CONFIRMATION_WEIGHT = args.confirmation_weight
 
     domain = [r for r in load_public(SHARED / f"{args.domain}.csv") if r.label in CATEGORIES]
     pool, domain_test = domain_split(domain)
@@ -203,16 +234,34 @@ def main() -> None:
         with db.transaction(client.app.state.sessions) as session:
             ids = dict(session.execute(select(Message.external_id, Message.id)).tuples().all())
         print(f"  {len(pool)} pool messages received in {time.perf_counter() - started:.0f} s", flush=True)
-        corrected = 0
+        with db.transaction(client.app.state.sessions) as session:
+            shown = {
+                m_id: (category, to_sort, d_id, version)
+                for m_id, category, to_sort, d_id, version in session.execute(
+                    select(Message.id, Message.category, Message.to_sort, Draft.id, Draft.version).join(
+                        Draft, Draft.message_id == Message.id
+                    )
+                ).tuples()
+            }
+        corrected = reviewed = approved = 0
         for step in steps:
-            for index in range(corrected, step):
-                r = client.patch(
-                    f"/api/messages/{ids[f'curve_{index}']}",
-                    json={"category": pool[index].label},
-                    headers=auth,
-                )
+            while corrected < step:
+                if reviewed >= len(pool):
+                    raise SystemExit(f"the pool ran out after {corrected} corrections")
+                message_id, row = ids[f"curve_{reviewed}"], pool[reviewed]
+                category, to_sort, draft_id, version = shown[message_id]
+                reviewed += 1
+                if args.reviewer == "queue" and category == row.label and not to_sort:
+                    # Right category, sure enough to have its template: she approves the draft.
+                    approve = f"/api/drafts/{draft_id}/approve"
+                    r = client.post(approve, json={"version": version}, headers=auth)
+                    r.raise_for_status()
+                    approved += 1
+                    continue
+                r = client.patch(f"/api/messages/{message_id}", json={"category": row.label}, headers=auth)
                 r.raise_for_status()
-            corrected = step
+                corrected += 1
+            print(f"  {reviewed} messages reviewed: {corrected} corrected, {approved} approved", flush=True)
             started = time.perf_counter()
             found = learning.feedback(settings) or learning.Feedback()
             received = found.received if args.received else []
@@ -221,7 +270,8 @@ def main() -> None:
             )
             reason = text.rsplit("\n\n", 1)[-1].replace("\n", "; ")
             print(
-                f"  trained on {len(found.examples)} corrections (gate: {len(received)} received messages) "
+                f"  trained on {found.corrections} corrections and {found.confirmations} confirmations "
+                f"(gate: {len(received)} received messages) "
                 f"in {time.perf_counter() - started:.0f} s: {reason}"
             )
             measure(step, version, promoted, reason)
