@@ -231,25 +231,30 @@ def main() -> None:
             body = fb_comment(f"curve_{index}", row.text)
             r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
             r.raise_for_status()
-        with db.transaction(client.app.state.sessions) as session:
-            ids = dict(session.execute(select(Message.external_id, Message.id)).tuples().all())
-        print(f"  {len(pool)} pool messages received in {time.perf_counter() - started:.0f} s", flush=True)
+        # what the reviewer sees of each message: its id, category, whether it is left to sort, and
+        # its draft (id, version)
         with db.transaction(client.app.state.sessions) as session:
             shown = {
-                m_id: (category, to_sort, d_id, version)
-                for m_id, category, to_sort, d_id, version in session.execute(
-                    select(Message.id, Message.category, Message.to_sort, Draft.id, Draft.version).join(
-                        Draft, Draft.message_id == Message.id
-                    )
+                external_id: rest
+                for external_id, *rest in session.execute(
+                    select(
+                        Message.external_id,
+                        Message.id,
+                        Message.category,
+                        Message.to_sort,
+                        Draft.id,
+                        Draft.version,
+                    ).join(Draft, Draft.message_id == Message.id)
                 ).tuples()
             }
+        print(f"  {len(pool)} pool messages received in {time.perf_counter() - started:.0f} s", flush=True)
         corrected = reviewed = approved = 0
         for step in steps:
             while corrected < step:
                 if reviewed >= len(pool):
                     raise SystemExit(f"the pool ran out after {corrected} corrections")
-                message_id, row = ids[f"curve_{reviewed}"], pool[reviewed]
-                category, to_sort, draft_id, version = shown[message_id]
+                message_id, category, to_sort, draft_id, version = shown[f"curve_{reviewed}"]
+                row = pool[reviewed]
                 reviewed += 1
                 if args.reviewer == "queue" and category == row.label and not to_sort:
                     # Right category, sure enough to have its template: she approves the draft.
