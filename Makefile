@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed-stamp
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install run test lint bench model clean
+.PHONY: install run test lint typecheck bench model clean
 
 install: $(STAMP) models/CURRENT
 
@@ -32,6 +32,10 @@ test: install
 lint: install
 	$(BIN)/ruff check app classifier tests bench
 	$(BIN)/ruff format --check app classifier tests bench
+
+# mypy strict on app/ and classifier/ (settings in pyproject.toml).
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/classifier_speed.py
