@@ -57,7 +57,7 @@ def serve(
     if workers > 1 and settings.intake_process and not settings.intake_socket:
         # one intake process for every worker of this machine (see IntakeServer)
         from app.intake_process import IntakeServer
-        from app.webhooks.types import AdapterContext
+        from app.platforms.types import AdapterContext
 
         intake = IntakeServer(settings, AdapterContext.from_settings(settings)).start()
         os.environ["RELAIS_INTAKE_SOCKET"] = intake.path

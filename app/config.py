@@ -13,12 +13,15 @@ from typing import Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from app import platforms
+from app.platforms.base import unset_if_empty
+
 ROOT = Path(__file__).resolve().parent.parent
 
 PLACEHOLDER_SECRETS = {"changeme", "change-me", "secret", "xxx", "todo", "placeholder"}
 
 
-class Settings(BaseSettings):
+class Settings(platforms.PlatformSettings, BaseSettings):
     """Every knob of Relais, named `RELAIS_<FIELD>` in the environment."""
 
     model_config = SettingsConfigDict(env_prefix="RELAIS_", env_file=".env", extra="ignore")
@@ -32,13 +35,7 @@ class Settings(BaseSettings):
     sqlite_busy_timeout_ms: int = 10_000
     db_pool_size: int = 10
 
-    # Inbound webhooks
-    meta_app_secret: SecretStr | None = None
-    meta_verify_token: SecretStr | None = None
-    x_consumer_secret: SecretStr | None = None
-    telegram_secret_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
-    generic_secret: SecretStr | None = None
+    # Inbound webhooks (each platform's secrets and URLs: its `<Platform>Settings`, app/platforms/)
     max_body_bytes: int = 4 * 1024 * 1024  # Meta's largest deliveries are about 3 MB
     timestamp_tolerance_s: int = 300
 
@@ -58,18 +55,9 @@ class Settings(BaseSettings):
     model_reload_interval_s: float = 2.0
 
     # Replies: outbound platforms
-    meta_graph_url: str = "https://graph.facebook.com/v21.0"
-    x_api_url: str = "https://api.x.com"
-    telegram_api_url: str = "https://api.telegram.org"
-    slack_api_url: str = "https://slack.com/api"
-    meta_access_token: SecretStr | None = None
-    x_access_token: SecretStr | None = None
-    telegram_bot_token: SecretStr | None = None
-    slack_bot_token: SecretStr | None = None
     # Per-account credentials, JSON: {"meta:<page id>": "<page token>", "telegram:<bot id>": "..."};
     # an account without one uses the platform's token above.
     account_tokens: dict[str, SecretStr] = Field(default_factory=dict)
-    generic_callback_url: str | None = None
     send_timeout_s: float = 10.0
     outbox_in_process: bool = True
     outbox_poll_interval_s: float = 0.5
@@ -94,32 +82,13 @@ class Settings(BaseSettings):
     login_max_failures: int = 5
     login_lockout_s: int = 300
 
-    @field_validator(
-        "meta_app_secret",
-        "meta_verify_token",
-        "x_consumer_secret",
-        "telegram_secret_token",
-        "slack_signing_secret",
-        "generic_secret",
-        "session_secret",
-        mode="before",
-    )
-    @classmethod
-    def _empty_is_unset(cls, v: object) -> object:
-        return None if v == "" else v
+    session_secret_empty_is_unset = field_validator("session_secret", mode="before")(unset_if_empty)
 
     def check_production(self) -> None:
         """Refuse to start outside development with a placeholder secret."""
         if self.environment != "production":
             return
-        for name in (
-            "meta_app_secret",
-            "x_consumer_secret",
-            "telegram_secret_token",
-            "slack_signing_secret",
-            "generic_secret",
-            "session_secret",
-        ):
+        for name in [p.secret_setting for p in platforms.all()] + ["session_secret"]:
             value: SecretStr | None = getattr(self, name)
             if value is not None and value.get_secret_value().lower() in PLACEHOLDER_SECRETS:
                 raise ValueError(f"RELAIS_{name.upper()} is a placeholder; set a real secret")

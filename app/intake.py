@@ -40,8 +40,8 @@ from app import db, metrics
 from app.bulk import BulkInsert, ChainedInsert
 from app.drafts import service as drafts_service
 from app.models import Channel, Echo, Event, Message, utcnow
+from app.platforms.types import InboundMessage, Parsed
 from app.triage import ModelHolder, Triage
-from app.webhooks.types import InboundMessage, Parsed
 
 log = logging.getLogger("relais.intake")
 

@@ -499,10 +499,9 @@ def child_main(
     import gc
     import select
 
-    from app import db
+    from app import db, platforms
     from app.drafts.service import Drafter
     from app.intake import Intake
-    from app.webhooks.router import PARSERS
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # the web process decides when this one ends (it closes the socket); a Ctrl-C or SIGTERM sent
@@ -583,7 +582,7 @@ def child_main(
                 meta, _, body = payload.partition(b"\0")
                 ident, platform, digest, delivery_id, headers, found, drafted = orjson.loads(meta)
                 # adapters are pure: parsing again here is cheaper than shipping objects across
-                parsed = PARSERS[platform](headers, orjson.loads(body), adapter_context)
+                parsed = platforms.REGISTRY[platform].parse(headers, orjson.loads(body), adapter_context)
                 triages = drafts = None
                 if found is not None and len(found) == len(parsed.messages):
                     triages = [Triage(*t) for t in found]

@@ -23,25 +23,29 @@ from app.drafts.similar import SimilarReplies
 from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
 from app.intake_process import IntakeClient
+from app.platforms.types import AdapterContext
+from app.review.router import router as review_router
 from app.triage import ModelHolder
-from app.webhooks import fastpath
+from app.web.router import router as web_router
+from app.webhooks.router import DELIVERY_ENDPOINTS
 from app.webhooks.router import router as webhooks_router
-from app.webhooks.types import AdapterContext
 
 log = logging.getLogger("relais")
 STATIC = Path(__file__).resolve().parent / "static"
 
 
 class RelaisApp(FastAPI):
-    """FastAPI, with webhook deliveries answered before its middleware stack (`fastpath`)."""
+    """FastAPI, with `POST /webhooks/<platform>` sent straight to its route's endpoint, ahead of
+    the middleware stack (which answers nothing on that path)."""
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
-        platform = fastpath.platform_of(scope)
-        if platform is None:
+        endpoint = DELIVERY_ENDPOINTS.get(scope["path"]) if scope["type"] == "http" else None
+        if endpoint is None or scope["method"] != "POST":
             await super().__call__(scope, receive, send)
             return
         scope["app"] = self
-        await fastpath.serve(self.state, platform, scope, receive, send)
+        response = await endpoint(Request(scope, receive))
+        await response(scope, receive, send)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -119,15 +123,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_exception_handler(DBAPIError, database_down)
 
     app.include_router(webhooks_router)
-    from app.review.router import router as review_router
-
     app.include_router(review_router)
-    try:
-        from app.web.router import router as web_router
-
-        app.include_router(web_router)
-    except ImportError:  # pragma: no cover - the web pages are optional during development
-        pass
+    app.include_router(web_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

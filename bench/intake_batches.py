@@ -40,14 +40,13 @@ sys.path.insert(0, str(REPO / "bench"))
 import orjson  # noqa: E402
 from ingest_throughput import bodies, fresh_postgres_database  # noqa: E402
 
-from app import db  # noqa: E402
+from app import db, platforms  # noqa: E402
 from app import intake as intake_module  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.drafts.service import Drafter  # noqa: E402
 from app.intake import Delivery, Intake  # noqa: E402
+from app.platforms.types import AdapterContext  # noqa: E402
 from app.triage import ModelHolder  # noqa: E402
-from app.webhooks.router import PARSERS  # noqa: E402
-from app.webhooks.types import AdapterContext  # noqa: E402
 
 STAGES = [
     "parse",
@@ -179,7 +178,7 @@ def run_size(
         for frame in batch:
             meta, _, body = frame.partition(b"\0")
             _, platform, digest, delivery_id, headers = orjson.loads(meta)
-            parsed = PARSERS[platform](headers, orjson.loads(body), context)
+            parsed = platforms.REGISTRY[platform].parse(headers, orjson.loads(body), context)
             deliveries.append(Delivery(platform, digest, delivery_id, headers, body, parsed))
         timers.spent["parse"] += time.thread_time() - started
         prepared = intake.prepare(deliveries)

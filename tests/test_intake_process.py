@@ -96,7 +96,7 @@ def test_a_stalled_child_holds_back_the_requests_not_their_copies(sqlite_url: st
 
     from app.intake import Delivery
     from app.intake_process import BACKLOG_BYTES, IntakeClient
-    from app.webhooks.types import AdapterContext
+    from app.platforms.types import AdapterContext
 
     settings = make_settings(sqlite_url, intake_process=True)
     padding = "x" * 300_000
@@ -144,7 +144,7 @@ def test_workers_share_one_intake_process_which_comes_back_after_a_crash(sqlite_
 
     from app.intake import DatabaseUnavailable, Delivery
     from app.intake_process import IntakeClient, IntakeServer
-    from app.webhooks.types import AdapterContext
+    from app.platforms.types import AdapterContext
 
     base = make_settings(sqlite_url, intake_process=True)
     server = IntakeServer(base, AdapterContext()).start()
@@ -241,8 +241,8 @@ def test_workers_sharing_an_intake_process_leave_classification_to_it(sqlite_url
     """With `--workers N` (a shared intake socket) each worker's turns are small: the shared
     intake process classifies; a web process with a child of its own classifies itself."""
     from app.intake_process import IntakeClient
+    from app.platforms.types import AdapterContext
     from app.triage import ModelHolder
-    from app.webhooks.types import AdapterContext
 
     settings = make_settings(sqlite_url, intake_process=True)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
@@ -259,11 +259,11 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
 
     from sqlalchemy import update
 
+    from app import platforms
     from app.drafts.service import Drafter
     from app.intake import Delivery
     from app.models import ReplyTemplate
-    from app.webhooks.router import PARSERS
-    from app.webhooks.types import AdapterContext
+    from app.platforms.types import AdapterContext
 
     settings = make_settings(sqlite_url, intake_process=True)
     complaint = "Ma commande n'est pas arrivée, c'est inadmissible, je suis très déçue"
@@ -290,7 +290,7 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
         assert draft.text.startswith("Bonjour Camille") and draft.template_id is not None
         # what the web process puts in the frame for that delivery
         intake = client.app.state.intake
-        parsed = PARSERS["meta"]({}, json.loads(body), AdapterContext())
+        parsed = platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
         sent = Delivery("meta", "0" * 64, None, {}, body, parsed)
         assert intake._draft([sent], intake._classify([sent])) == [[expected]]
 
@@ -315,19 +315,19 @@ def test_the_intake_writes_the_drafts_it_is_given(sqlite_url: str) -> None:
     import hashlib
     import json
 
+    from app import platforms
     from app.drafts.service import Drafter
     from app.drafts.templates import TemplateRow
     from app.intake import Delivery, prepare_batch
+    from app.platforms.types import AdapterContext
     from app.triage import ModelHolder
-    from app.webhooks.router import PARSERS
-    from app.webhooks.types import AdapterContext
 
     settings = make_settings(sqlite_url)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     deliveries = []
     for i, given in enumerate([[("drafted by the web process", 7)], None]):
         body = fb_comment(f"given_{i}", "Ma commande n'est pas arrivée, c'est inadmissible")
-        parsed = PARSERS["meta"]({}, json.loads(body), AdapterContext())
+        parsed = platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
         triages = holder.classify([m.text for m in parsed.messages])
         deliveries.append(
             Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parsed, triages, given)

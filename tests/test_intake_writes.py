@@ -14,15 +14,14 @@ import pytest
 from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
-from app import db
+from app import db, platforms
 from app import intake as intake_module
 from app.config import Settings
 from app.drafts.service import Drafter
 from app.intake import Delivery, Intake, one_statement_fits
 from app.models import Channel, Draft, Event, Message
+from app.platforms.types import AdapterContext
 from app.triage import ModelHolder
-from app.webhooks.router import PARSERS
-from app.webhooks.types import AdapterContext
 from tests.conftest import (
     FIXTURES,
     _pg_url,
@@ -35,7 +34,7 @@ from tests.conftest import (
 
 
 def delivery(body: bytes, platform: str = "meta") -> Delivery:
-    parsed = PARSERS[platform]({}, json.loads(body), AdapterContext())
+    parsed = platforms.REGISTRY[platform].parse({}, json.loads(body), AdapterContext())
     return Delivery(platform, hashlib.sha256(body).hexdigest(), None, {}, body, parsed)
 
 

@@ -19,8 +19,8 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import db, metrics
 from app.config import Settings
 from app.models import utcnow
-from app.outbox import clients
 from app.outbox import service as outbox
+from app.platforms import sending as clients
 
 log = logging.getLogger("relais.outbox")
 

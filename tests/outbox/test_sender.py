@@ -165,7 +165,7 @@ def test_sender_killed_after_posting_is_reconciled_by_the_echo(
     s = sender(app_client)
     with db.transaction(app_client.app.state.sessions) as session:
         [claimed] = outbox.claim(session, worker=s.worker, lease_s=0.1)
-    from app.outbox import clients
+    from app.platforms import sending as clients
 
     result = clients.send(
         s.client,

@@ -71,7 +71,8 @@ class AdapterContext:
 
 
 def epoch(value: Any) -> dt.datetime | None:
-    """Seconds or milliseconds since the epoch (int, float or numeric string), or ISO 8601."""
+    """Seconds or milliseconds since the epoch (int, float or numeric string), or ISO 8601, in UTC;
+    `MalformedPayload` when unreadable or beyond what a datetime holds (1e30, -1e20, ...)."""
     if value is None or value == "":
         return None
     if isinstance(value, str):
@@ -82,12 +83,23 @@ def epoch(value: Any) -> dt.datetime | None:
                 parsed = dt.datetime.fromisoformat(value.replace("Z", "+00:00"))
             except ValueError as e:
                 raise MalformedPayload(f"unreadable timestamp {value[:40]!r}") from e
-            return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+            return utc(parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC))
     if isinstance(value, bool) or not isinstance(value, int | float):
         raise MalformedPayload(f"unreadable timestamp {value!r}")
     if value > 1e11:  # milliseconds
         value = value / 1000
-    return dt.datetime.fromtimestamp(value, dt.UTC)
+    try:
+        return dt.datetime.fromtimestamp(value, dt.UTC)
+    except (OverflowError, OSError, ValueError) as e:
+        raise MalformedPayload(f"timestamp out of range: {str(value)[:40]}") from e
+
+
+def utc(value: dt.datetime) -> dt.datetime:
+    """An aware datetime in UTC; `MalformedPayload` when UTC cannot hold it (year 1 or 9999)."""
+    try:
+        return value.astimezone(dt.UTC)
+    except (OverflowError, ValueError) as e:
+        raise MalformedPayload(f"timestamp out of range: {value.isoformat()[:40]}") from e
 
 
 def obj(value: Any, where: str) -> dict[str, Any]:
@@ -102,6 +114,12 @@ def arr(value: Any, where: str) -> list[Any]:
     if not isinstance(value, list):
         raise MalformedPayload(f"{where} must be an array")
     return value
+
+
+def sub(d: dict[str, Any], key: str) -> dict[str, Any]:
+    """`d[key]` when it is an object, else an empty one (optional parts of a payload)."""
+    value = d.get(key)
+    return value if isinstance(value, dict) else {}
 
 
 def req_str(d: dict[str, Any], key: str, where: str) -> str:

@@ -62,6 +62,7 @@ FIXTURE_OUTCOMES = {
     "whatsapp_status.json": ("meta", 0, 1),
     "whatsapp_text_metadocs.json": ("meta", 1, 0),
     "x_dm.json": ("x", 1, 0),
+    "x_activity_dm_received.json": ("x", 1, 0),
     "x_tweet_create.json": ("x", 1, 0),
     "telegram_message.json": ("telegram", 1, 0),
     "slack_event.json": ("slack", 1, 0),
@@ -342,7 +343,7 @@ def test_handshakes(client: TestClient) -> None:
     )
     assert r.status_code == 403
     r = client.get("/webhooks/x", params={"crc_token": "abc"})
-    from app.webhooks.signatures import x_crc_response
+    from app.platforms.x import crc_response as x_crc_response
 
     assert r.json() == {"response_token": x_crc_response(b"test-x-consumer-secret", "abc")}
     body = fixture_bytes("slack_url_verification.json")

@@ -5,7 +5,8 @@ import base64
 
 import pytest
 
-from app.webhooks import signatures as sig
+from app.platforms import generic, meta, slack, telegram, x
+from app.platforms.signing import InvalidSignature
 
 SLACK_DOC_BODY = (
     b"token=xyzz0WbapA4vBCDEFasx0q6G&team_id=T1DC2JH3J&team_domain=testteamnow&channel_id=G8PSS9T3V"
@@ -20,7 +21,7 @@ def test_slack_documentation_example() -> None:
         "x-slack-request-timestamp": "1531420618",
         "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
     }
-    sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 10)
+    slack.verify(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 10)
 
 
 def test_slack_stale_timestamp_refused_even_with_a_good_signature() -> None:
@@ -28,8 +29,8 @@ def test_slack_stale_timestamp_refused_even_with_a_good_signature() -> None:
         "x-slack-request-timestamp": "1531420618",
         "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
     }
-    with pytest.raises(sig.InvalidSignature) as e:
-        sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 301)
+    with pytest.raises(InvalidSignature) as e:
+        slack.verify(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY, headers, now=1531420618 + 301)
     assert e.value.reason == "stale_timestamp"
 
 
@@ -38,8 +39,8 @@ def test_slack_tampered_body() -> None:
         "x-slack-request-timestamp": "1531420618",
         "x-slack-signature": "v0=a2114d57b48eac39b9ad189dd8316235a7b4a8d21a10bd27519666489c69b503",
     }
-    with pytest.raises(sig.InvalidSignature, match="bad_signature"):
-        sig.verify_slack(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY + b"x", headers, now=1531420618)
+    with pytest.raises(InvalidSignature, match="bad_signature"):
+        slack.verify(b"8f742231b10e8888abcd99yyyzzz85a5", SLACK_DOC_BODY + b"x", headers, now=1531420618)
 
 
 META_BODY = b'{"object":"page","entry":[]}'
@@ -47,8 +48,8 @@ META_SIG = "sha256=38e252e2a181cade5eabf56dcf006ab7a015304656730bffe1619b4306580
 
 
 def test_meta_known_answer() -> None:
-    sig.verify_meta(b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG})
-    sig.verify_meta(
+    meta.verify(b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG})
+    meta.verify(
         b"kat-meta-secret", META_BODY, {"x-hub-signature-256": META_SIG.upper().replace("SHA256", "sha256")}
     )
 
@@ -63,32 +64,32 @@ def test_meta_known_answer() -> None:
     ],
 )
 def test_meta_refusals(headers: dict[str, str], reason: str) -> None:
-    with pytest.raises(sig.InvalidSignature) as e:
-        sig.verify_meta(b"kat-meta-secret", META_BODY, headers)
+    with pytest.raises(InvalidSignature) as e:
+        meta.verify(b"kat-meta-secret", META_BODY, headers)
     assert e.value.reason == reason
 
 
 def test_meta_wrong_secret_and_tampered_body() -> None:
-    with pytest.raises(sig.InvalidSignature):
-        sig.verify_meta(b"another-secret", META_BODY, {"x-hub-signature-256": META_SIG})
-    with pytest.raises(sig.InvalidSignature):
-        sig.verify_meta(
+    with pytest.raises(InvalidSignature):
+        meta.verify(b"another-secret", META_BODY, {"x-hub-signature-256": META_SIG})
+    with pytest.raises(InvalidSignature):
+        meta.verify(
             b"kat-meta-secret", META_BODY.replace(b"page", b"user"), {"x-hub-signature-256": META_SIG}
         )
 
 
 def test_x_known_answers() -> None:
-    sig.verify_x(
+    x.verify(
         b"kat-x-secret",
         b'{"for_user_id":"1"}',
         {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="},
     )
     assert (
-        sig.x_crc_response(b"kat-x-secret", "crc-kat-token")
+        x.crc_response(b"kat-x-secret", "crc-kat-token")
         == "sha256=u+RPN6t//IPW/LWaWvmYZWXzsYAYwHM8dWW0+YZWi84="
     )
-    with pytest.raises(sig.InvalidSignature):
-        sig.verify_x(
+    with pytest.raises(InvalidSignature):
+        x.verify(
             b"kat-x-secret",
             b'{"for_user_id":"2"}',
             {"x-twitter-webhooks-signature": "sha256=tKWsDM/XuB2Rxhn3kwFYKOsVLUjRCOAkcfPa47Lvasg="},
@@ -96,10 +97,10 @@ def test_x_known_answers() -> None:
 
 
 def test_telegram_shared_secret() -> None:
-    sig.verify_telegram(b"s3cret", b"{}", {"x-telegram-bot-api-secret-token": "s3cret"})
+    telegram.verify(b"s3cret", b"{}", {"x-telegram-bot-api-secret-token": "s3cret"})
     for value in ("s3cre", "s3cret2", ""):
-        with pytest.raises(sig.InvalidSignature):
-            sig.verify_telegram(b"s3cret", b"{}", {"x-telegram-bot-api-secret-token": value})
+        with pytest.raises(InvalidSignature):
+            telegram.verify(b"s3cret", b"{}", {"x-telegram-bot-api-secret-token": value})
 
 
 GENERIC_KEY = b"kat-generic-key"
@@ -108,11 +109,11 @@ GENERIC_SIG = "v1,nq6jl6xDmYzXWjE8HI35rMaMLDIElPE4KEqEoWk46qI="
 
 def test_standard_webhooks_known_answer_and_rotation() -> None:
     headers = {"webhook-id": "msg_kat", "webhook-timestamp": "1700000000", "webhook-signature": GENERIC_SIG}
-    sig.verify_standard(GENERIC_KEY, b'{"id":"1"}', headers, now=1700000000)
+    generic.verify_standard(GENERIC_KEY, b'{"id":"1"}', headers, now=1700000000)
     # key rotation: several signatures, one valid
     rotated = {**headers, "webhook-signature": "v1,AAAA " + GENERIC_SIG}
-    sig.verify_standard(GENERIC_KEY, b'{"id":"1"}', rotated, now=1700000000)
-    assert sig.sign_standard(GENERIC_KEY, "msg_kat", 1700000000, b'{"id":"1"}') == GENERIC_SIG
+    generic.verify_standard(GENERIC_KEY, b'{"id":"1"}', rotated, now=1700000000)
+    assert generic.sign_standard(GENERIC_KEY, "msg_kat", 1700000000, b'{"id":"1"}') == GENERIC_SIG
 
 
 @pytest.mark.parametrize(
@@ -131,14 +132,14 @@ def test_standard_webhooks_refusals(change: dict[str, str], reason: str) -> None
         "webhook-signature": GENERIC_SIG,
         **change,
     }
-    with pytest.raises(sig.InvalidSignature) as e:
-        sig.verify_standard(GENERIC_KEY, b'{"id":"1"}', headers, now=1700000000)
+    with pytest.raises(InvalidSignature) as e:
+        generic.verify_standard(GENERIC_KEY, b'{"id":"1"}', headers, now=1700000000)
     assert e.value.reason == reason
 
 
 def test_whsec_secret_is_base64_decoded() -> None:
     secret = "whsec_" + base64.b64encode(GENERIC_KEY).decode()
-    assert sig.standard_webhooks_key(secret) == GENERIC_KEY
-    assert sig.standard_webhooks_key("plain-secret") == b"plain-secret"
+    assert generic.standard_webhooks_key(secret) == GENERIC_KEY
+    assert generic.standard_webhooks_key("plain-secret") == b"plain-secret"
     with pytest.raises(ValueError):
-        sig.standard_webhooks_key("whsec_not base64!")
+        generic.standard_webhooks_key("whsec_not base64!")

@@ -13,8 +13,9 @@ import httpx
 import pytest
 
 from app.config import Settings
-from app.outbox.clients import Outgoing, SendResult, parse_retry_after, send
-from app.webhooks.signatures import InvalidSignature, standard_webhooks_key, verify_standard
+from app.platforms.generic import standard_webhooks_key, verify_standard
+from app.platforms.sending import Outgoing, SendResult, parse_retry_after, send
+from app.platforms.signing import InvalidSignature
 from tests.fakes.platforms import FakePlatforms
 
 NOW = datetime(2025, 3, 14, 12, 0, tzinfo=UTC)

@@ -9,8 +9,8 @@ from typing import Any
 
 import pytest
 
-from app.webhooks.adapters import generic, meta, slack, telegram, x
-from app.webhooks.types import AdapterContext, MalformedPayload
+from app.platforms import generic, meta, slack, telegram, x
+from app.platforms.types import AdapterContext, MalformedPayload
 from tests.conftest import FIXTURES
 
 CTX = AdapterContext(telegram_bot_id="777")
@@ -177,6 +177,37 @@ def test_x_activity_api_envelope() -> None:
     [m] = x.parse({}, dm, CTX).messages
     assert (m.kind, m.external_id, m.reply_to_id) == ("dm", "dm-1", "7")
     assert x.parse({}, {"data": {"event_type": "profile.update"}}, CTX).ignored == 1
+
+
+def test_x_activity_api_dm_as_x_documents_it() -> None:
+    """`dm.received` carries Account Activity DM events in `payload.direct_message_events`: each is
+    a message of the filtered user's account; `dm.sent` and the account's own DMs are echoes."""
+    body = load("x_activity_dm_received.json")
+    parsed = x.parse({}, body, CTX)
+    [m] = parsed.messages
+    assert (m.account_id, m.external_id, m.kind, m.author_id, m.reply_to_id, m.text) == (
+        "1111111111111111111",
+        "2080765901528535096",
+        "dm",
+        "2222222222222222222",
+        "2222222222222222222",
+        "hello!",
+    )
+    assert (m.author_name, m.author_handle) == ("OtherUser", "OtherUser")
+    assert m.created_at == dt.datetime(2026, 7, 24, 21, 23, 44, 372000, tzinfo=dt.UTC)
+    assert parsed.own == [] and parsed.ignored == 0
+    sent = load("x_activity_dm_received.json")
+    sent["data"]["event_type"] = "dm.sent"
+    parsed = x.parse({}, sent, CTX)
+    assert parsed.messages == [] and [o.external_id for o in parsed.own] == ["2080765901528535096"]
+    own = load("x_activity_dm_received.json")
+    own["data"]["payload"]["direct_message_events"][0]["message_create"]["sender_id"] = "1111111111111111111"
+    parsed = x.parse({}, own, CTX)
+    assert parsed.messages == [] and len(parsed.own) == 1
+    with pytest.raises(MalformedPayload):
+        broken = load("x_activity_dm_received.json")
+        broken["data"]["payload"]["direct_message_events"] = {"id": "1"}
+        x.parse({}, broken, CTX)
 
 
 def test_telegram_message() -> None:

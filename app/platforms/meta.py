@@ -1,11 +1,28 @@
-"""Meta: Facebook Page comments, Messenger, Instagram comments and DMs, WhatsApp Cloud API."""
+"""Meta: Facebook Page comments, Messenger, Instagram comments and DMs, WhatsApp Cloud API.
+
+Signature `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>` (the legacy SHA-1
+header is never accepted); the GET subscription handshake echoes `hub.challenge`; replies go
+through the Graph API.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any
+import hmac
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING, Annotated, Any
 
-from app.webhooks.types import (
+import httpx
+from fastapi import Query, Request
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel, SecretStr, field_validator
+
+from app import metrics
+from app.errors import Forbidden
+from app.platforms import sending
+from app.platforms.base import Handshake, PlatformBase, unset_if_empty
+from app.platforms.signing import InvalidSignature, hmac256
+from app.platforms.types import (
     AdapterContext,
     InboundMessage,
     MalformedPayload,
@@ -16,9 +33,36 @@ from app.webhooks.types import (
     obj,
     opt_str,
     req_str,
+    sub,
 )
 
+if TYPE_CHECKING:
+    from app.config import Settings
+
 PLATFORM = "meta"
+
+
+class MetaSettings(BaseModel):
+    """`RELAIS_META_*`: the app secret and verify token (inbound), the Graph API (outbound)."""
+
+    meta_app_secret: SecretStr | None = None
+    meta_verify_token: SecretStr | None = None
+    meta_graph_url: str = "https://graph.facebook.com/v21.0"
+    meta_access_token: SecretStr | None = None
+
+    meta_empty_secrets_are_unset = field_validator("meta_app_secret", "meta_verify_token", mode="before")(
+        unset_if_empty
+    )
+
+
+DM_WINDOW = timedelta(hours=24)
+HUMAN_AGENT_WINDOW = timedelta(days=7)
+# Meta Graph error codes (https://developers.facebook.com/docs/graph-api/guides/error-handling,
+# WhatsApp Cloud API error codes).
+META_RETRY_CODES = frozenset({1, 2, 4, 17, 32, 613, 130429, 131048, 131056, *range(80001, 80009)})
+META_TOKEN_CODES = frozenset({190})
+META_DEAD_CODES = frozenset({10, 100, 368, 551, 131026, 131047, *range(200, 300)})
+
 # WhatsApp message types stored with a placeholder when they carry no text: the CM still sees them.
 WA_PLACEHOLDER = {
     "image": "[image]",
@@ -72,7 +116,7 @@ def _page_change(out: Parsed, page: str, field: Any, value: dict[str, Any], wher
         out.ignored += 1
         return
     comment_id = req_str(value, "comment_id", where)
-    author = value.get("from") if isinstance(value.get("from"), dict) else {}
+    author = sub(value, "from")
     verb = value.get("verb")
     if verb in ("remove", "hide"):
         out.deletions.append((PLATFORM, page, comment_id))
@@ -120,7 +164,7 @@ def _instagram_change(
         out.ignored += 1  # mentions (text must be fetched), story_insights, ...
         return
     comment_id = req_str(value, "id", where)
-    author = value.get("from") if isinstance(value.get("from"), dict) else {}
+    author = sub(value, "from")
     if author.get("self_ig_scoped_id") or (author.get("id") is not None and str(author.get("id")) == account):
         out.own.append(
             OwnMessage(
@@ -128,7 +172,7 @@ def _instagram_change(
             )
         )
         return
-    media = value.get("media") if isinstance(value.get("media"), dict) else {}
+    media = sub(value, "media")
     parent = opt_str(value.get("parent_id"))
     out.messages.append(
         InboundMessage(
@@ -157,7 +201,7 @@ def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, wh
         out.ignored += 1  # delivery, read, reaction, postback, optin, referral, ...
         return
     sender = obj(item.get("sender"), f"{where}.sender")
-    recipient = item.get("recipient") if isinstance(item.get("recipient"), dict) else {}
+    recipient = sub(item, "recipient")
     mid = req_str(message, "mid", f"{where}.message")
     if message.get("is_echo"):
         out.own.append(
@@ -197,7 +241,7 @@ def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, wh
 
 
 def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
-    metadata = value.get("metadata") if isinstance(value.get("metadata"), dict) else {}
+    metadata = sub(value, "metadata")
     phone_id = opt_str(metadata.get("phone_number_id"))
     for k, status in enumerate(arr(value.get("statuses"), f"{where}.statuses")):
         status = obj(status, f"{where}.statuses[{k}]")
@@ -218,13 +262,15 @@ def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
         mwhere = f"{where}.messages[{k}]"
         message = obj(message, mwhere)
         mtype = message.get("type")
+        if mtype is not None and not isinstance(mtype, str):
+            raise MalformedPayload(f"{mwhere}.type must be a string")
         if mtype in WA_SKIP or message.get("errors"):
             out.ignored += 1
             continue
         wamid = req_str(message, "id", mwhere)
         sender = req_str(message, "from", mwhere)
         text = _whatsapp_text(message, mtype)
-        context = message.get("context") if isinstance(message.get("context"), dict) else {}
+        context = sub(message, "context")
         out.messages.append(
             InboundMessage(
                 platform=PLATFORM,
@@ -259,3 +305,158 @@ def _whatsapp_text(message: dict[str, Any], mtype: Any) -> str:
     caption = part.get("caption")
     placeholder = WA_PLACEHOLDER.get(str(mtype), f"[{mtype}]")
     return f"{placeholder} {caption}" if caption else placeholder
+
+
+# ------------------------------------------------------------------------------------ signature
+
+
+def verify(secret: bytes, body: bytes, headers: Mapping[str, str]) -> None:
+    """`X-Hub-Signature-256: sha256=<hex>`; the legacy SHA-1 header is never accepted."""
+    header = headers.get("x-hub-signature-256")
+    if not header:
+        raise InvalidSignature("missing_signature")
+    scheme, _, value = header.partition("=")
+    if scheme != "sha256" or not value:
+        raise InvalidSignature("bad_signature")
+    expected = hmac256(secret, body).hex()
+    if not hmac.compare_digest(expected.encode(), value.strip().lower().encode()):
+        raise InvalidSignature("bad_signature")
+
+
+def handshake(
+    request: Request,
+    mode: Annotated[str | None, Query(alias="hub.mode")] = None,
+    token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
+    challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
+) -> PlainTextResponse:
+    """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
+    expected: SecretStr | None = request.app.state.settings.meta_verify_token
+    if expected is None:
+        raise Forbidden("the meta channel has no verify token configured")
+    if (
+        mode != "subscribe"
+        or token is None
+        or challenge is None
+        or not hmac.compare_digest(token.encode(), expected.get_secret_value().encode())
+    ):
+        metrics.WEBHOOKS_REJECTED.labels("meta", "bad_verify_token").inc()
+        raise Forbidden("verification failed")
+    return PlainTextResponse(challenge)
+
+
+# -------------------------------------------------------------------------------------- replies
+
+
+def _send(
+    client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+) -> sending.SendResult:
+    token = sending.token(settings, settings.meta_access_token, "RELAIS_META_ACCESS_TOKEN", out)
+    base = settings.meta_graph_url.rstrip("/")
+    kind = out.target.get("kind")
+    channel = out.channel
+    id_path: Callable[[Any], Any]
+    if kind == "comment" and channel == "facebook":
+        url = f"{base}/{sending.need(out, 'reply_to_id')}/comments"
+        body: dict[str, Any] = {"message": out.text}
+        id_path = lambda d: d.get("id")  # noqa: E731
+    elif kind == "comment" and channel == "instagram":
+        url = f"{base}/{sending.need(out, 'reply_to_id')}/replies"
+        body = {"message": out.text}
+        id_path = lambda d: d.get("id")  # noqa: E731
+    elif channel == "whatsapp":
+        age = sending.customer_age(out, now)
+        if age is None or age >= DM_WINDOW:
+            return sending.dead("24-hour window closed: WhatsApp needs a template message")
+        url = f"{base}/{out.account_id}/messages"
+        body = {
+            "messaging_product": "whatsapp",
+            "to": sending.need(out, "author_id"),
+            "type": "text",
+            "text": {"body": out.text},
+        }
+        if out.target.get("message_external_id"):
+            body["context"] = {"message_id": str(out.target["message_external_id"])}
+        id_path = lambda d: (d.get("messages") or [{}])[0].get("id")  # noqa: E731
+    elif kind == "dm" and channel in ("messenger", "instagram"):
+        age = sending.customer_age(out, now)
+        body = {"recipient": {"id": sending.need(out, "author_id")}, "message": {"text": out.text}}
+        if age is None or age < DM_WINDOW:
+            # unknown age: let Meta enforce its window (a refusal is final)
+            body["messaging_type"] = "RESPONSE"
+        elif age < HUMAN_AGENT_WINDOW:
+            body["messaging_type"] = "MESSAGE_TAG"
+            body["tag"] = "HUMAN_AGENT"
+        else:
+            return sending.dead("24-hour window closed (and the 7-day human agent window too)")
+        url = f"{base}/{out.account_id}/messages"
+        id_path = lambda d: d.get("message_id")  # noqa: E731
+    else:
+        return sending.dead(f"meta: cannot reply to a {kind!r} on {channel!r}")
+
+    response = sending.post(
+        client, settings, url, headers={"Authorization": f"Bearer {token}"}, json_body=body
+    )
+    data = sending.json_of(response)
+    if response.is_success:
+        try:
+            message_id = id_path(data)
+        except (AttributeError, IndexError, TypeError):
+            message_id = None
+        if not message_id:
+            return sending.malformed(response, "meta")
+        return sending.SendResult(
+            "sent", platform_message_id=str(message_id), http_status=response.status_code
+        )
+    return _meta_error(response, data, now)
+
+
+def _meta_error(response: httpx.Response, data: Any, now: datetime) -> sending.SendResult:
+    status = response.status_code
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return sending.http_fallback(response, now, "meta: error without a Graph error body")
+    code: int | None
+    try:
+        code = int(error.get("code"))  # type: ignore[arg-type]  # TypeError when absent
+    except (TypeError, ValueError):
+        code = None
+    text = (
+        f"meta error {code}"
+        + (f"/{error.get('error_subcode')}" if error.get("error_subcode") is not None else "")
+        + f" ({error.get('type') or 'unknown type'}): {error.get('message') or 'no message'}"
+    )
+    retry_after = sending.parse_retry_after(response.headers.get("retry-after"), now)
+    if code in META_TOKEN_CODES:
+        return sending.dead(text, status, token_expired=True)
+    if code in META_RETRY_CODES:
+        return sending.SendResult("retry", http_status=status, error=text, retry_after_s=retry_after)
+    if code in META_DEAD_CODES:
+        return sending.dead(text, status)
+    if status == 429 or status >= 500:
+        return sending.SendResult("retry", http_status=status, error=text, retry_after_s=retry_after)
+    return sending.dead(text, status)
+
+
+class MetaPlatform(PlatformBase):
+    name = PLATFORM
+    description = "Facebook Page comments, Messenger, Instagram comments and DMs, WhatsApp Cloud API."
+    secret_setting = "meta_app_secret"
+    journal_headers = ("content-type", "user-agent", "x-hub-signature-256")
+    handshake = Handshake(handshake, PlainTextResponse)
+
+    def verify(self, settings: Settings, secret: bytes, body: bytes, headers: Mapping[str, str]) -> None:
+        verify(secret, body, headers)
+
+    def parse(self, headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Parsed:
+        return parse(headers, payload, ctx)
+
+    def send(
+        self, client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+    ) -> sending.SendResult:
+        return _send(client, settings, out, now)
+
+    def outbound_tokens(self, settings: Settings) -> list[str]:
+        return [t for t in [sending.secret_value(settings.meta_access_token)] if t]
+
+
+META = MetaPlatform()
