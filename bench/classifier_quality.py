@@ -1,35 +1,44 @@
-"""Quality of the shipped triage model on data it never trained on.
+"""Quality of the shipped triage model on real data it never trained on.
 
-    .venv/bin/python bench/classifier_quality.py [--models models] [--shared ../shared/data] [--dev]
+    .venv/bin/python bench/classifier_quality.py [--models models] [--shared ../shared/data]
+                                                 [--loso] [--json out.json]
 
-Per source of the shared public data (all seven) and the team's own social data:
-- shipped sources (tizard, miam, banking77, clinc150, relais_social): their fixed held-out split;
-- development-only sources (scalabrino, semeval, dailydialog): every labelled row, since the
-  shipped model never sees them (licences) — they measure generalisation to new domains.
-Macro-F1 and per-class F1 are over the classes that source labels. SemEval-2019 Task 9 is scored as
-its task defines it: F1 of the suggestion class, suggestion vs not (empty label4 = not).
+Real sources never trained on, first: the real French customer traffic (`engie_tweets_fr`,
+`cdiscount_reviews_fr`: no licence, measurement only), then the development-only public sets
+(CLAP app reviews, SemEval-2019 Task 9 A forum and B hotel reviews, DailyDialog acts), every
+labelled row of each. `--loso` adds leave-one-source-out for the sources that ship: a model
+trained by `classifier.train` on every other source, measured on all rows of the one left out
+(the team's own messages too, in English and French). Then the shipped sources' fixed held-out
+split, the team's own messages last: written data does not look like real traffic.
 
---dev also trains a DEVELOPMENT-ONLY variant that adds the dev-only sets' own training parts
-(scalabrino hash-train split, semeval A_train with non-suggestions as "other", dailydialog dev) and
-reports it beside the shipped model. That variant can never ship; it is a figure only.
+Each row: macro-F1 over the classes the source labels, complaint recall, expected calibration
+error, the share of messages wrong with confidence >= 0.8, the share sent to *to sort*, per-class
+F1. Categories and confidences are the model's `predict` (its decision rule), as the app sees
+them. SemEval labels suggestions only: it is scored as its task defines it, F1 of the suggestion
+class, suggestion vs not (empty label4 = not), and "wrong" there means a confident suggestion that
+is not one or a confident other class for one that is.
 """
 
 from __future__ import annotations
 
 import argparse
 import csv
+import json
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+import numpy as np  # noqa: E402
 from sklearn.metrics import f1_score  # noqa: E402
 
-from classifier import CATEGORIES, TriageModel, load_current  # noqa: E402
+from classifier import TriageModel, load_current  # noqa: E402
 from classifier.data import (  # noqa: E402
     DEV_ONLY,
+    REAL_FR,
     SHIPPED_PUBLIC,
     SOCIAL_SOURCE,
     Row,
@@ -38,91 +47,116 @@ from classifier.data import (  # noqa: E402
     load_training_rows,
     split_rows,
 )
+from classifier.evaluate import CONFIDENT, transfer_metrics  # noqa: E402
 
-TARGETS = {
-    "semeval A suggestion F1": 0.78,
-    "semeval B suggestion F1": 0.86,
-    "complaint F1 (social)": 0.80,
-    "macro-F1 EN (social)": 0.85,
-    "macro-F1 FR (social)": 0.80,
-}
+TO_SORT_BELOW = 0.55  # app.config's default confidence_threshold
 
 
-def scores(model: TriageModel, rows: Sequence[Row]) -> tuple[float, dict[str, float]]:
-    pred = [CATEGORIES[i] for i in model.predict_proba([r.text for r in rows]).argmax(axis=1)]
-    gold = [r.label for r in rows]
-    labels = [c for c in CATEGORIES if c in set(gold)]
-    per_class = f1_score(gold, pred, labels=labels, average=None, zero_division=0)
-    return float(per_class.mean()), dict(zip(labels, map(float, per_class), strict=True))
+def predictions(model: TriageModel, texts: Sequence[str]) -> tuple[list[str], np.ndarray]:
+    """(category, confidence) of each text by the model's own decision rule."""
+    out = model.predict(list(texts))
+    return [p.category for p in out], np.asarray([p.confidence for p in out], dtype=float)
 
 
-def semeval(model: TriageModel, path: Path, splits: Sequence[str]) -> tuple[int, float]:
+def measure(model: TriageModel, rows: Sequence[Row]) -> dict[str, Any]:
+    pred, confidence = predictions(model, [r.text for r in rows])
+    return transfer_metrics([r.label for r in rows], pred, confidence, to_sort_below=TO_SORT_BELOW)
+
+
+def semeval(model: TriageModel, path: Path, splits: Sequence[str]) -> dict[str, Any]:
     with path.open(newline="", encoding="utf-8") as handle:
         records = [r for r in csv.DictReader(handle) if r["split"] in splits]
-    proba = model.predict_proba([r["text"] for r in records])
-    pred = [CATEGORIES[i] == "suggestion" for i in proba.argmax(axis=1)]
-    gold = [r["label4"] == "suggestion" for r in records]
-    return len(records), float(f1_score(gold, pred, zero_division=0))
+    pred, confidence = predictions(model, [r["text"] for r in records])
+    said = np.asarray([p == "suggestion" for p in pred])
+    gold = np.asarray([r["label4"] == "suggestion" for r in records])
+    wrong = said != gold
+    return {
+        "rows": len(records),
+        "suggestion_f1": round(float(f1_score(gold, said, zero_division=0)), 4),
+        "confident_wrong": round(float(np.mean(wrong & (confidence >= CONFIDENT))), 4),
+        "to_sort": round(float(np.mean(confidence < TO_SORT_BELOW)), 4),
+    }
 
 
-def evaluate(model: TriageModel, shared: Path, own: list[Row], dev_trained: bool) -> dict[str, float]:
-    """Print one table for `model`; return the target figures."""
-    print(f"\n{'source':<30}{'rows':>7}{'macro-F1':>10}  per-class F1")
+def real_sets(shared: Path) -> dict[str, list[Row]]:
+    """Every labelled row of each real source the shipped model never trains on."""
+    groups = {name: load_public(shared / filename) for name, filename in REAL_FR.items()}
+    for name in ("scalabrino2017_clap", "dailydialog_acts"):
+        if (shared / DEV_ONLY[name]).exists():
+            groups[name] = load_public(shared / DEV_ONLY[name])
+    return groups
+
+
+def shipped_held_out(shared: Path, own: Sequence[Row]) -> dict[str, list[Row]]:
+    """The fixed held-out split of each shipped source, the team's own messages last."""
+    groups = {
+        f"{name} (held-out)": [r for r in load_public(shared / filename) if is_test(r)]
+        for name, filename in SHIPPED_PUBLIC.items()
+    }
     _, own_test = split_rows(own)
-    groups: dict[str, list[Row]] = {}
-    for name, filename in SHIPPED_PUBLIC.items():
-        groups[f"{name} (held-out)"] = [r for r in load_public(shared / filename) if is_test(r)]
     groups[f"{SOCIAL_SOURCE} (held-out)"] = [r for r in own_test if r.source == SOCIAL_SOURCE]
-    for name, filename in DEV_ONLY.items():
-        rows = load_public(shared / filename)
-        if name == "semeval2019t9":
-            continue
-        if dev_trained:
-            rows = [r for r in rows if is_test(r)] if name == "scalabrino2017_clap" else rows
-            if name == "dailydialog_acts":
-                rows = [r for r in rows if r.id.startswith("test:")]
-            label = f"{name} (dev held-out)"
-        else:
-            label = f"{name} (never trained)"
-        groups[label] = rows
     for lang in ("en", "fr"):
         groups[f"{SOCIAL_SOURCE} {lang} (held-out)"] = [
             r for r in own_test if r.source == SOCIAL_SOURCE and r.lang == lang
         ]
-    figures: dict[str, float] = {}
-    for name, rows in groups.items():
-        if not rows:
-            print(f"{name:<30}{0:>7}  (no rows)")
-            continue
-        macro, per_class = scores(model, rows)
-        detail = " ".join(f"{k}={v:.3f}" for k, v in per_class.items())
-        print(f"{name:<30}{len(rows):>7}{macro:>10.3f}  {detail}")
-        if name.startswith(f"{SOCIAL_SOURCE} en"):
-            figures["macro-F1 EN (social)"] = macro
-        if name.startswith(f"{SOCIAL_SOURCE} fr"):
-            figures["macro-F1 FR (social)"] = macro
-        if name == f"{SOCIAL_SOURCE} (held-out)":
-            figures["complaint F1 (social)"] = per_class.get("complaint", 0.0)
-    semeval_path = shared / DEV_ONLY["semeval2019t9"]
-    for task, splits in (("A", ["A_dev"]), ("B", ["B_dev"])):
-        n, f1 = semeval(model, semeval_path, splits)
-        figures[f"semeval {task} suggestion F1"] = f1
-        print(f"{'semeval2019t9 ' + task + ' ' + '+'.join(splits):<30}{n:>7}{'':>10}  suggestion F1={f1:.3f}")
-    if not dev_trained:
-        n, f1 = semeval(model, semeval_path, ["A_train", "A_dev"])
-        print(f"{'semeval2019t9 A all':<30}{n:>7}{'':>10}  suggestion F1={f1:.3f}")
-    held_out = [
-        r
-        for name, rows in groups.items()
-        if name.endswith("(held-out)") and " en " not in name and " fr " not in name
-        for r in rows
+    return groups
+
+
+def leave_one_source_out(own: Sequence[Row]) -> dict[str, dict[str, Any]]:
+    """Per shipped source: a model trained without it, measured on all its rows."""
+    from classifier.train import train_model
+
+    out: dict[str, dict[str, Any]] = {}
+    for source in sorted({r.source for r in own}):
+        model, _ = train_model([r for r in own if r.source != source], progress=False)
+        left_out = [r for r in own if r.source == source]
+        out[f"{source} (left out)"] = measure(model, left_out)
+        if source == SOCIAL_SOURCE:
+            for lang in ("en", "fr"):
+                out[f"{source} {lang} (left out)"] = measure(model, [r for r in left_out if r.lang == lang])
+        print(f"  trained without {source}", file=sys.stderr, flush=True)
+    return out
+
+
+def line(name: str, m: dict[str, Any]) -> str:
+    if "suggestion_f1" in m:
+        return (
+            f"{name:<34}{m['rows']:>7}{'':>9}{'':>9}{'':>7}{m['confident_wrong']:>9.3f}{m['to_sort']:>8.3f}"
+            f"  suggestion={m['suggestion_f1']:.3f}"
+        )
+    recall = m["complaint_recall"]
+    detail = " ".join(f"{k}={v:.3f}" for k, v in m["per_class_f1"].items())
+    return (
+        f"{name:<34}{m['rows']:>7}{m['macro_f1']:>9.3f}{'' if recall is None else f'{recall:.3f}':>9}"
+        f"{m['ece']:>7.3f}{m['confident_wrong']:>9.3f}{m['to_sort']:>8.3f}  {detail}"
+    )
+
+
+def goals(figures: dict[str, dict[str, Any]]) -> list[tuple[str, float, str, float]]:
+    """(goal, value, comparison, target) for issue 17's goals."""
+    engie, cdiscount = figures["engie_tweets_fr"], figures["cdiscount_reviews_fr"]
+    out = [
+        ("engie complaint recall", engie["complaint_recall"], ">=", 0.90),
+        ("engie question F1", engie["per_class_f1"].get("question", 0.0), ">=", 0.60),
+        (
+            "cdiscount macro-F1 complaint+other",
+            (cdiscount["per_class_f1"]["complaint"] + cdiscount["per_class_f1"]["other"]) / 2,
+            ">=",
+            0.85,
+        ),
     ]
-    for lang in ("en", "fr"):
-        subset = [r for r in held_out if r.lang == lang]
-        macro, per_class = scores(model, subset)
-        detail = " ".join(f"{k}={v:.3f}" for k, v in per_class.items())
-        print(f"{'all shipped held-out ' + lang:<30}{len(subset):>7}{macro:>10.3f}  {detail}")
-    return figures
+    if "scalabrino2017_clap" in figures:
+        out.append(("CLAP macro-F1", figures["scalabrino2017_clap"]["macro_f1"], ">=", 0.80))
+    if "semeval2019t9 A (train+dev)" in figures:
+        semeval_a = figures["semeval2019t9 A (train+dev)"]["suggestion_f1"]
+        out.append(("SemEval A suggestion F1", semeval_a, ">=", 0.70))
+    worst = max(
+        (m["confident_wrong"], name)
+        for name, m in figures.items()
+        if "held-out" not in name and "left out" not in name
+    )
+    out.append((f"wrong with confidence >= 0.8, worst real set ({worst[1]})", worst[0], "<=", 0.05))
+    return out
 
 
 def main() -> None:
@@ -130,42 +164,37 @@ def main() -> None:
     parser.add_argument("--models", type=Path, default=REPO / "models")
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--shared", type=Path, default=REPO.parent / "shared" / "data")
-    parser.add_argument("--dev", action="store_true", help="also train and report the dev-only variant")
+    parser.add_argument("--loso", action="store_true", help="also leave-one-source-out (a model per source)")
+    parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args()
     model = load_current(args.models)
     if model is None:
         raise SystemExit("no model in models/CURRENT")
     own = load_training_rows(args.data)
-    print(f"SHIPPED model {model.version}")
-    figures = evaluate(model, args.shared, own, dev_trained=False)
-    print("\ntargets (shipped model):")
-    for name, target in TARGETS.items():
-        value = figures.get(name, float("nan"))
-        print(
-            f"  {name:<26} {value:.3f}  target {'>' if 'semeval' in name else '>='} {target:.2f}  "
-            f"{'MET' if value >= target else 'not met'}"
-        )
-    if args.dev:
-        from classifier.train import train_model
-
-        extra: list[tuple[str, str, float]] = []
-        for row in load_public(args.shared / DEV_ONLY["scalabrino2017_clap"]):
-            if not is_test(row):
-                extra.append((row.text, row.label, 1.0))
-        with (args.shared / DEV_ONLY["semeval2019t9"]).open(newline="", encoding="utf-8") as handle:
-            for record in csv.DictReader(handle):
-                if record["split"] == "A_train":
-                    extra.append((record["text"], record["label4"] or "other", 0.5))
-        for row in load_public(args.shared / DEV_ONLY["dailydialog_acts"]):
-            if row.id.startswith("dev:"):
-                extra.append((row.text, row.label, 0.3))
-        dev_model, _ = train_model(own, extra=extra, progress=True)
-        print(f"\nDEV-ONLY VARIANT (never shipped; adds {len(extra)} rows of dev-only sets to training)")
-        dev_figures = evaluate(dev_model, args.shared, own, dev_trained=True)
-        print("\ntargets (dev-only variant, for orientation):")
-        for name, target in TARGETS.items():
-            value = dev_figures.get(name, float("nan"))
-            print(f"  {name:<26} {value:.3f}  target {target:.2f}  {'MET' if value >= target else 'not met'}")
+    figures: dict[str, dict[str, Any]] = {}
+    for name, rows in real_sets(args.shared).items():
+        figures[name] = measure(model, rows)
+    semeval_path = args.shared / DEV_ONLY["semeval2019t9"]
+    if semeval_path.exists():
+        tasks = (("A (train+dev)", ["A_train", "A_dev"]), ("A dev", ["A_dev"]), ("B dev", ["B_dev"]))
+        for name, splits in tasks:
+            figures[f"semeval2019t9 {name}"] = semeval(model, semeval_path, splits)
+    if args.loso:
+        figures.update(leave_one_source_out(own))
+    for name, rows in shipped_held_out(args.shared, own).items():
+        if rows:
+            figures[name] = measure(model, rows)
+    print(f"model {model.version}")
+    header = f"{'rows':>7}{'macro-F1':>9}{'compl.R':>9}{'ECE':>7}{'wrong.8':>9}{'to-sort':>8}"
+    print(f"\n{'source':<34}{header}  per-class F1")
+    for name, m in figures.items():
+        print(line(name, m))
+    print("\ngoals (issue 17, sets never trained on):")
+    for name, value, comparison, target in goals(figures):
+        met = value >= target if comparison == ">=" else value <= target
+        print(f"  {name:<60} {value:.3f}  {comparison} {target:.2f}  {'MET' if met else 'not met'}")
+    if args.json:
+        args.json.write_text(json.dumps({"model": model.version, "figures": figures}, indent=1) + "\n")
 
 
 if __name__ == "__main__":

@@ -31,6 +31,13 @@ DEV_ONLY: dict[str, str] = {
     "semeval2019t9": "semeval2019t9.csv",
     "dailydialog_acts": "dailydialog_acts.csv",
 }
+# Real French customer traffic without a licence: measurement and development-time study only,
+# never in data/, never a token of the shipped model (vocabulary, vectors, statistics).
+REAL_FR: dict[str, str] = {
+    "engie_tweets_fr": "engie_tweets_fr.csv",
+    "cdiscount_reviews_fr": "cdiscount_reviews_fr.csv",
+}
+REAL_FR_UNLABELLED = "cdiscount_reviews_fr_unlabelled.csv"
 SOCIAL_SOURCE = "relais_social"
 SOCIAL_GLOB = "relais_social_*.csv"
 TEST_FRACTION = 0.2
@@ -119,7 +126,8 @@ def load_labelled_csv(path: Path) -> list[Row]:
 
 def load_training_rows(data_dir: Path) -> list[Row]:
     """All shippable labelled rows under `data_dir` (public sets present + own social files)."""
-    forbidden = [name for name in DEV_ONLY.values() if (data_dir / name).exists()]
+    never = [*DEV_ONLY.values(), *REAL_FR.values(), REAL_FR_UNLABELLED]
+    forbidden = [name for name in never if (data_dir / name).exists()]
     if forbidden:
         raise ValueError(f"development-only data must not be in {data_dir}: {', '.join(forbidden)}")
     rows: list[Row] = []

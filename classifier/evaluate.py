@@ -18,6 +18,8 @@ CLASS_F1_TOLERANCE = 0.02
 CORRECTIONS_MIN_ROWS = 20
 CORRECTIONS_ACCURACY_TOLERANCE = 0.05
 CALIBRATION_BINS = 10
+# A wrong answer at this confidence or more is the costly kind: nobody looks at it again.
+CONFIDENT = 0.8
 
 
 def _class_metrics(gold: Sequence[str], pred: Sequence[str]) -> dict[str, Any]:
@@ -67,6 +69,29 @@ def calibration(confidence: np.ndarray, correct: np.ndarray, bins: int = CALIBRA
             }
         )
     return {"ece": round(ece, 4), "bins": table}
+
+
+def transfer_metrics(
+    gold: Sequence[str], pred: Sequence[str], confidence: np.ndarray, *, to_sort_below: float = 0.55
+) -> dict[str, Any]:
+    """What a source never trained on says of the model: macro-F1 over the classes it labels,
+    per-class F1, complaint recall, ECE, the share wrong with confidence >= `CONFIDENT` and the
+    share sent to *to sort* (confidence below `to_sort_below`)."""
+    report = _class_metrics(gold, pred)
+    correct = np.asarray([g == p for g, p in zip(gold, pred, strict=True)], dtype=float)
+    confidence = np.asarray(confidence, dtype=float)
+    complaint = report["per_class"].get("complaint")
+    return {
+        "rows": report["rows"],
+        "macro_f1": report["macro_f1"],
+        "per_class_f1": {label: m["f1"] for label, m in report["per_class"].items()},
+        "complaint_recall": complaint["recall"] if complaint else None,
+        "ece": calibration(confidence, correct)["ece"] if len(gold) else 0.0,
+        "confident_wrong": round(float(np.mean((confidence >= CONFIDENT) & (correct == 0))), 4)
+        if len(gold)
+        else 0.0,
+        "to_sort": round(float(np.mean(confidence < to_sort_below)), 4) if len(gold) else 0.0,
+    }
 
 
 def evaluation_report(model: TriageModel, rows: Sequence[Row]) -> dict[str, Any]:

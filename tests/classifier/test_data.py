@@ -45,6 +45,15 @@ def test_dev_only_data_in_data_dir_is_refused(tmp_path: Path) -> None:
         load_training_rows(tmp_path)
 
 
+@pytest.mark.parametrize(
+    "name", ["engie_tweets_fr.csv", "cdiscount_reviews_fr.csv", "cdiscount_reviews_fr_unlabelled.csv"]
+)
+def test_real_french_traffic_in_data_dir_is_refused(tmp_path: Path, name: str) -> None:
+    (tmp_path / name).write_text("source,id,split,lang,text,label_orig,label4\n")
+    with pytest.raises(ValueError, match=name):
+        load_training_rows(tmp_path)
+
+
 def test_intent_mappings() -> None:
     assert banking77_label("transaction_charged_twice") == "complaint"
     assert banking77_label("declined_card_payment") == "complaint"

@@ -2,7 +2,13 @@ from typing import Any
 
 from classifier import TriageModel
 from classifier.data import Row, split_rows
-from classifier.evaluate import calibration, evaluation_report, format_report, should_promote
+from classifier.evaluate import (
+    calibration,
+    evaluation_report,
+    format_report,
+    should_promote,
+    transfer_metrics,
+)
 
 
 def _report(macro: float, **f1: float) -> dict[str, Any]:
@@ -32,6 +38,20 @@ def test_calibration_of_a_perfect_and_a_overconfident_model() -> None:
 
     assert calibration(np.array([1.0, 1.0]), np.array([1.0, 1.0]))["ece"] == 0.0
     assert calibration(np.array([0.95, 0.95]), np.array([0.0, 0.0]))["ece"] == 0.95
+
+
+def test_transfer_metrics_count_confident_mistakes_and_complaint_recall() -> None:
+    import numpy as np
+
+    gold = ["complaint", "complaint", "complaint", "other"]
+    pred = ["complaint", "other", "other", "other"]
+    m = transfer_metrics(gold, pred, np.array([0.9, 0.95, 0.5, 0.6]), to_sort_below=0.55)
+    assert m["complaint_recall"] == round(1 / 3, 4)
+    assert m["confident_wrong"] == 0.25  # only the second is wrong with confidence >= 0.8
+    assert m["to_sort"] == 0.25
+    assert set(m["per_class_f1"]) == {"complaint", "other"}  # the classes the source labels
+    assert m["macro_f1"] == round((0.5 + 0.5) / 2, 4)
+    assert transfer_metrics(["other"], ["other"], np.array([0.7]))["complaint_recall"] is None
 
 
 def test_evaluation_report_has_everything(small_model: TriageModel, small_rows: list[Row]) -> None:
