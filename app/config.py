@@ -79,8 +79,9 @@ class Settings(platforms.PlatformSettings, BaseSettings):
     session_secret: SecretStr | None = None
     session_max_age_s: int = 12 * 3600
     cookie_secure: bool = False
-    login_max_failures: int = 5
-    login_lockout_s: int = 300
+    login_max_failures: int = 5  # per username from one client address
+    login_max_failures_per_address: int = 20  # any usernames from one client address
+    login_lockout_s: int = 300  # the longest wait, and the window in which failures count
 
     session_secret_empty_is_unset = field_validator("session_secret", mode="before")(unset_if_empty)
 

@@ -14,15 +14,27 @@ import threading
 from typing import Any
 
 import httpx
+from sqlalchemy import exists, or_, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from app import db, metrics
 from app.config import Settings
-from app.models import utcnow
+from app.models import OutboxAttempt, utcnow
 from app.outbox import service as outbox
 from app.platforms import sending as clients
 
 log = logging.getLogger("relais.outbox")
+
+
+def _earlier_outcome_unknown(session: Session, item: outbox.Claimed) -> bool:
+    """Whether an earlier attempt of this row may have posted unseen: its outcome was `unknown`, or
+    it never finished (the sender died during the call)."""
+    earlier = exists().where(
+        OutboxAttempt.outbox_id == item.id,
+        OutboxAttempt.id != item.attempt_id,
+        or_(OutboxAttempt.outcome == "unknown", OutboxAttempt.outcome.is_(None)),
+    )
+    return bool(session.scalar(select(earlier)))
 
 
 class Sender:
@@ -81,9 +93,12 @@ class Sender:
         return len(claimed)
 
     def process(self, item: outbox.Claimed) -> None:
-        if item.previous_status in ("unknown", "sending"):
-            # The last attempt's outcome was never seen: look for our own reply first.
-            with db.transaction(self.factory) as session:
+        last_unknown = item.previous_status in ("unknown", "sending")
+        with db.transaction(self.factory) as session:
+            if last_unknown or _earlier_outcome_unknown(session, item):
+                # Some attempt may have posted without our seeing it (a timeout, a crash): as long
+                # as the row is not terminal, our own reply seen through the webhook means "sent",
+                # whatever the attempts since then answered (a 500, a 429).
                 echo = outbox.find_echo(session, item)
                 if echo is not None:
                     outbox.mark_sent(
@@ -91,7 +106,7 @@ class Sender:
                     )
                     metrics.REPLIES_SENT.labels(item.platform).inc()
                     return
-                if item.platform not in outbox.ECHOING | outbox.IDEMPOTENT:
+                if last_unknown and item.platform not in outbox.ECHOING | outbox.IDEMPOTENT:
                     outbox.mark_dead(
                         session,
                         item,

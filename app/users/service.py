@@ -92,25 +92,33 @@ def check_password(session: Session, *, name: str, password: str) -> User | None
     return user if user is not None and user.password_hash else None
 
 
-def recent_failures(session: Session, *, name: str, window_s: int) -> int:
-    since = utcnow() - dt.timedelta(seconds=window_s)
-    return (
-        session.scalar(
-            select(func.count())
-            .select_from(LoginFailure)
-            .where(LoginFailure.username == name, LoginFailure.at >= since)
-        )
-        or 0
+def failures_since(
+    session: Session, *, since: dt.datetime, address: str, name: str | None = None
+) -> tuple[int, dt.datetime | None]:
+    """How many failed logins from `address` (for user `name` only, if given) since `since`, and
+    when the last one was."""
+    query = select(func.count(), func.max(LoginFailure.at)).where(
+        LoginFailure.ip == address[:64], LoginFailure.at >= since
     )
+    if name is not None:
+        query = query.where(LoginFailure.username == name[:64])
+    count, last = session.execute(query).one()
+    return int(count or 0), last
 
 
-def record_failure(session: Session, *, name: str, ip: str | None) -> None:
-    session.add(LoginFailure(username=name[:64], ip=ip))
+def record_failure(session: Session, *, name: str, address: str, keep_s: int) -> None:
+    """Record a failed login; failures older than `keep_s` no longer count and are deleted."""
+    now = utcnow()
+    session.execute(delete(LoginFailure).where(LoginFailure.at < now - dt.timedelta(seconds=keep_s)))
+    session.add(LoginFailure(username=name[:64], ip=address[:64], at=now))
     session.flush()
 
 
-def clear_failures(session: Session, *, name: str) -> None:
-    session.execute(delete(LoginFailure).where(LoginFailure.username == name))
+def clear_failures(session: Session, *, name: str, address: str) -> None:
+    """Forget the failures of this user from this address (after a successful login from it)."""
+    session.execute(
+        delete(LoginFailure).where(LoginFailure.username == name[:64], LoginFailure.ip == address[:64])
+    )
 
 
 def list_users(session: Session) -> list[User]:

@@ -230,28 +230,28 @@ def login(
     csrf_token: Annotated[str, Form(max_length=128)] = "",
     next: Annotated[str, Form(max_length=2000)] = "/",
 ) -> Response:
-    """Check the password (argon2), throttled per username; opens a session."""
+    """Check the password (argon2), throttled per client address; opens a session."""
     if not sec.check_login_csrf(request, settings, csrf_token):
         raise PageError(
             403, "The login form expired or lacks its security token (CSRF). Reload the page and retry."
         )
     name = username.strip()[:64]
-    if (
-        users.recent_failures(session, name=name, window_s=settings.login_lockout_s)
-        >= settings.login_max_failures
-    ):
-        minutes = max(1, settings.login_lockout_s // 60)
-        return login_page(
+    address = sec.client_address(request)
+    wait = sec.login_wait_s(session, settings, name=name, address=address)
+    if wait:
+        response = login_page(
             request,
             settings,
             status_code=429,
             username=name,
             next_url=next,
-            error=f"Too many failed attempts for this user. Wait {minutes} min, then try again.",
+            error=f"Too many failed attempts from your address. Wait {wait} s, then try again.",
         )
+        response.headers["Retry-After"] = str(wait)
+        return response
     user = users.check_password(session, name=name, password=password) if name and password else None
     if user is None:
-        users.record_failure(session, name=name, ip=request.client.host if request.client else None)
+        sec.login_failed(session, settings, name=name, address=address)
         return login_page(
             request,
             settings,
@@ -260,7 +260,7 @@ def login(
             next_url=next,
             error="Wrong username or password.",
         )
-    users.clear_failures(session, name=name)
+    sec.login_succeeded(session, name=name, address=address)
     token = sec.start_session(session, settings, user=user)
     response = redirect(sec.safe_next(next))
     sec.set_session_cookie(response, settings, token)

@@ -8,6 +8,13 @@
 
 Failures surface as `PageRedirect` (go and log in) or `PageError` (an HTML error page); the
 router's route class turns both into responses.
+
+Login throttling counts failures per client address, never per username alone (which would let
+anyone lock a reviewer out by typing wrong passwords for their name): past RELAIS_LOGIN_MAX_FAILURES
+for one username from one address, or RELAIS_LOGIN_MAX_FAILURES_PER_ADDRESS for any usernames from
+one address, that address waits 15 s, then twice as long after each further failure, up to
+RELAIS_LOGIN_LOCKOUT_S (also the window in which failures count). The right password from any
+other address keeps working.
 """
 
 from __future__ import annotations
@@ -15,6 +22,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import hmac
+import math
 import secrets
 from dataclasses import dataclass
 from typing import Annotated
@@ -127,6 +135,46 @@ def check_login_csrf(request: Request, settings: Settings, token: str) -> bool:
     if not nonce or not token:
         return False
     return hmac.compare_digest(login_csrf(settings, nonce), token)
+
+
+# -- login throttling ----------------------------------------------------------------------------
+
+LOGIN_BACKOFF_FIRST_S = 15.0
+
+
+def _backoff_wait(count: int, last: dt.datetime | None, limit: int, cap_s: float, now: dt.datetime) -> float:
+    """Seconds left to wait after `count` failures (the last at `last`) against a limit of `limit`."""
+    if count < limit or last is None:
+        return 0.0
+    delay = min(cap_s, LOGIN_BACKOFF_FIRST_S * 2.0 ** min(count - limit, 32))
+    return max(0.0, (last - now).total_seconds() + delay)
+
+
+def login_wait_s(session: Session, settings: Settings, *, name: str, address: str) -> int:
+    """Whole seconds this client address must wait before trying to log in as `name` (0: go ahead)."""
+    now = utcnow()
+    window = settings.login_lockout_s
+    since = now - dt.timedelta(seconds=window)
+    pair = users.failures_since(session, since=since, address=address, name=name)
+    anyone = users.failures_since(session, since=since, address=address)
+    wait = max(
+        _backoff_wait(*pair, settings.login_max_failures, window, now),
+        _backoff_wait(*anyone, settings.login_max_failures_per_address, window, now),
+    )
+    return math.ceil(wait)
+
+
+def login_failed(session: Session, settings: Settings, *, name: str, address: str) -> None:
+    users.record_failure(session, name=name, address=address, keep_s=settings.login_lockout_s)
+
+
+def login_succeeded(session: Session, *, name: str, address: str) -> None:
+    users.clear_failures(session, name=name, address=address)
+
+
+def client_address(request: Request) -> str:
+    """The client's address (uvicorn puts the proxy's X-Forwarded-For there for trusted proxies)."""
+    return request.client.host if request.client else ""
 
 
 # -- sessions -------------------------------------------------------------------------------------

@@ -211,6 +211,68 @@ def test_sender_killed_after_posting_is_reconciled_by_the_echo(
         assert session.scalar(select(Message).where(Message.external_id == "111_6_reply")) is None
 
 
+def page_reply_echo(parent_id: str, reply_id: str, text: str, page: str = "1111") -> bytes:
+    """The Page's own reply to comment `parent_id`, as the feed webhook sends it back."""
+    value = {
+        "item": "comment",
+        "verb": "add",
+        "comment_id": reply_id,
+        "parent_id": parent_id,
+        "post_id": f"{page}_2222",
+        "message": text,
+        "from": {"id": page, "name": "Brand"},
+    }
+    change = {"field": "feed", "value": value}
+    return json.dumps({"object": "page", "entry": [{"id": page, "changes": [change]}]}).encode()
+
+
+def test_echo_after_a_failed_resend_still_means_sent(app_client: TestClient, fake: FakePlatforms) -> None:
+    """Defect 1 of issue 20: the first post times out (it did reach the platform), the resend gets a
+    500 (state `retry`), then the first post's echo arrives: the next attempt must see the echo and
+    mark the reply sent, not post it a second time."""
+    h = make_user(app_client)
+    deliver(app_client, "111_9", "Colis jamais reçu")
+    d = approve(app_client, h, "111_9", "Nous relançons le transporteur.")
+    fake.delay(2.0, match="/111_9/")  # longer than send_timeout_s: outcome unknown
+    s = sender(app_client)
+    s.run_once()
+    assert item_of(app_client, d["id"]).status == "unknown"
+    fake.script(500, {"error": {"message": "temporary", "code": 2}}, match="/111_9/")
+    s.run_once()  # no echo yet: resent, and the platform answers 500
+    assert item_of(app_client, d["id"]).status == "retry"
+    echo = page_reply_echo("111_9", "111_9_reply", "Nous relançons le transporteur.")
+    assert app_client.post("/webhooks/meta", content=echo, headers=meta_headers(echo)).status_code == 200
+    deadline = time.monotonic() + 10
+    while item_of(app_client, d["id"]).status == "retry" and time.monotonic() < deadline:
+        s.run_once()
+        time.sleep(0.05)
+    item = item_of(app_client, d["id"])
+    assert item.status == "sent" and item.platform_message_id == "111_9_reply"
+    assert len(posts_to(fake, "/111_9/comments")) == 2  # the timed-out one and the 500: never a third
+
+
+def test_echo_is_consulted_again_after_an_admin_resend(app_client: TestClient, fake: FakePlatforms) -> None:
+    """A reply whose first outcome was unknown, then given up (dead) and resent by an admin: an echo
+    seen meanwhile means it was posted after all."""
+    h = make_user(app_client)
+    deliver(app_client, "111_10", "Retour possible ?")
+    d = approve(app_client, h, "111_10", "Oui, sous 30 jours.")
+    fake.delay(2.0, match="/111_10/")
+    s = sender(app_client)
+    s.run_once()  # unknown
+    fake.script(400, {"error": {"message": "Permissions error", "code": 200}}, match="/111_10/")
+    s.run_once()  # no echo: resent, refused for good
+    item = item_of(app_client, d["id"])
+    assert item.status == "dead"
+    echo = page_reply_echo("111_10", "111_10_reply", "Oui, sous 30 jours.")
+    assert app_client.post("/webhooks/meta", content=echo, headers=meta_headers(echo)).status_code == 200
+    assert app_client.post(f"/api/outbox/{item.id}/resend", headers=h).status_code == 200
+    s.run_once()
+    item = item_of(app_client, d["id"])
+    assert item.status == "sent" and item.platform_message_id == "111_10_reply"
+    assert len(posts_to(fake, "/111_10/comments")) == 2
+
+
 def test_read_timeout_is_unknown_then_resent_when_no_echo(
     app_client: TestClient, fake: FakePlatforms
 ) -> None:
