@@ -1,16 +1,29 @@
-"""The `relais` command line."""
+"""The `relais` command line.
+
+Every command exits 0 when it did its job (`serve` and `worker` too, when SIGTERM or SIGINT stops
+them cleanly), 1 with one `error: ...` line on stderr when it could not (unreachable database,
+missing file, unknown user, no model...), and 2 for a usage mistake (click's own convention).
+A traceback is printed only for an unexpected exception, which is a bug.
+"""
 
 from __future__ import annotations
 
 import os
+import signal
 import sys
 import tempfile
+import traceback
 from pathlib import Path
-from typing import Annotated
+from types import FrameType
+from typing import TYPE_CHECKING, Annotated, NoReturn
 
 import typer
 
 from app.config import Settings
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+    from sqlalchemy.orm import Session, sessionmaker
 
 app = typer.Typer(
     help="Relais: the inbox assistant for community managers.", no_args_is_help=True, add_completion=False
@@ -27,9 +40,15 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _fail(message: str, code: int = 1) -> None:
+def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
+
+
+def _stop_cleanly(signum: int, frame: FrameType | None) -> None:
+    # uvicorn re-raises the signal that stopped it once it has shut down gracefully: a clean stop
+    # on request is a success, so it ends the process with status 0 rather than death by signal.
+    raise typer.Exit(0)
 
 
 @app.command()
@@ -48,6 +67,8 @@ def serve(
     settings = _settings()
     if migrate:
         db.upgrade(settings)
+    else:
+        _require_database(settings)
     if workers > 1 and settings.is_sqlite:
         typer.echo("warning: several workers on SQLite share one writer; use PostgreSQL to scale", err=True)
     if workers > 1 or settings.intake_process:
@@ -61,6 +82,8 @@ def serve(
 
         intake = IntakeServer(settings, AdapterContext.from_settings(settings)).start()
         os.environ["RELAIS_INTAKE_SOCKET"] = intake.path
+    signal.signal(signal.SIGTERM, _stop_cleanly)
+    signal.signal(signal.SIGINT, _stop_cleanly)
     try:
         uvicorn.run(
             "app.main:create_app",
@@ -85,7 +108,23 @@ def worker(
     """Send approved replies (the outbox) as a separate process; run several to scale."""
     from app.outbox.sender import run_worker
 
-    run_worker(_settings(), once=once)
+    signal.signal(signal.SIGTERM, _stop_cleanly)  # until the sender installs its own handlers
+    signal.signal(signal.SIGINT, _stop_cleanly)
+    settings = _settings()
+    _require_database(settings)
+    run_worker(settings, once=once)
+
+
+def _require_database(settings: Settings) -> None:
+    """Fail now, with a message, if the database cannot be reached (rather than retry forever)."""
+    from app import db
+
+    engine = db.make_engine(settings)
+    try:
+        with engine.connect() as conn:
+            conn.exec_driver_sql("SELECT 1")
+    finally:
+        engine.dispose()
 
 
 @db_app.command("upgrade")
@@ -97,7 +136,7 @@ def db_upgrade(revision: str = "head") -> None:
     typer.echo("database up to date")
 
 
-def _session():  # noqa: ANN202
+def _session() -> tuple[Engine, sessionmaker[Session]]:
     from app import db
 
     settings = _settings()
@@ -192,8 +231,7 @@ def classify(
     from classifier.commands import classify_stream
 
     settings = _settings()
-    code = classify_stream(settings.models_dir, sys.stdin, sys.stdout, batch_size=batch_size)
-    raise typer.Exit(code or 0)
+    classify_stream(settings.models_dir, sys.stdin, sys.stdout, batch_size=batch_size)
 
 
 @app.command()
@@ -286,8 +324,47 @@ def models_use(version: str) -> None:
     typer.echo(f"{version} is now the current model")
 
 
+def _reason(e: BaseException) -> str | None:
+    """The one-line message for an expected failure, or None for a bug."""
+    from alembic.util.exc import CommandError
+    from pydantic import ValidationError
+    from sqlalchemy.exc import ArgumentError, DBAPIError, NoSuchModuleError, OperationalError
+
+    from app.errors import RelaisError
+
+    if isinstance(e, RelaisError):
+        return e.message
+    if isinstance(e, ValidationError):  # the settings: name the variable, never echo its value
+        fields = ", ".join(
+            f"RELAIS_{'_'.join(str(p) for p in err['loc']).upper()} ({err['msg']})" for err in e.errors()
+        )
+        return f"invalid settings: {fields}"
+    if isinstance(e, ArgumentError | NoSuchModuleError):
+        return "RELAIS_DATABASE_URL is not a database URL Relais can use (sqlite:///... or postgresql://...)"
+    if isinstance(e, OperationalError | DBAPIError):
+        first = str(e.orig if e.orig is not None else e).strip().splitlines()
+        return f"the database is unavailable: {first[0] if first else e.__class__.__name__}"
+    if isinstance(e, CommandError):
+        return f"migrations: {e}"
+    if isinstance(e, OSError | ValueError):
+        return str(e)
+    return None
+
+
 def main() -> None:
-    app()
+    """Run the command line; see the module docstring for the exit statuses."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo("interrupted", err=True)
+        sys.exit(130)
+    except Exception as e:
+        reason = _reason(e)
+        if reason is None:
+            traceback.print_exc()
+            reason = f"unexpected {e.__class__.__name__} (a bug: the traceback is above)"
+        typer.echo(f"error: {reason}", err=True)
+        sys.exit(1)
 
 
 if __name__ == "__main__":
