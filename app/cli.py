@@ -77,10 +77,9 @@ def serve(
     intake = None
     if workers > 1 and settings.intake_process and not settings.intake_socket:
         # one intake process for every worker of this machine (see IntakeServer)
-        from app.intake_process import IntakeServer
-        from app.platforms.types import AdapterContext
+        from app.intake.process import IntakeServer
 
-        intake = IntakeServer(settings, AdapterContext.from_settings(settings)).start()
+        intake = IntakeServer(settings).start()
         os.environ["RELAIS_INTAKE_SOCKET"] = intake.path
     signal.signal(signal.SIGTERM, _stop_cleanly)
     signal.signal(signal.SIGINT, _stop_cleanly)

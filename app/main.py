@@ -22,7 +22,8 @@ from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
 from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
-from app.intake_process import IntakeClient
+from app.intake.process import ProcessIntake
+from app.intake.thread import ThreadIntake
 from app.platforms.types import AdapterContext
 from app.review.router import router as review_router
 from app.triage import ModelHolder
@@ -64,12 +65,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.holder = holder
         app.state.drafter = Drafter(settings)
         app.state.similar = SimilarReplies()
+        intake: Intake
         if settings.intake_process:
-            app.state.intake = IntakeClient(
-                settings, app.state.adapter_context, holder, app.state.read_sessions
-            )
+            intake = ProcessIntake(settings, holder, app.state.read_sessions)
         else:
-            app.state.intake = Intake(
+            intake = ThreadIntake(
                 app.state.sessions,
                 holder,
                 app.state.drafter,
@@ -77,7 +77,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 max_batch=settings.ingest_batch_max,
                 wait_ms=settings.ingest_batch_wait_ms,
             )
-        await app.state.intake.start()
+        app.state.intake = intake
+        await intake.start()
         sender = None
         if settings.outbox_in_process:
             from app.outbox.sender import Sender

@@ -29,7 +29,6 @@ import random
 import re
 import resource
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
@@ -37,6 +36,8 @@ import tempfile
 import time
 import urllib.request
 from pathlib import Path
+
+from processes import stop  # noqa: E402 - bench/ is the script's folder
 
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
@@ -124,14 +125,6 @@ def start(cmd: list[str], env: dict[str, str], port: int) -> subprocess.Popen[by
     )
     wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def process_tree(pid: int) -> list[int]:

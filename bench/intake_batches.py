@@ -6,13 +6,14 @@ each delivery adds, and how many SQLite WAL pages each commit writes (by table a
 
 Runs the intake child's own steps in-process, with the shipped model and the signed Meta comments
 of bench/ingest_throughput.py, on a fresh SQLite file (or a fresh database on the given local
-PostgreSQL server, whose backend's CPU is then shown too, read from /proc): parse,
-`Intake.prepare` (classify, draft), `Intake.commit` (write, COMMIT), batch after batch. Times
+PostgreSQL server, whose backend's CPU is then shown too, read from /proc): decoding the frames
+of parsed deliveries (`app.intake.wire`), `ThreadIntake.prepare` (classify, draft),
+`ThreadIntake.commit` (write, COMMIT), batch after batch. Times
 are CPU of the working thread (time.thread_time), in microseconds per delivery; "fixed" and
 "per delivery" come from a least-squares fit of cost = per_delivery + fixed / batch_size over
 the sizes. Under wrk with 32 connections the live child's batches average about 16 deliveries.
 
-Under `relais serve` the web process classifies (`IntakeClient`, one call per loop turn) and the
+Under `relais serve` the web process classifies (`ProcessIntake`, one call per loop turn) and the
 intake process does the rest: the "classify" row is then the web process's share, the other rows
 the intake process's. Here every stage runs in one thread, as with `RELAIS_INTAKE_PROCESS=false`.
 """
@@ -41,21 +42,22 @@ import orjson  # noqa: E402
 from ingest_throughput import bodies, fresh_postgres_database  # noqa: E402
 
 from app import db, platforms  # noqa: E402
-from app import intake as intake_module  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.drafts.service import Drafter  # noqa: E402
-from app.intake import Delivery, Intake  # noqa: E402
+from app.intake import Delivery, wire  # noqa: E402
+from app.intake import batch as intake_module  # noqa: E402
+from app.intake.thread import ThreadIntake  # noqa: E402
 from app.platforms.types import AdapterContext  # noqa: E402
 from app.triage import ModelHolder  # noqa: E402
 
 STAGES = [
-    "parse",
+    "decode",
     "classify",
     "draft",
     "insert events",
     "insert messages",
     "insert drafts",
-    "insert all three",  # PostgreSQL: the one statement (app.bulk.ChainedInsert)
+    "insert all three",  # PostgreSQL: the one statement (app.intake.bulk.ChainedInsert)
     "write rest",
 ]
 
@@ -91,14 +93,16 @@ def instrument(timers: Timers) -> None:
 
 
 def payloads(folder: Path, count: int) -> list[bytes]:
-    """The child's frames without their length: metadata, NUL, raw body."""
+    """The child's frames without their length, as a web process sends them (`wire`)."""
     path = folder / "bodies.txt"
     bodies(path, count)
     out = []
+    meta = platforms.REGISTRY["meta"]
     for k, line in enumerate(path.read_text().splitlines()):
         body = line.split(" ", 1)[1].encode()
-        meta = orjson.dumps([k, "meta", hashlib.sha256(body).hexdigest(), None, {}])
-        out.append(meta + b"\0" + body)
+        parsed = meta.parse({}, orjson.loads(body), AdapterContext())
+        d = Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parsed)
+        out.append(wire.encode_delivery(k, d, None)[wire.LENGTH.size :])
     return out
 
 
@@ -155,7 +159,7 @@ def run_size(
     # as in the child: one connection, SQLite checkpoints by hand
     engine = db.make_engine(settings.model_copy(update={"db_pool_size": 1}), autocheckpoint=False)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
-    intake = Intake(
+    intake = ThreadIntake(
         db.make_sessionmaker(engine),
         holder,
         Drafter(settings),
@@ -165,7 +169,6 @@ def run_size(
     timers.spent.clear()
     holder.classify = timers.wrap("classify", holder.classify)  # type: ignore[method-assign]
     intake.drafter.draft_row = timers.wrap("draft", intake.drafter.draft_row)  # type: ignore[method-assign]
-    context = AdapterContext()
     frames = payloads(folder, count)
     batches = [frames[i : i + size] for i in range(0, len(frames), size)]
     database = str(folder / "relais.db")
@@ -174,13 +177,8 @@ def run_size(
 
     def one(batch: list[bytes]) -> None:
         started = time.thread_time()
-        deliveries = []
-        for frame in batch:
-            meta, _, body = frame.partition(b"\0")
-            _, platform, digest, delivery_id, headers = orjson.loads(meta)
-            parsed = platforms.REGISTRY[platform].parse(headers, orjson.loads(body), context)
-            deliveries.append(Delivery(platform, digest, delivery_id, headers, body, parsed))
-        timers.spent["parse"] += time.thread_time() - started
+        deliveries = [wire.decode_delivery(frame)[1] for frame in batch]
+        timers.spent["decode"] += time.thread_time() - started
         prepared = intake.prepare(deliveries)
         inserts = sum(v for k, v in timers.spent.items() if k.startswith("insert"))
         started = time.thread_time()

@@ -21,9 +21,10 @@ from sqlalchemy.orm import Session
 from app.config import Settings
 from app.main import create_app
 from app.models import Message
+from bench.processes import stop
 from classifier import artifacts
 from tests.conftest import ROOT, fb_comment, make_settings, meta_headers
-from tests.test_scale_out import free_port, stop, wait_healthy
+from tests.intake.test_scale_out import free_port, wait_healthy
 
 
 def twin_models(tmp: Path) -> tuple[Path, str, str]:

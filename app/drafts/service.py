@@ -20,10 +20,10 @@ from typing import Any
 from sqlalchemy import func, insert, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from app.bulk import BulkInsert
 from app.config import Settings
 from app.drafts import templates as tpl
 from app.errors import BadRequest, Conflict, Invalid, NotFound
+from app.intake.bulk import BulkInsert
 from app.models import (
     CATEGORY_PRIORITY,
     UNSORTED_PRIORITY,

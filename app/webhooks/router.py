@@ -23,6 +23,7 @@ from app import metrics, platforms
 from app.config import Settings
 from app.errors import BadRequest, PayloadTooLarge, RelaisError, Unauthorized, Unavailable, error_body
 from app.intake import DatabaseUnavailable, Delivery, Intake
+from app.intake.storable import storable
 from app.platforms.base import Platform, inbound_secret
 from app.platforms.signing import InvalidSignature
 from app.platforms.types import MalformedPayload
@@ -71,7 +72,7 @@ async def handle(state: Any, platform: Platform, headers: dict[str, str], body: 
         metrics.WEBHOOKS_REJECTED.labels(name, "malformed").inc()
         raise BadRequest(f"body is not valid JSON: {e}") from None
     try:
-        parsed = platform.parse(headers, payload, state.adapter_context)
+        parsed = storable(platform.parse(headers, payload, state.adapter_context), body)
     except MalformedPayload as e:
         metrics.WEBHOOKS_REJECTED.labels(name, "malformed").inc()
         raise BadRequest(f"malformed {name} payload: {e}") from None

@@ -6,7 +6,6 @@ every message exactly once, every reply sent exactly once."""
 from __future__ import annotations
 
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -19,6 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from bench.processes import stop
 from tests.conftest import ROOT, SECRETS, _pg_url, drop_pg_database, fb_comment, meta_headers, new_pg_database
 from tests.fakes.platforms import FakePlatforms
 
@@ -43,14 +43,6 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes]) -> None:
             pass
         time.sleep(0.2)
     raise AssertionError(f"{url} never became healthy")
-
-
-def stop(proc: subprocess.Popen[bytes]) -> None:
-    try:
-        os.killpg(proc.pid, signal.SIGTERM)
-        proc.wait(timeout=20)
-    except (ProcessLookupError, subprocess.TimeoutExpired):
-        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def process_tree(pid: int) -> dict[int, str]:

@@ -3,6 +3,7 @@ and a dead child costs 503s (the platforms retry), never a lost or duplicated me
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import time
@@ -13,9 +14,16 @@ from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select
 from sqlalchemy.orm import Session
 
+from app import platforms
 from app.main import create_app
 from app.models import Draft, Message
+from app.platforms.types import AdapterContext, Parsed
 from tests.conftest import fb_comment, make_settings, meta_headers
+
+
+def parse_meta(body: bytes) -> Parsed:
+    """The records the webhook endpoint hands to the intake for a Meta body."""
+    return platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
 
 
 def counts(url: str) -> tuple[int, int]:
@@ -95,8 +103,7 @@ def test_a_stalled_child_holds_back_the_requests_not_their_copies(sqlite_url: st
     import json
 
     from app.intake import Delivery
-    from app.intake_process import BACKLOG_BYTES, IntakeClient
-    from app.platforms.types import AdapterContext
+    from app.intake.process import BACKLOG_BYTES, ProcessIntake
 
     settings = make_settings(sqlite_url, intake_process=True)
     padding = "x" * 300_000
@@ -107,16 +114,14 @@ def test_a_stalled_child_holds_back_the_requests_not_their_copies(sqlite_url: st
         bodies.append(json.dumps(payload).encode())
 
     async def scenario() -> tuple[int, list[int]]:
-        client = IntakeClient(settings, AdapterContext())
+        client = ProcessIntake(settings)
         await client.start()
         child = client._process
         os.kill(child.pid, signal.SIGSTOP)
         try:
             tasks = [
                 asyncio.create_task(
-                    client.submit(
-                        Delivery("meta", hashlib.sha256(b).hexdigest(), None, {}, b, None)  # type: ignore[arg-type]
-                    )
+                    client.submit(Delivery("meta", hashlib.sha256(b).hexdigest(), None, {}, b, parse_meta(b)))
                 )
                 for b in bodies
             ]
@@ -143,18 +148,17 @@ def test_workers_share_one_intake_process_which_comes_back_after_a_crash(sqlite_
     import hashlib
 
     from app.intake import DatabaseUnavailable, Delivery
-    from app.intake_process import IntakeClient, IntakeServer
-    from app.platforms.types import AdapterContext
+    from app.intake.process import IntakeServer, ProcessIntake
 
     base = make_settings(sqlite_url, intake_process=True)
-    server = IntakeServer(base, AdapterContext()).start()
+    server = IntakeServer(base).start()
     settings = base.model_copy(update={"intake_socket": server.path})
 
     def delivery(body: bytes) -> Delivery:
-        return Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, None)  # type: ignore[arg-type]
+        return Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parse_meta(body))
 
     async def scenario() -> tuple[list[int], list[str], int]:
-        workers = [IntakeClient(settings, AdapterContext()), IntakeClient(settings, AdapterContext())]
+        workers = [ProcessIntake(settings), ProcessIntake(settings)]
         for w in workers:
             await w.start()
         assert all(w._process is None for w in workers)  # no child of their own
@@ -240,15 +244,14 @@ def test_the_web_process_classifies_and_the_intake_process_uses_its_triage(
 def test_workers_sharing_an_intake_process_leave_classification_to_it(sqlite_url: str) -> None:
     """With `--workers N` (a shared intake socket) each worker's turns are small: the shared
     intake process classifies; a web process with a child of its own classifies itself."""
-    from app.intake_process import IntakeClient
-    from app.platforms.types import AdapterContext
+    from app.intake.process import ProcessIntake
     from app.triage import ModelHolder
 
     settings = make_settings(sqlite_url, intake_process=True)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
-    assert IntakeClient(settings, AdapterContext(), holder).holder is holder
+    assert ProcessIntake(settings, holder).holder is holder
     shared = settings.model_copy(update={"intake_socket": "/run/relais/intake.sock"})
-    assert IntakeClient(shared, AdapterContext(), holder).holder is None
+    assert ProcessIntake(shared, holder).holder is None
 
 
 def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(sqlite_url: str) -> None:
@@ -292,7 +295,8 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
         intake = client.app.state.intake
         parsed = platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
         sent = Delivery("meta", "0" * 64, None, {}, body, parsed)
-        assert intake._draft([sent], intake._classify([sent])) == [[expected]]
+        [[proposal]] = intake._propose([sent])
+        assert proposal.draft == expected
 
         with Session(engine) as s, s.begin():
             s.execute(
@@ -310,30 +314,33 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
 
 
 def test_the_intake_writes_the_drafts_it_is_given(sqlite_url: str) -> None:
-    """`Delivery.drafts` (rendered by the web process) are written as given; a delivery without
-    them is drafted by the intake itself."""
+    """Proposals rendered by the web process are written as given; a delivery without them is
+    drafted by the intake itself."""
     import hashlib
     import json
 
     from app import platforms
     from app.drafts.service import Drafter
     from app.drafts.templates import TemplateRow
-    from app.intake import Delivery, prepare_batch
+    from app.intake import Delivery, Proposal
+    from app.intake.batch import prepare_batch
     from app.platforms.types import AdapterContext
     from app.triage import ModelHolder
 
     settings = make_settings(sqlite_url)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
-    deliveries = []
+    deliveries, proposals = [], []
     for i, given in enumerate([[("drafted by the web process", 7)], None]):
         body = fb_comment(f"given_{i}", "Ma commande n'est pas arrivée, c'est inadmissible")
         parsed = platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
         triages = holder.classify([m.text for m in parsed.messages])
-        deliveries.append(
-            Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parsed, triages, given)
-        )
+        deliveries.append(Delivery("meta", hashlib.sha256(body).hexdigest(), None, {}, body, parsed))
+        drafts = given or [None] * len(triages)
+        proposals.append([Proposal(t, d) for t, d in zip(triages, drafts, strict=True)])
     template = TemplateRow(3, 1, "complaint-fr", "complaint", "fr", "any", "any", "Désolés {{ first_name }}")
-    prepared = prepare_batch(deliveries, holder=holder, drafter=Drafter(settings), templates=[template])
+    prepared = prepare_batch(
+        deliveries, holder=holder, drafter=Drafter(settings), templates=[template], proposals=proposals
+    )
     holder.stop()
     rows = [(r["text"], r["template_id"]) for r in prepared.draft_rows]
     assert rows == [("drafted by the web process", 7), ("Désolés Camille", 3)]

@@ -1,5 +1,5 @@
 """How a batch is written: on PostgreSQL the journal, the messages and the drafts usually go in one
-statement in autocommit (`app.bulk.ChainedInsert`); it must store exactly what the three separate
+statement in autocommit (`app.intake.bulk.ChainedInsert`); it must store exactly what the three separate
 inserts in a transaction store, duplicates and redeliveries included."""
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ from sqlalchemy import create_engine, select
 from sqlalchemy.orm import Session
 
 from app import db, platforms
-from app import intake as intake_module
 from app.config import Settings
 from app.drafts.service import Drafter
-from app.intake import Delivery, Intake, one_statement_fits
+from app.intake import Delivery
+from app.intake import batch as intake_module
+from app.intake.batch import one_statement_fits
+from app.intake.thread import ThreadIntake
 from app.models import Channel, Draft, Event, Message
 from app.platforms.types import AdapterContext
 from app.triage import ModelHolder
@@ -52,9 +54,11 @@ def other_body(body: bytes) -> bytes:
     return json.dumps({**json.loads(body), "resent": True}).encode()
 
 
-def make_intake(settings: Settings) -> Intake:
+def make_intake(settings: Settings) -> ThreadIntake:
     engine = db.make_engine(settings)
-    return Intake(db.make_sessionmaker(engine), ModelHolder(settings.models_dir, 0.55), Drafter(settings))
+    return ThreadIntake(
+        db.make_sessionmaker(engine), ModelHolder(settings.models_dir, 0.55), Drafter(settings)
+    )
 
 
 def stored(url: str) -> dict[str, Any]:
@@ -77,7 +81,7 @@ def stored(url: str) -> dict[str, Any]:
     return out
 
 
-def write(intake: Intake, batch: list[Delivery]) -> list[tuple[int, int, int, bool, int]]:
+def write(intake: ThreadIntake, batch: list[Delivery]) -> list[tuple[int, int, int, bool, int]]:
     outcomes = intake.commit(batch, intake.prepare(batch))
     assert not any(isinstance(o, BaseException) for o in outcomes), outcomes
     return [(r.stored, r.duplicates, r.ignored, r.duplicate_delivery, len(r.message_ids)) for r in outcomes]  # type: ignore[union-attr]

@@ -1,40 +1,22 @@
-"""Intake in a process of its own: the web process verifies, classifies, drafts and answers, the
-intake process writes and commits.
+"""`ProcessIntake`: the intake in a process of its own. The web process verifies, parses,
+classifies and drafts; the intake process writes and commits.
 
-Python runs one thread at a time per process. Under a burst, verifying and answering HTTP costs
-about as much CPU as classifying and storing, so doing both in one interpreter halves the rate.
-`IntakeClient` has the same `start/stop/submit` as `Intake`; it hands each authentic delivery to
-the intake process over a socket and resolves the request when that process reports the commit.
-The intake process runs the two stages of `Intake` (prepare, then one commit per batch) on its
-own core.
+Python runs one thread at a time per process, and under a burst answering HTTP costs about as
+much CPU as storing: two processes split it (figures: docs/experiments/intake.md).
 
-    web process(es)                              intake process
-    verify, parse (refuse 4xx);                  read what has arrived (from every web process),
-    once per loop turn, classify what  ─frames─▶ parse again (pure), classify and draft what the
-    arrived in that turn, in one call,           web process did not (with --workers N, all),
-    and draft it (one web process only)          write, COMMIT
-    answer 200 / 503           ◀── results ──    [[id, "ok", stored, duplicates, ignored], ...]
+    web process(es)                                  intake process
+    verify, parse (refuse 4xx); once per loop        read what has arrived (from every web
+    turn, classify what arrived in one call and      process), classify and draft what the
+    draft it (one web process only)   ── frames ──▶  web process did not, write, COMMIT
+    answer 200 / 503                  ◀── results ──
 
-Classifying in the web process splits the CPU of a burst between two processes: the intake
-process was the bottleneck, spending about 40 % of its time in the classifier. Measured with
-bench/ingest_throughput.py, alternating runs on this 2-core machine: 3,589 and 3,664 req/s
-against 2,522 and 2,938 with the intake process classifying (intake CPU per delivery 198-207 µs
-instead of 306-361; the web process's 205-210 instead of 125-165). Rendering the drafts there
-too, for the same reason, on a later machine (bare FastAPI 9,600-11,800 req/s), six alternating
-pairs of runs: 2,871 / 3,550 / 3,915 / 4,018 / 4,234 / 3,665 req/s against 3,112 / 3,234 /
-3,478 / 3,303 / 4,459 / 3,164 (median intake CPU per delivery 176 µs instead of 223).
-
-With one web process (the default) it spawns its intake child over a socketpair. With
-`relais serve --workers N`, the command line starts one `IntakeServer` for all the workers, which
-connect to its Unix socket: one process batching for all of them keeps the batches as large as
-with one worker.
-
-Frames are a 4-byte big-endian length and a payload: the delivery's metadata as JSON (with the
-triage and the draft of each of its messages, or nulls), a NUL, the raw body. If the intake
-process dies, every waiting request is answered 503 (the platform retries) and a new one is
-started (the workers connect again). A web process's socket is closed by the intake process once
-it has answered everything that web process sent before closing its own side; the intake process
-exits when its parent closes their socket (or dies).
+With one web process (the default) it spawns its intake child over a socketpair. With `relais
+serve --workers N`, the command line starts one `IntakeServer` for all the workers, which connect
+to its Unix socket: one process batching for all of them keeps the batches large. Frames:
+`app.intake.wire`. If the intake process dies, every waiting request is answered 503 (the
+platform retries) and a new one is started (the workers connect again). A web process's socket
+is closed by the intake process once it has answered everything that web process sent before
+closing its own side; the intake process exits when its parent closes their socket (or dies).
 """
 
 from __future__ import annotations
@@ -46,7 +28,6 @@ import multiprocessing
 import os
 import signal
 import socket
-import struct
 import tempfile
 import threading
 from itertools import islice
@@ -55,31 +36,23 @@ from typing import Any
 import orjson
 
 from app.config import Settings
-from app.intake import DatabaseUnavailable, Delivery, IngestResult
-from app.triage import ModelHolder, Triage
+from app.intake import wire
+from app.intake.batch import propose
+from app.intake.types import DatabaseUnavailable, Delivery, IngestResult, Proposal
+from app.triage import ModelHolder
 
 log = logging.getLogger("relais.intake")
-LENGTH = struct.Struct(">I")
 BACKLOG_BYTES = 4 * 1024 * 1024  # unsent frames beyond this: the request waits for the child (back-pressure)
 
 
-def _frame(payload: bytes) -> bytes:
-    return LENGTH.pack(len(payload)) + payload
-
-
-async def _read_frame(reader: asyncio.StreamReader) -> bytes:
-    (size,) = LENGTH.unpack(await reader.readexactly(LENGTH.size))
-    return await reader.readexactly(size)
-
-
 def _start_intake_process(
-    settings: Settings, adapter_context: Any, listener: socket.socket | None = None
+    settings: Settings, listener: socket.socket | None = None
 ) -> tuple[socket.socket, Any]:
     """Spawn `child_main`; returns the parent's end of their socket, and the process."""
     ours, theirs = socket.socketpair()
     process = multiprocessing.get_context("spawn").Process(
         target=child_main,
-        args=(settings, adapter_context, theirs, listener),
+        args=(settings, theirs, listener),
         name="relais-intake",
         daemon=True,
     )
@@ -123,30 +96,18 @@ class TemplateSource:
         self._thread.join(5)
 
 
-class IntakeClient:
-    """`Intake`'s interface, with the work done in a child process."""
+class ProcessIntake:
+    """The `Intake` whose batches are written by an intake process."""
 
-    def __init__(
-        self,
-        settings: Settings,
-        adapter_context: Any,
-        holder: ModelHolder | None = None,
-        read_sessions: Any = None,
-    ):
+    def __init__(self, settings: Settings, holder: ModelHolder | None = None, read_sessions: Any = None):
         self.settings = settings
-        self.adapter_context = adapter_context
         self.read_sessions = read_sessions
-        # the web process's model: each turn's deliveries are classified here, in one call, so
-        # that the intake process does not; without it (or if it fails) the intake
-        # process classifies. Only for a web process with a child of its own: with `--workers N`
-        # each worker's turns hold 1/N of the deliveries, the classifier's cost per call is paid
-        # N times, and the shared intake process batches them better (PostgreSQL, 2 workers,
-        # alternating runs: 3,350 and 3,050 req/s classifying in the workers, 3,372 and 3,249
-        # in the intake process; the workers' CPU per delivery 246-266 µs against 123-126)
+        # The web process's model classifies each loop turn's deliveries in one call, so that
+        # the intake process does not (without it, or if it fails, the intake process does).
+        # Not with `--workers N`: each worker's turns would hold 1/N of the deliveries and pay the
+        # classifier's cost per call N times, where the shared intake process batches them.
         self.holder = None if settings.intake_socket else holder
-        # with the model and the web process's read sessions, the drafts too: the web process
-        # renders them with its own copy of the templates (`TemplateSource`, started with the
-        # client) and the intake process only writes
+        # With the model and read sessions, it drafts too, from its own copy of the templates.
         self.templates: TemplateSource | None = None
         self._pending: dict[int, asyncio.Future[IngestResult]] = {}
         self._next_id = 0
@@ -171,10 +132,10 @@ class IntakeClient:
             # `relais serve --workers N` started one intake process for all its workers
             reader, self._writer = await asyncio.open_unix_connection(self.settings.intake_socket)
         else:
-            parent, self._process = _start_intake_process(self.settings, self.adapter_context)
+            parent, self._process = _start_intake_process(self.settings)
             reader, self._writer = await asyncio.open_connection(sock=parent)
         # the intake process says "ready" once its database and model are loaded
-        hello = await _read_frame(reader)
+        hello = await wire.read_frame(reader)
         if hello != b"ready":
             raise RuntimeError(f"intake process failed to start: {hello[:200]!r}")
         self._reader_task = asyncio.create_task(self._read_results(reader), name="relais-intake-results")
@@ -183,7 +144,7 @@ class IntakeClient:
     async def _read_results(self, reader: asyncio.StreamReader) -> None:
         try:
             while True:
-                for ident, status, stored, duplicates, ignored in orjson.loads(await _read_frame(reader)):
+                for ident, status, stored, duplicates, ignored in orjson.loads(await wire.read_frame(reader)):
                     fut = self._pending.pop(ident, None)
                     if fut is None or fut.done():
                         continue
@@ -246,25 +207,16 @@ class IntakeClient:
         outgoing, self._outgoing, self._outgoing_bytes = self._outgoing, [], 0
         if not outgoing or self._writer is None or self._writer.is_closing() or self._stopping:
             return  # the child is gone or told to finish: waiting requests are answered 503
-        deliveries = [d for _, d in outgoing]
-        triages = self._classify(deliveries)
-        drafts = self._draft(deliveries, triages)
-        frames = []
-        for (ident, d), found, drafted in zip(outgoing, triages, drafts, strict=True):
-            # the frame carries each triage as the fields of `Triage` in order (`Triage(*fields)`)
-            wire = None
-            if found is not None:
-                wire = [
-                    [t.category, t.confidence, t.scores, t.language, t.model_version, t.to_sort]
-                    for t in found
-                ]
-            meta = orjson.dumps([ident, d.platform, d.digest, d.delivery_id, d.headers, wire, drafted])
-            frames.append(_frame(meta + b"\0" + d.body))
-        self._writer.write(b"".join(frames))
+        proposals = self._propose([d for _, d in outgoing])
+        self._writer.write(
+            b"".join(
+                wire.encode_delivery(ident, d, p) for (ident, d), p in zip(outgoing, proposals, strict=True)
+            )
+        )
 
-    def _classify(self, deliveries: list[Delivery]) -> list[list[Triage] | None]:
-        """Per delivery, the triage of each of its messages, all in one classifier call; None
-        where the child must classify."""
+    def _propose(self, deliveries: list[Delivery]) -> list[list[Proposal] | None]:
+        """Per delivery, the triage of each of its messages (all in one classifier call) and
+        its draft when the templates are at hand; None where the intake process must do it."""
         if self.holder is None:
             return [None] * len(deliveries)
         texts = [m.text for d in deliveries for m in d.parsed.messages]
@@ -275,28 +227,21 @@ class IntakeClient:
         except Exception:  # the intake process classifies them itself (and logs its own failure)
             log.exception("classifier failed on %d messages; the intake process will classify", len(texts))
             return [None] * len(deliveries)
-        return [list(islice(found, len(d.parsed.messages))) for d in deliveries]
-
-    def _draft(
-        self, deliveries: list[Delivery], triages: list[list[Triage] | None]
-    ) -> list[list[tuple[str, int | None]] | None]:
-        """Per classified delivery, the draft (text, template id) of each of its messages, rendered
-        from its triage as the intake process would; None where that process must draft."""
         source = self.templates
         templates = source.current() if source is not None else None
-        if source is None or templates is None:
-            return [None] * len(deliveries)
-        return [
-            None
-            if found is None
-            else [
-                source.drafter.suggest_for(
-                    templates, m, category=t.category, language=t.language, to_sort=t.to_sort
+        out: list[list[Proposal] | None] = []
+        for d in deliveries:
+            triages = list(islice(found, len(d.parsed.messages)))
+            if source is None or templates is None:
+                out.append([Proposal(t) for t in triages])
+            else:
+                out.append(
+                    [
+                        propose(source.drafter, templates, m, t)
+                        for m, t in zip(d.parsed.messages, triages, strict=True)
+                    ]
                 )
-                for m, t in zip(d.parsed.messages, found, strict=True)
-            ]
-            for d, found in zip(deliveries, triages, strict=True)
-        ]
+        return out
 
     async def stop(self) -> None:
         self._stopping = True
@@ -316,9 +261,7 @@ class IntakeClient:
             with contextlib.suppress(Exception):
                 await self._writer.wait_closed()
         if self._process is not None:
-            await asyncio.to_thread(self._process.join, 15)
-            if self._process.is_alive():
-                self._process.kill()
+            await asyncio.to_thread(_end, self._process)
 
 
 class IntakeServer:
@@ -332,9 +275,8 @@ class IntakeServer:
     again). `stop()` lets it commit and answer what it holds, then waits for it.
     """
 
-    def __init__(self, settings: Settings, adapter_context: Any):
+    def __init__(self, settings: Settings):
         self.settings = settings
-        self.adapter_context = adapter_context
         self.folder = tempfile.mkdtemp(prefix="relais-intake-")
         self.path = f"{self.folder}/intake.sock"
         self.listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -351,7 +293,7 @@ class IntakeServer:
         return self
 
     def _spawn(self) -> None:
-        control, self._process = _start_intake_process(self.settings, self.adapter_context, self.listener)
+        control, self._process = _start_intake_process(self.settings, self.listener)
         hello = _read_frame_blocking(control)
         if hello != b"ready":
             raise RuntimeError(f"intake process failed to start: {hello[:200]!r}")
@@ -382,16 +324,24 @@ class IntakeServer:
             # end of file on its control socket: it answers what it holds, then exits
             with contextlib.suppress(OSError):
                 self._control.shutdown(socket.SHUT_WR)
-        self._watcher.join(15)  # it returns once the process has exited
-        if self._process is not None and self._process.is_alive():
-            self._process.kill()
-            self._process.join(5)
+        if self._process is not None:
+            _end(self._process)
+        self._watcher.join(5)  # it returns once the process has exited
         if self._control is not None:
             self._control.close()
         self.listener.close()
         with contextlib.suppress(OSError):
             os.unlink(self.path)
             os.rmdir(self.folder)
+
+
+def _end(process: Any, timeout_s: float = 15) -> None:
+    """Wait for an intake process told to finish (it commits and answers what it holds first);
+    kill it past `timeout_s`."""
+    process.join(timeout_s)
+    if process.is_alive():
+        process.kill()
+        process.join(5)
 
 
 def _read_frame_blocking(sock: socket.socket) -> bytes:
@@ -404,7 +354,7 @@ def _read_frame_blocking(sock: socket.socket) -> bytes:
             data += chunk
         return data
 
-    (size,) = LENGTH.unpack(exactly(LENGTH.size))
+    (size,) = wire.LENGTH.unpack(exactly(wire.LENGTH.size))
     return exactly(size)
 
 
@@ -427,71 +377,37 @@ class _Peer:
             return []
         self.buffer.extend(chunk)
         out, view, buffer = [], 0, self.buffer
-        while len(buffer) - view >= LENGTH.size:
-            (size,) = LENGTH.unpack_from(buffer, view)
-            if len(buffer) - view - LENGTH.size < size:
+        while len(buffer) - view >= wire.LENGTH.size:
+            (size,) = wire.LENGTH.unpack_from(buffer, view)
+            if len(buffer) - view - wire.LENGTH.size < size:
                 break
-            out.append(bytes(buffer[view + LENGTH.size : view + LENGTH.size + size]))
-            view += LENGTH.size + size
+            out.append(bytes(buffer[view + wire.LENGTH.size : view + wire.LENGTH.size + size]))
+            view += wire.LENGTH.size + size
         del buffer[:view]
         return out
 
     def send(self, payload: bytes) -> None:
         try:
-            self.sock.sendall(_frame(payload))
+            self.sock.sendall(wire.frame(payload))
         except OSError:  # the web process died: it answered its requests 503 already
             self.closing = True
+
+    def finished(self) -> bool:
+        """Whether it has said it is done (or gone): read no more from it."""
+        return self.closing
 
     def close(self) -> None:
         with contextlib.suppress(OSError):
             self.sock.close()
 
 
-def child_main(
-    settings: Settings, adapter_context: Any, sock: socket.socket, listener: socket.socket | None = None
-) -> None:
+def child_main(settings: Settings, sock: socket.socket, listener: socket.socket | None = None) -> None:
     """Entry point of the intake process: read what has arrived, prepare, commit, answer, repeat.
 
-    One thread does the work: while it prepares and commits one batch, the next deliveries wait in
-    the socket, so under load the batches grow by themselves (which is what makes group commit
-    pay). A second thread committing while the first prepares the next batch was tried and
-    measured slower: the two fight for the interpreter (GIL) between every SQLite call, and with
-    32 connections under wrk it gave 2,683 req/s against 3,610-3,789 for this loop
-    (bench/ingest_throughput.py, quiet machine). Only the WAL checkpoints run beside it, in
-    SQLite's C code (`db.WalCheckpointer`).
-
-    Two such processes per web process, taking turns to write (an flock beside the SQLite file),
-    were measured slower too: 3,453-4,000 req/s against 4,271-4,880 for one, alternating runs on a
-    quiet machine. Each got half the deliveries, so batches halved, and what every batch costs
-    whatever its size (about 0.9 ms of CPU: the classifier call, BEGIN/COMMIT and the WAL pages
-    every commit rewrites) doubled per delivery. That is also why several workers share one
-    intake process (`IntakeServer`): on PostgreSQL with two workers, one child each gave
-    4,299-4,311 req/s, one shared process 5,091-5,226. Overlapping the server's work with the
-    next batch's preparation was measured slower on PostgreSQL, both ways: a writer thread
-    (4,026-4,239 req/s: smaller batches, and the threads take turns on the interpreter) and one
-    thread with the statement on an asyncio psycopg connection (4,239-4,413: smaller batches).
-
-    Measured again on another machine (bare FastAPI about 11,000 req/s), alternating runs of 15 s
-    with the kept loop, and not kept: waiting after the first arrival until 0.5 ms pass without
-    a new one (capped by `ingest_batch_wait_ms`), so that batches grow: 2,726 / 2,854 / 2,467
-    req/s against 3,273 / 3,043 / 2,685 (the intake CPU per delivery barely fell, and the
-    process sat idle); the writer thread again, with the interpreter's switch interval cut from
-    5 ms to 0.5 ms so the threads hand over sooner: 2,569 / 2,504 against 2,810 / 2,698.
-    And on a third (bare FastAPI about 11,500 req/s), not kept: committing with synchronous=NORMAL
-    and answering after an fdatasync of the WAL done by a thread beside the next batch (so that the
-    commit no longer waits for the disk, about 0.5 ms of each 3.4 ms cycle): 2,820 / 2,542 / 2,079
-    req/s against 3,794 / 3,355 / 3,493; sending the finished answers at more points of the cycle,
-    3,291 / 3,295 / 3,570 against 4,016 / 4,188 / 4,228; with a 0.2 ms switch interval as well,
-    2,988 / 2,693 / 2,695 against 4,179 / 3,727 / 3,834. The CPU per delivery stayed the same; the
-    answers came later (p50 9-12 ms instead of 7-8): the thread needs the interpreter to report
-    its sync, and the main thread holds it through the next batch's preparation.
-
-    And on a fourth (bare FastAPI about 11,900 req/s), PostgreSQL with 2 workers, not kept: double
-    buffering, the statement of one batch committed by a thread while the loop received and
-    prepared the next deliveries (merged into one batch when the statement returned): 4,145 /
-    4,314 / 4,278 / 4,117 req/s, and 4,276 / 4,228 with a 0.2 ms switch interval, against 4,690 /
-    4,835 between them; the intake's CPU per delivery rose from 115-118 µs to 135-140 (more,
-    smaller prepare calls, and the hand-overs between the threads).
+    One thread does the work: while it prepares and commits one batch, the next deliveries wait
+    in the socket, so under load the batches grow by themselves (which is what makes group commit
+    pay). Alternatives measured slower are in docs/experiments/intake.md. Only the WAL
+    checkpoints run beside it, in SQLite's C code (`db.WalCheckpointer`).
 
     `sock` is the parent's socket (its deliveries, if any, and the end of this process when it
     closes); `listener`, for an `IntakeServer`, accepts the workers' sockets.
@@ -499,9 +415,9 @@ def child_main(
     import gc
     import select
 
-    from app import db, platforms
+    from app import db
     from app.drafts.service import Drafter
-    from app.intake import Intake
+    from app.intake.thread import ThreadIntake
 
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # the web process decides when this one ends (it closes the socket); a Ctrl-C or SIGTERM sent
@@ -516,7 +432,7 @@ def child_main(
     checkpointer = db.WalCheckpointer(settings).start() if settings.is_sqlite else None
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     holder.start_polling(settings.model_reload_interval_s)
-    intake = Intake(
+    intake = ThreadIntake(
         db.make_sessionmaker(engine),
         holder,
         Drafter(settings),
@@ -575,26 +491,19 @@ def child_main(
                         continue
                     peer = peers[r]
                     batch += [(peer, payload) for payload in peer.receive()]
-                if parent.closing:
+                if parent.finished():
                     break
-            entries, deliveries = [], []
+            entries: list[tuple[_Peer, int]] = []
+            deliveries: list[Delivery] = []
+            proposals: list[list[Proposal] | None] = []
             for peer, payload in batch:
-                meta, _, body = payload.partition(b"\0")
-                ident, platform, digest, delivery_id, headers, found, drafted = orjson.loads(meta)
-                # adapters are pure: parsing again here is cheaper than shipping objects across
-                parsed = platforms.REGISTRY[platform].parse(headers, orjson.loads(body), adapter_context)
-                triages = drafts = None
-                if found is not None and len(found) == len(parsed.messages):
-                    triages = [Triage(*t) for t in found]
-                    if drafted is not None and len(drafted) == len(found):
-                        drafts = [(text, template_id) for text, template_id in drafted]
+                ident, delivery, proposed = wire.decode_delivery(payload)
                 entries.append((peer, ident))
-                deliveries.append(
-                    Delivery(platform, digest, delivery_id, headers, body, parsed, triages, drafts)
-                )
+                deliveries.append(delivery)
+                proposals.append(proposed)
             if deliveries:
                 try:
-                    prepared: Any = intake.prepare(deliveries)
+                    prepared: Any = intake.prepare(deliveries, proposals)
                 except Exception as e:
                     log.exception("preparing an intake batch failed")
                     prepared = e

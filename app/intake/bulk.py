@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from operator import itemgetter
 from typing import Any
 
@@ -141,13 +141,15 @@ class BulkInsert:
         """One `%b::type[]` array parameter per column, cast to the column's PostgreSQL type
         (without its length: an explicit cast to varchar(n) would cut a long value silently, the
         insert itself refuses it)."""
-        pg = postgresql.dialect()
+        pg: Any = postgresql.dialect()  # type: ignore[no-untyped-call]
         return [
             "%b::" + re.sub(r"\(\d+\)", "", self.table.c[name].type.compile(dialect=pg)) + "[]"
             for name in columns
         ]
 
-    def arrays(self, rows: Sequence[dict[str, Any]], columns: Sequence[str] | None = None) -> list[list[Any]]:
+    def arrays(
+        self, rows: Sequence[Mapping[str, Any]], columns: Sequence[str] | None = None
+    ) -> list[list[Any]]:
         """The column arrays of `rows` for PostgreSQL (converted as SQLAlchemy would store them)."""
         convert = dict(zip(self.columns, self._prepare("postgresql"), strict=True))
         out = []
@@ -166,7 +168,7 @@ class BulkInsert:
             )
         return sql
 
-    def run(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def run(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         """Insert `rows` (dicts with every column); returns the RETURNING rows of those inserted."""
         if not rows:
             return []
@@ -195,7 +197,7 @@ class BulkInsert:
                 out.extend(tuple(r) for r in result.fetchall())
         return out
 
-    def _run_unnest(self, conn: Connection, rows: Sequence[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    def _run_unnest(self, conn: Connection, rows: Sequence[Mapping[str, Any]]) -> list[tuple[Any, ...]]:
         # binary parameters: psycopg dumps arrays in text format element by element in Python,
         # with a regular expression escaping each value; the binary format needs no escaping
         rows_back = _driver_execute(conn, self._unnest_sql(), self.arrays(rows), fetch=bool(self.returning))
@@ -280,10 +282,10 @@ class ChainedInsert:
     def run(
         self,
         conn: Connection,
-        parent_rows: Sequence[dict[str, Any]],
-        child_rows: Sequence[dict[str, Any]],
+        parent_rows: Sequence[Mapping[str, Any]],
+        child_rows: Sequence[Mapping[str, Any]],
         child_parent_keys: Sequence[tuple[Any, ...]],
-        grandchild_rows: Sequence[dict[str, Any]],
+        grandchild_rows: Sequence[Mapping[str, Any]],
         grandchild_child_keys: Sequence[tuple[Any, ...]],
     ) -> tuple[list[tuple[Any, ...]], list[tuple[Any, ...]]]:
         """(parents' RETURNING rows, children's RETURNING rows) of the rows inserted."""
