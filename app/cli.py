@@ -266,7 +266,9 @@ def train(
         typer.echo(
             f"from the reviewers: {found.corrections} corrected messages, {found.confirmations} approved "
             f"replies confirming their category, {found.suspect} rejected or heavily edited left out; "
-            f"the text of the {len(found.received)} latest received messages (no labels) for the domain gate"
+            f"the text of the {len(found.received)} latest received messages (no labels) for the domain "
+            f"gate; the domain judged on the reviewed stretch of the traffic: {len(found.judged)} sorted "
+            f"messages, {found.judged_decided} of them decided by a reviewer, the others left as sorted"
         )
     root = Path(__file__).resolve().parent.parent
     version, promoted, report = train_command(
@@ -274,6 +276,7 @@ def train(
         data_dir or root / "data",
         extra=found.examples,
         received=found.received,
+        judged=found.judged,
         force=force,
         promote=not no_promote,
         provenance=found.provenance() if corrections else None,
@@ -293,13 +296,21 @@ def models_list() -> None:
         typer.echo(f"no model versions in {settings.models_dir}")
         return
     for v in versions:
-        metrics = artifacts.read_metadata(settings.models_dir, v["version"]).get("metrics") or {}
+        meta = artifacts.read_metadata(settings.models_dir, v["version"])
+        metrics = meta.get("metrics") or {}
         macro, accuracy = metrics.get("macro_f1"), metrics.get("accuracy")
         per_class = " ".join(f"{k}={f:.3f}" for k, f in (metrics.get("per_class_f1") or {}).items())
         held = metrics.get("corrections")
         corrections = (
             f"\tcorrections {held['rows']} held out: accuracy {held['accuracy']:.3f}" if held else ""
         )
+        on_domain = metrics.get("domain")
+        if on_domain:
+            corrections += f"\tdomain {on_domain['rows']} held out: macro-F1 {on_domain['macro_f1']:.3f}"
+        if ((meta.get("promotion") or {}).get("domain") or {}).get("judged") is False:
+            corrections += (
+                " (too few to judge the domain)" if on_domain else "\tdomain: no held-out rows to judge"
+            )
         typer.echo(
             f"{'*' if v['current'] else ' '} {v['version']}\t"
             f"macro-F1 {f'{macro:.3f}' if macro is not None else '?'}\t"

@@ -17,6 +17,17 @@ corrected or not, never with a label or a category): they are what the reviewers
 like, and the domain gate (`classifier.adapt`) learns that from all of them rather than from the
 few corrected ones; they are never training rows of the classifier.
 
+The domain the reviewers work on is **judged** on the reviewed stretch of the traffic
+(`Feedback.judged`): every sorted message from the first to the last one a reviewer decided
+(corrected, or approved or rejected its draft), in arrival order, one vote each, with its final
+category: the one a reviewer gave, or the one shown that she approved or left as it was. The
+current model's right answers are there in the proportion they arrive, next to its mistakes, which
+the corrections alone are by construction (on them the current model scores near zero and almost any
+new model looks better). A message left as shown is taken to be right: where the new model changes
+it, that counts against the new model, so the judgement leans towards keeping the current one.
+Messages left *to sort* have no category to judge by. `classifier.promotion` holds out the fixed
+hash fifth of these rows (never trained on) and decides.
+
 A **rejected** draft, or one approved after a heavy edit, of a message nobody corrected is
 *suspect*: the reviewer did not want the reply written for that category, which may mean the
 category was wrong (or only that the template did not fit). It is not a confirmation and is left
@@ -70,6 +81,9 @@ RECEIVED_LIMIT = 20_000
 # would dwarf the 100,000 shipped rows and the minute training takes); recent decisions are the
 # traffic the model is for. Corrections are never limited.
 DECISIONS_LIMIT = 20_000
+# The domain is judged on at most this many messages, the latest of the reviewed stretch (see
+# `Feedback.judged`): recent traffic is what the next model is for.
+JUDGED_LIMIT = 20_000
 # difflib ratio of the suggested and the sent reply at or above which an edit is "light".
 LIGHT_EDIT = 0.6
 APPROVED_STATUSES = ("approved", "sent", "failed")
@@ -87,6 +101,10 @@ class Feedback:
     confirmations: int = 0  # approved drafts of uncorrected messages
     suspect: int = 0  # rejected or heavily edited drafts of uncorrected messages, left out
     received: list[str] = field(default_factory=list)  # received messages' text, no labels
+    # The reviewed stretch of the traffic, (text, final category) in arrival order, and how many of
+    # those messages a reviewer decided (corrected, or decided its draft) rather than left as shown.
+    judged: list[tuple[str, str]] = field(default_factory=list)
+    judged_decided: int = 0
 
     def provenance(self) -> dict[str, Any]:
         """What a version trained on these examples records in its metadata (`feedback`)."""
@@ -96,6 +114,8 @@ class Feedback:
             "confirmations": self.confirmations,
             "suspect": self.suspect,
             "received": len(self.received),
+            "judged": len(self.judged),
+            "judged_decided": self.judged_decided,
         }
 
 
@@ -160,6 +180,7 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
                 .limit(RECEIVED_LIMIT)
             ).scalars()
             received = [text for text in latest_received if (text or "").strip()][::-1]
+            judged_rows, decided_ids = _reviewed_stretch(conn, through)
     finally:
         engine.dispose()
     latest: dict[int, tuple[str, str]] = {}
@@ -177,7 +198,53 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
             continue
         examples.append((text, category, CONFIRMATION_WEIGHT))
         confirmations += 1
-    return Feedback(examples, through, len(latest), confirmations, suspect, received)
+    judged = [
+        (text, latest[message_id][1] if message_id in latest else category)
+        for message_id, text, category in judged_rows
+    ]
+    decided = sum(message_id in decided_ids for message_id, _, _ in judged_rows)
+    return Feedback(examples, through, len(latest), confirmations, suspect, received, judged, decided)
+
+
+def _reviewed_stretch(conn: Any, through: int) -> tuple[list[tuple[int, str, str]], set[int]]:
+    """The latest `JUDGED_LIMIT` sorted messages from the first to the last one a reviewer decided
+    (corrected through `through`, or decided its draft), oldest first, as (id, text, category);
+    and the ids of those decided."""
+    decided_drafts = select(Draft.message_id).where(Draft.status.in_((*APPROVED_STATUSES, "rejected")))
+    corrected = select(Correction.message_id).where(Correction.id <= through)
+    bounds = conn.execute(
+        select(func.min(Message.id), func.max(Message.id)).where(
+            Message.id.in_(decided_drafts) | Message.id.in_(corrected)
+        )
+    ).one()
+    if bounds[1] is None:
+        return [], set()
+    rows = conn.execute(
+        select(Message.id, Message.text, Message.category)
+        .where(
+            Message.id.between(bounds[0], bounds[1]),
+            Message.deleted_at.is_(None),
+            Message.to_sort.is_(False),  # unsure, nobody sorted it: no category to judge by
+            Message.category.is_not(None),
+        )
+        .order_by(Message.id.desc())
+        .limit(JUDGED_LIMIT)
+    ).all()[::-1]
+    rows = [(int(i), text, category) for i, text, category in rows if (text or "").strip()]
+    if not rows:
+        return [], set()
+    low = rows[0][0]
+    decided = {
+        int(i)
+        for i in conn.execute(
+            select(Message.id).where(
+                Message.id >= low,
+                Message.id <= bounds[1],
+                Message.id.in_(decided_drafts) | Message.id.in_(corrected),
+            )
+        ).scalars()
+    }
+    return rows, decided
 
 
 def correction_examples(settings: Settings, *, if_new: int = 0) -> list[Example] | None:

@@ -11,8 +11,9 @@ from typing import Any, TextIO
 from classifier import artifacts
 from classifier.artifacts import current_version, load_current, load_version, save_model
 from classifier.data import load_labelled_csv, load_training_rows, split_rows
-from classifier.evaluate import evaluation_report, format_report, should_promote
-from classifier.train import Extra, split_extra, train_model
+from classifier.evaluate import evaluation_report, format_report
+from classifier.promotion import Verdict, judge
+from classifier.train import Extra, Judged, split_extra, split_judged, train_model
 
 
 class NoModel(SystemExit):
@@ -57,6 +58,7 @@ def train_command(
     *,
     extra: Sequence[Extra] | None = None,
     received: Sequence[str] = (),
+    judged: Sequence[Judged] = (),
     force: bool = False,
     promote: bool = True,
     progress: bool = True,
@@ -65,9 +67,10 @@ def train_command(
 ) -> tuple[str, bool, str]:
     """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
 
-    CURRENT is measured on the same held-out rows and held-out corrections as the new version.
-    `received` (texts of received messages, no labels) and `provenance` (recorded in the version's
-    metadata as "feedback") are passed to `train_model`.
+    CURRENT is measured on the same held-out rows, held-out corrections and held-out rows of the
+    reviewed traffic (`judged`) as the new version; `classifier.promotion.judge` decides, and the
+    version's metadata records the verdict ("promotion"). `received` (texts of received messages, no
+    labels) and `provenance` (recorded as "feedback") are passed to `train_model`.
     Returns (version, promoted, report text including the promotion reason).
     """
     rows = load_training_rows(data_dir)
@@ -77,39 +80,61 @@ def train_command(
         rows,
         extra=extra or (),
         received=received,
+        judged=judged,
         hyperparameters=hyperparameters,
         progress=progress,
         provenance=provenance,
     )
-    save_model(models_dir, model.pipeline, model.metadata)
     text = format_report(report)
+    held_domain = report.get("domain")
+    if held_domain:
+        per = " ".join(f"{label}={v['f1']:.3f}" for label, v in held_domain["per_class"].items())
+        text += (
+            f"\n\nheld-out rows of the reviewers' domain (never trained on): {held_domain['rows']} rows, "
+            f"accuracy {held_domain['accuracy']:.3f}, macro-F1 {held_domain['macro_f1']:.3f}  {per}"
+        )
     current = current_version(models_dir)
     current_report = None
-    if current is not None:
+    if current is None:
+        verdict = Verdict(True, "no current model", {})
+    else:
         _, test = split_rows(rows)
         _, held_corrections = split_extra(extra or ())
         current_model = load_version(models_dir, current)
         current_report = evaluation_report(current_model, test)
         if held_corrections:
             current_report["corrections"] = evaluation_report(current_model, held_corrections)
-    ok, reason = should_promote(report, current_report)
+        verdict = judge(
+            model,
+            current_model,
+            new_report=report,
+            current_report=current_report,
+            shipped=test,
+            domain=split_judged(judged),
+            from_reviewers=bool(extra or judged),
+        )
+    ok, reason = verdict.ok, verdict.reason
+    model.metadata["promotion"] = {"compared_with": current, "ok": ok, "reason": reason, **verdict.details}
+    save_model(models_dir, model.pipeline, model.metadata)
     promoted = promote and (ok or force)
     if promoted:
         artifacts.promote(models_dir, model.version)
-        verdict = f"promoted {model.version}" + (" (forced)" if force and not ok else "") + f": {reason}"
+        verdict_text = f"promoted {model.version}" + (" (forced)" if force and not ok else "") + f": {reason}"
     else:
-        verdict = (
+        verdict_text = (
             f"kept {current} as current: {reason}" if promote else f"not promoted (promote=False): {reason}"
         )
     if current_report is not None:
-        verdict += f"\ncurrent {current} on the same held-out rows: macro-F1 {current_report['macro_f1']:.4f}"
+        verdict_text += (
+            f"\ncurrent {current} on the same held-out rows: macro-F1 {current_report['macro_f1']:.4f}"
+        )
         held = current_report.get("corrections")
         if held:
-            verdict += (
+            verdict_text += (
                 f"; on the {held['rows']} held-out corrections: accuracy {held['accuracy']:.4f}, "
                 f"macro-F1 {held['macro_f1']:.4f}"
             )
-    return model.version, promoted, text + "\n\n" + verdict
+    return model.version, promoted, text + "\n\n" + verdict_text
 
 
 def evaluate_command(models_dir: Path, csv_path: Path) -> str:

@@ -1,8 +1,9 @@
 """Training: fixed split, source-balanced sample weights, one pipeline fit, held-out evaluation.
 
 Reviewers' corrections (`extra`) are split like every source, by a hash of their text: about 20 %
-are never trained on and form a second held-out set, on which the new and the current model are
-both measured before a promotion.
+are never trained on and form a second held-out set. The reviewed traffic (`judged`: every message
+of the stretch the reviewers worked, with its final category) is split by the same hash; its
+held-out part judges the domain before a promotion (`classifier.promotion`).
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ EXTRA_CLASS_FACTOR_MAX = 3.0
 DOMAIN_SCALE = 2.0
 
 Extra = tuple[str, str, float]
+Judged = tuple[str, str]
 
 
 def correction_row(text: str, label: str) -> Row:
@@ -79,6 +81,12 @@ def split_extra(extra: Sequence[Extra]) -> tuple[list[Extra], list[Row]]:
         else:
             train.append((text, label, weight))
     return train, test
+
+
+def split_judged(judged: Sequence[Judged]) -> list[Row]:
+    """The held-out rows of the reviewed traffic: the same hash split as `split_extra`, so that no
+    message trained on as a correction or confirmation is ever among them."""
+    return [row for text, label in judged if is_test(row := correction_row(text, label))]
 
 
 def balance_extra(extra: Sequence[Extra]) -> list[Extra]:
@@ -101,6 +109,7 @@ def train_model(
     *,
     extra: Sequence[Extra] = (),
     received: Sequence[str] = (),
+    judged: Sequence[Judged] = (),
     hyperparameters: dict[str, Any] | None = None,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
@@ -110,6 +119,8 @@ def train_model(
     `received` is the text of messages the reviewers' app received, labelled or not (no label is
     ever read from it): with corrections, the domain gate (`classifier.adapt`) learns from them what
     the reviewers' traffic looks like; they are never training rows of the classifier.
+    `judged` is the reviewed traffic as (text, final category); its held-out part (`split_judged`,
+    never trained on) is reported under "domain".
     The report is the one of the shipped held-out rows, with the held-out corrections' own report
     under "corrections" (when there are any).
     `provenance` (what the caller exported the corrections from, e.g. the highest correction id) is
@@ -123,6 +134,7 @@ def train_model(
         if label not in CATEGORIES:
             raise ValueError(f"unknown label in corrections: {label!r}")
     extra, extra_test = split_extra(extra)
+    domain_test = split_judged(judged)
     extra = balance_extra(extra)
     bad = {r.label for r in train} - set(CATEGORIES)
     if bad:
@@ -186,6 +198,8 @@ def train_model(
     report = evaluation_report(model, test)
     if extra_test:
         report["corrections"] = evaluation_report(model, extra_test)
+    if domain_test:
+        report["domain"] = evaluation_report(model, domain_test)
     bar.update(1)
     metadata["metrics"] = {
         "macro_f1": report["macro_f1"],
@@ -201,6 +215,13 @@ def train_model(
             "rows": held["rows"],
             "accuracy": held["accuracy"],
             "macro_f1": held["macro_f1"],
+        }
+    if domain_test:
+        on_domain = report["domain"]
+        metadata["metrics"]["domain"] = {
+            "rows": on_domain["rows"],
+            "accuracy": on_domain["accuracy"],
+            "macro_f1": on_domain["macro_f1"],
         }
     bar.update(1)
     bar.close()

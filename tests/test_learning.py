@@ -6,7 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -248,6 +248,9 @@ def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_
         "confirmations": 3,
         "suspect": 3,
         "received": len(found.received),
+        # the reviewed stretch: a1..a7 (a8, left to sort, has no category to judge by), all decided
+        "judged": 7,
+        "judged_decided": 7,
     }
     # Confirmations are not corrections: they never make --if-new-corrections fire.
     assert feedback(settings, if_new=2) is None
@@ -260,6 +263,55 @@ def test_approved_replies_confirm_their_category_rejected_and_rewritten_ones_do_
     assert sorted(recent.examples) == sorted(
         [(texts["a7"], "complaint", CORRECTION_WEIGHT), (texts["a5"], ids["a5"][3], CONFIRMATION_WEIGHT)]
     )
+
+
+def test_the_domain_is_judged_on_the_reviewed_stretch_of_the_traffic(
+    client: TestClient, settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    auth = make_user(client)
+    texts = {
+        "j1": "Merci pour la livraison rapide",  # before the first decision: not reviewed yet
+        "j2": "Vous livrez en Corse ?",  # approved
+        "j3": "Ma commande n'est jamais arrivée",  # left as shown, between two decisions
+        "j4": "Le site plante encore",  # left to sort: no category to judge by
+        "j5": "Super équipe, merci",  # corrected
+        "j6": "Vous ouvrez le lundi ?",  # rejected
+        "j7": "Ajoutez le paiement en 4 fois",  # after the last decision: not reached
+    }
+    for ext, text in texts.items():
+        deliver(client, ext, text)
+    ids = _ids(client)
+    with db.transaction(client.app.state.sessions) as session:
+        session.execute(update(Message).values(to_sort=False))
+        session.execute(update(Message).where(Message.id == ids["j4"][0]).values(to_sort=True))
+        shown = {e: c for e, c in session.execute(select(Message.external_id, Message.category))}
+    _, d2, v2, _ = ids["j2"]
+    assert client.post(f"/api/drafts/{d2}/approve", json={"version": v2}, headers=auth).status_code == 200
+    corrected_to = _other_than(shown["j5"])
+    r = client.patch(f"/api/messages/{ids['j5'][0]}", json={"category": corrected_to}, headers=auth)
+    assert r.status_code == 200
+    _, d6, v6, _ = ids["j6"]
+    r = client.post(f"/api/drafts/{d6}/reject", json={"version": v6, "reason": "no"}, headers=auth)
+    assert r.status_code == 200
+
+    found = feedback(settings)
+    assert found is not None
+    # Every sorted message from the first decided to the last, in arrival order, one each, with the
+    # category a reviewer gave or left: the current model's right answers are there with its mistakes.
+    assert found.judged == [
+        (texts["j2"], shown["j2"]),
+        (texts["j3"], shown["j3"]),
+        (texts["j5"], corrected_to),
+        (texts["j6"], shown["j6"]),
+    ]
+    assert found.judged_decided == 3  # j3 was left as shown
+    assert found.provenance()["judged"] == 4
+    # Only the latest JUDGED_LIMIT of the stretch.
+    monkeypatch.setattr(learning, "JUDGED_LIMIT", 2)
+    recent = feedback(settings)
+    assert recent is not None
+    assert recent.judged == [(texts["j5"], corrected_to), (texts["j6"], shown["j6"])]
+    assert recent.judged_decided == 2
 
 
 # -- the CLI ---------------------------------------------------------------------------------------
@@ -352,6 +404,105 @@ def test_train_list_use_and_if_new_corrections(relais: Relais, tmp_path: Path, s
 
 def test_models_list_without_versions(relais: Relais) -> None:
     assert "no model versions" in relais("models", "list")
+
+
+def _teach(url: str, models: Path, texts: list[str], wanted: Callable[[int, str, str], str]) -> None:
+    """Deliver `texts` (every message sure of its category), then a reviewer works them in arrival
+    order: a message whose wanted label (`wanted(index, text, shown category)`) differs from its
+    category is corrected, the others are left as shown (never approved)."""
+    settings = make_settings(url, models_dir=models, confidence_threshold=0.0)
+    with TestClient(create_app(settings)) as client:
+        auth = make_user(client)
+        for index, text in enumerate(texts):
+            deliver(client, f"d{index}", text)
+        ids = _ids(client)
+        for index, text in enumerate(texts):
+            message_id, _, _, shown = ids[f"d{index}"]
+            label = wanted(index, text, shown)
+            if label != shown:
+                r = client.patch(f"/api/messages/{message_id}", json={"category": label}, headers=auth)
+                assert r.status_code == 200, r.text
+
+
+def _latest(models: Path) -> dict[str, object]:
+    versions = artifacts.list_versions(models)
+    return artifacts.read_metadata(models, versions[-1]["version"])
+
+
+def test_train_refuses_a_model_that_helps_the_corrections_but_hurts_the_domain(
+    database_url: str, tmp_path: Path
+) -> None:
+    data_dir, models = tmp_path / "data", tmp_path / "cli-models"
+    _write_data(data_dir)
+    relais = Relais(database_url, models, data_dir)
+    relais("train")
+    first = artifacts.current_version(models)
+    # A domain the current model sorts one way; a reviewer who only corrects (never approves)
+    # relabels a third of it, all to one other class: a model that learns that from the corrections
+    # is right on them and wrong on the two thirds she left as they were.
+    texts = [f"zorblax quimper {i} numéro {i * 7 % 13}" for i in range(240)]
+    _teach(
+        database_url,
+        models,
+        texts,
+        lambda index, _, shown: ("other" if shown == "question" else "question") if index % 3 == 0 else shown,
+    )
+    out = relais("train")
+    assert artifacts.current_version(models) == first
+    assert f"kept {first} as current" in out and "held-out rows of the reviewers' domain" in out
+    assert "not shown to be at least as good" in out
+    meta = _latest(models)
+    promotion = meta["promotion"]
+    assert isinstance(promotion, dict) and promotion["ok"] is False and promotion["compared_with"] == first
+    domain = promotion["domain"]
+    assert domain["judged"] is True and domain["rows"] >= 30 and domain["difference"] < 0
+    # It passed the shipped rules (the gate got as far as the domain), and it helps the corrections:
+    # on the held-out ones it is right more often than the current model, which gets them all wrong.
+    assert promotion["shipped_rule"].startswith("macro-F1")
+    metrics = meta["metrics"]
+    assert isinstance(metrics, dict)
+    current_on_corrections = float(out.split("held-out corrections: accuracy ")[1].split(",")[0])
+    assert metrics["corrections"]["accuracy"] > current_on_corrections == 0.0
+    listing = relais("models", "list")
+    assert f"domain {domain['rows']} held out: macro-F1" in listing
+
+
+def test_train_promotes_a_model_that_helps_the_domain(
+    relais: Relais, tmp_path: Path, sqlite_url: str
+) -> None:
+    models = tmp_path / "cli-models"
+    relais("train")
+    first = artifacts.current_version(models)
+    # A domain whose classes hang on words the current model never saw; the reviewer corrects the
+    # messages it sorts wrong and leaves the right ones.
+    words = {"grinchou": "complaint", "plouflo": "other", "vizzimo": "question"}
+    texts = [f"zorblax {word} {i} numéro {i * 7 % 13}" for i in range(80) for word in words]
+    _teach(sqlite_url, models, texts, lambda _, text, __: words[text.split()[1]])
+    out = relais("train")
+    second = artifacts.current_version(models)
+    assert second != first and f"promoted {second}" in out
+    assert "held-out rows of the reviewers' domain" in out
+    promotion = _latest(models)["promotion"]
+    assert isinstance(promotion, dict) and promotion["ok"] is True
+    assert promotion["domain"]["judged"] is True and promotion["domain"]["lower_bound"] >= 0
+    assert promotion["domain"]["difference"] > 0.2
+
+
+def test_train_with_too_few_reviewed_messages_keeps_the_current_model(
+    relais: Relais, tmp_path: Path, sqlite_url: str
+) -> None:
+    models = tmp_path / "cli-models"
+    relais("train")
+    first = artifacts.current_version(models)
+    texts = [f"zorblax grinchou {i}" for i in range(20)]
+    _teach(sqlite_url, models, texts, lambda *_: "complaint")
+    out = relais("train")
+    assert artifacts.current_version(models) == first
+    assert "too few to judge the domain" in out and "the shipped held-out rows do not improve" in out
+    promotion = _latest(models)["promotion"]
+    assert isinstance(promotion, dict) and promotion["ok"] is False
+    assert promotion["domain"]["judged"] is False and promotion["domain"]["rows"] < 30
+    assert "too few to judge the domain" in relais("models", "list")
 
 
 # -- the dashboard ---------------------------------------------------------------------------------

@@ -14,7 +14,8 @@ from classifier.commands import train_command
 from classifier.data import CATEGORIES, Row
 from classifier.evaluate import CORRECTIONS_MIN_ROWS, format_report, should_promote
 from classifier.model import TriageModel
-from classifier.train import EXTRA_MAX_SHARE, EXTRA_SOURCE, split_extra, train_model
+from classifier.promotion import DOMAIN_MIN_ROWS, paired_difference
+from classifier.train import EXTRA_MAX_SHARE, EXTRA_SOURCE, split_extra, split_judged, train_model
 from tests.conftest import social_rows
 
 
@@ -148,3 +149,60 @@ def test_a_worse_model_is_refused_with_a_reason_then_forced(
     )
     assert promoted and current_version(models) == forced and "(forced)" in text
     assert load_version(models, forced).version == forced
+
+
+def test_paired_difference_bounds_the_gain_by_the_rows_there() -> None:
+    gold = ["complaint"] * 60 + ["other"] * 40
+    current = ["other"] * 30 + ["complaint"] * 30 + ["other"] * 40  # 30 complaints missed
+    same = paired_difference(gold, current, current)
+    assert (same.delta, same.lower) == (0.0, 0.0)
+    # Fixes 20 of the misses: a clear gain, shown with confidence.
+    better = ["complaint"] * 20 + current[20:]
+    gain = paired_difference(gold, better, current)
+    assert gain.delta > 0.1 and gain.lower > 0
+    # Fixes 3 and breaks 2 others: a small net gain, not shown on 100 rows.
+    mixed = ["complaint"] * 3 + current[3:58] + ["other"] * 2 + current[60:]
+    shaky = paired_difference(gold, mixed, current)
+    assert shaky.delta > 0 > shaky.lower
+    # The same net gain on 20 times the rows is shown: the margin is the rows' sampling error.
+    many = paired_difference(gold * 20, mixed * 20, current * 20)
+    assert many.delta == pytest.approx(shaky.delta) and many.lower > 0
+    # Fixed seed: the same bound every time.
+    assert paired_difference(gold, mixed, current) == shaky
+
+
+def test_with_too_few_domain_rows_only_a_better_shipped_score_promotes(
+    tmp_path: Path,
+    write_social_csv: Callable[[Path, list[tuple[str, str, str]]], None],
+    small_hyperparameters: dict[str, int],
+) -> None:
+    right, wrong, models = tmp_path / "right", tmp_path / "wrong", tmp_path / "models"
+    following = {c: CATEGORIES[(i + 1) % len(CATEGORIES)] for i, c in enumerate(CATEGORIES)}
+    for folder, rows in (
+        (right, social_rows()),
+        (wrong, [(lang, text, following[label]) for lang, text, label in social_rows()]),
+    ):
+        folder.mkdir()
+        write_social_csv(folder / "relais_social_test.csv", rows)
+    weak, promoted, _ = train_command(models, wrong, hyperparameters=small_hyperparameters, progress=False)
+    assert promoted
+    few = [(f"zorblax grinchou {i}", "complaint", 20.0) for i in range(10)]
+    judged = [(text, label) for text, label, _ in few]
+    assert len(split_judged(judged)) < DOMAIN_MIN_ROWS
+    # A model no better on the shipped held-out rows, with a few reviewed messages: kept, and the
+    # reason says why.
+    again, promoted, text = train_command(
+        models, wrong, extra=few, judged=judged, hyperparameters=small_hyperparameters, progress=False
+    )
+    assert not promoted and current_version(models) == weak
+    assert "too few to judge the domain" in text and "do not improve" in text
+    meta = read_metadata(models, again)["promotion"]
+    assert meta["ok"] is False and meta["domain"]["judged"] is False
+    # A model better on the shipped held-out rows (the weak one learnt the labels shifted by one
+    # class) is promoted on that alone.
+    good, promoted, text = train_command(
+        models, right, extra=few, judged=judged, hyperparameters=small_hyperparameters, progress=False
+    )
+    assert promoted and current_version(models) == good
+    assert "the shipped held-out rows improve" in text
+    assert read_metadata(models, good)["promotion"]["shipped"]["lower_bound"] > 0
