@@ -53,28 +53,15 @@ from app.config import Settings
 from app.models import Correction, Draft, DraftEvent, Message
 
 # A correction is a label a human gave to a message the model got wrong: it weighs as much as
-# this many ordinary examples, so that a few hundred count next to tens of thousands. Tuned with
-# bench/learning_curve.py (200 corrections of an unseen domain, F1 on the rest of it), before the
-# corrections had their own feature copy (classifier.adapt): 20 -> +0.078, 100 -> +0.093,
-# 250 -> +0.106 with the shipped held-out score unchanged; 1000 lowered it (-0.006). With the copy
-# and evened-out classes (prototype on fixed features, CLAP): 120 -> 0.800, 250 -> 0.811, 500 ->
-# 0.804 on the domain's test part. `bench/learning_curve.py` now measures +0.108 on CLAP and +0.100
-# on DailyDialog after 200 (the gate also fitted on the received messages); on CLAP, 50 / 100 /
-# 200 corrections, with the same gate: 120 -> +0.067 / +0.066 / +0.111, shipped held-out -0.0030 at
-# 200; 250 -> +0.070 / +0.067 / +0.108, -0.0014; 500 -> +0.068 / +0.060 / +0.103, -0.0035.
-# `classifier.train` caps the corrections' total at half the training weight whatever their number.
+# this many ordinary examples, so that a few hundred count next to tens of thousands
+# (`classifier.train` caps their total at half the training weight). How it was chosen, and the
+# other weights below: docs/experiments/learning.md.
 CORRECTION_WEIGHT = 250.0
 # An approved reply's category, confirmed: one fifth of a correction (the model got it right
-# already; many confirmations must not drown the corrections). bench/learning_curve.py (CLAP, the
-# reviewer working the queue: 200 corrections and 409 approvals): 50 -> domain macro-F1 0.8229 and
-# shipped held-out -0.0042; 120 -> 0.8186, -0.0072; 250 -> 0.8217, -0.0056 (not promoted).
+# already; many confirmations must not drown the corrections).
 CONFIRMATION_WEIGHT = 50.0
 # The text of this many received messages, the latest, goes to the domain gate (as many as the
-# shipped rows it is fitted against, classifier.adapt.GATE_NEGATIVES). bench/learning_curve.py,
-# lift after 50 / 100 / 200 corrections with the gate on the corrections only -> on the received
-# messages too: CLAP +0.044 / +0.049 / +0.105 -> +0.070 / +0.067 / +0.108, DailyDialog +0.057 /
-# +0.078 / +0.091 -> +0.092 / +0.097 / +0.100. 20,000 of them take the gate of a 100,000-row
-# training from 1.1 to 2.8 s (bench/train_speed.py --received).
+# shipped rows it is fitted against, classifier.adapt.GATE_NEGATIVES).
 RECEIVED_LIMIT = 20_000
 # Confirmations and suspects are read from this many decided drafts, the latest: a team with years
 # of history would otherwise add every approval it ever made to each training (a million of them
