@@ -131,7 +131,7 @@ class Sender:
             result = clients.SendResult("unknown", error=f"internal error: {e.__class__.__name__}")
         self.record(item, result)
 
-    def record(self, item: outbox.Claimed, result: Any) -> None:
+    def record(self, item: outbox.Claimed, result: clients.SendResult) -> None:
         s = self.settings
         with db.transaction(self.factory) as session:
             if result.outcome == "sent":
