@@ -16,10 +16,11 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 from sqlalchemy import create_engine, text
 
 from tests.chaos.channels import CHANNELS
-from tests.chaos.conftest import scaled
+from tests.chaos.conftest import LONG, scaled
 from tests.chaos.harness import Server, relais_env
 
 GOOD = scaled(200, 3_000)
@@ -142,6 +143,8 @@ def run_burst(
     return results, poison_statuses
 
 
+# PostgreSQL is where one poison could fail a whole intake batch; the long run adds SQLite.
+@pytest.mark.parametrize("database_url", ["sqlite", "postgres"] if LONG else ["postgres"], indirect=True)
 def test_poison_never_fails_nor_stalls_the_good_deliveries(
     database_url: str, tmp_path: Path, figures: Callable[..., None]
 ) -> None:
@@ -183,9 +186,17 @@ def test_poison_never_fails_nor_stalls_the_good_deliveries(
     assert 500 not in poison_statuses, poison_statuses
 
 
-def test_each_poison_alone_is_stored_or_refused_with_a_reason(database_url: str, tmp_path: Path) -> None:
+def test_each_poison_alone_is_stored_or_refused_with_a_reason(
+    database_url: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     """Authentic input is stored (200) or refused with a 4xx that says why: never a 5xx, which the
     platform would retry for days (issue 20, defect 2: NUL and over-long strings on PostgreSQL)."""
+    if database_url.startswith("postgresql"):
+        request.applymarker(
+            pytest.mark.xfail(
+                strict=True, reason="issue 20 defect 2: NUL and over-long ids answer 503 on PostgreSQL"
+            )
+        )
     from fastapi.testclient import TestClient
 
     from app.main import create_app
