@@ -44,6 +44,7 @@ _VERSION_RE = re.compile(r"^\d{8}-\d{6}-[0-9a-f]{8}$")
 # Every type a triage pipeline is made of that skops does not trust by default.
 TRUSTED_TYPES: tuple[str, ...] = (
     "classifier.adapt.CorrectionDomain",
+    "classifier.embedding.StaticEmbedding",
     "classifier.features.CharNgramHasher",
     "classifier.features.CueFeatures",
     "classifier.features.SublinearTfidf",
@@ -117,7 +118,7 @@ def save_model(models_dir: Path, pipeline: Pipeline, metadata: dict[str, Any]) -
         raise UntrustedArtifact(f"pipeline uses types outside TRUSTED_TYPES: {unknown}")
     full = {**metadata, "trusted_types": needed, "libraries": library_versions()}
     _write_atomic(target / METADATA_FILE, json.dumps(full, indent=2, sort_keys=True) + "\n")
-    return target
+    return Path(target)
 
 
 def read_metadata(models_dir: Path, version: str) -> dict[str, Any]:

@@ -155,21 +155,35 @@ def counts_by_source(rows: Sequence[Row]) -> dict[str, int]:
 
 
 def sample_weights(
-    rows: Sequence[Row], source_shares: dict[str, float], default_share: float, class_power: float
+    rows: Sequence[Row],
+    source_shares: dict[str, float],
+    default_share: float,
+    class_power: float,
+    *,
+    by_language: bool = False,
 ) -> list[float]:
     """Weights so each source contributes its share of the total, with classes partly rebalanced.
 
     A source's rows share `source_shares[source]` (or `default_share`) of the total weight,
-    whatever their number; within the whole, class totals are then flattened by
-    `(mean class total / class total) ** class_power`. Weights are scaled to a mean of 1.
+    whatever their number; class totals are then flattened by
+    `(mean class total / class total) ** class_power`, within each language when `by_language`
+    (each language keeps its total weight: French text is not pulled towards the class its
+    largest source labels most). Weights are scaled to a mean of 1.
     """
     per_source = Counter(row.source for row in rows)
     weights = [source_shares.get(r.source, default_share) / per_source[r.source] for r in rows]
-    class_totals: dict[str, float] = {}
+
+    def group(row: Row) -> tuple[str, str]:
+        return (row.lang if by_language else "", row.label)
+
+    totals: dict[tuple[str, str], float] = {}
     for row, weight in zip(rows, weights, strict=True):
-        class_totals[row.label] = class_totals.get(row.label, 0.0) + weight
-    mean_total = sum(class_totals.values()) / len(class_totals)
-    factors = {label: (mean_total / total) ** class_power for label, total in class_totals.items()}
-    weights = [w * factors[r.label] for r, w in zip(rows, weights, strict=True)]
+        totals[group(row)] = totals.get(group(row), 0.0) + weight
+    factors: dict[tuple[str, str], float] = {}
+    for language in {lang for lang, _ in totals}:
+        keys = [key for key in totals if key[0] == language]
+        mean_total = sum(totals[key] for key in keys) / len(keys)
+        factors.update({key: (mean_total / totals[key]) ** class_power for key in keys})
+    weights = [w * factors[group(r)] for r, w in zip(rows, weights, strict=True)]
     scale = len(weights) / sum(weights)
     return [w * scale for w in weights]

@@ -155,7 +155,7 @@ class WordNgramHasher(TransformerMixin, BaseEstimator):
         if n_docs == 0:
             return np.zeros(0, dtype=np.uint32), np.zeros(0, dtype=np.int64)
         is_break = raw < 0
-        docs = np.cumsum(is_break) - is_break  # document of each token
+        docs: np.ndarray = np.cumsum(is_break) - is_break  # document of each token
         hashes = raw.astype(np.uint32)
         width = 2 if self.ngram_max == 2 else 1
         columns = np.zeros((raw.shape[0], width), dtype=np.uint32)

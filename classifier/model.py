@@ -12,6 +12,7 @@ from sklearn.pipeline import Pipeline
 
 from classifier._scoring import add_char_scores, add_word_scores
 from classifier.data import CATEGORIES
+from classifier.embedding import StaticEmbedding
 from classifier.features import (
     CharNgramHasher,
     CueFeatures,
@@ -103,7 +104,7 @@ class TriageModel:
         blocks: list[tuple[Any, Any, np.ndarray]] = []
         offset = 0
         for _, transformer in union.transformer_list:
-            if isinstance(transformer, CueFeatures):
+            if isinstance(transformer, CueFeatures | StaticEmbedding):
                 width = len(transformer.get_feature_names_out())
                 blocks.append((transformer, None, weights[offset : offset + width]))
             else:
@@ -137,12 +138,12 @@ class TriageModel:
         else:
             raw = self._block_products(texts)
         if self._adapt is None:
-            return raw + clf.intercept_
+            return np.asarray(raw + clf.intercept_)
         # x @ shared + scale * g(x) * (x @ own), g(x) = sigmoid(x @ gate + b) ** power: classifier.adapt
         k = len(CATEGORIES)
         gate = self._adapt.sharpen(1.0 / (1.0 + np.exp(-(raw[:, 2 * k] + self._adapt.gate_intercept_))))
         domain = self._adapt.scale * gate
-        return raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_
+        return np.asarray(raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_)
 
     def _block_products(self, texts: Sequence[str]) -> np.ndarray:
         """features(texts) @ _weights(), block by block, without building the feature matrix: the
@@ -221,13 +222,27 @@ class TriageModel:
         for column, value in zip(row.indices.tolist(), row.data.tolist(), strict=True):
             # the corrections' own copy of a feature counts for the same term
             if column >= width:
-                column = int(self._adapt.columns_[column - width])  # type: ignore[union-attr]
+                column = int(self._adapt.columns_[column - width])
             name = names.get(column)
             if name is None:
                 continue
             contributions[name] = contributions.get(name, 0.0) + value * float(relative[column])
+        offset = 0
+        for _, transformer in union.transformer_list:  # the static vectors, token by token
+            block_width = self._block_width(transformer)
+            if isinstance(transformer, StaticEmbedding):
+                direction = relative[offset : offset + block_width]
+                for token, share in transformer.contributions(normalised[0], direction).items():
+                    contributions[token] = contributions.get(token, 0.0) + share
+            offset += block_width
         ranked = sorted(contributions.items(), key=lambda item: item[1], reverse=True)
         return [(name, round(weight, 4)) for name, weight in ranked[:top]]
+
+    @staticmethod
+    def _block_width(transformer: Any) -> int:
+        if isinstance(transformer, CueFeatures | StaticEmbedding):
+            return len(transformer.get_feature_names_out())
+        return int(transformer.named_steps["hash"].n_features)
 
     def _feature_names(self, normalised: str) -> dict[int, str]:
         union = self.pipeline.named_steps["features"]
@@ -235,10 +250,7 @@ class TriageModel:
         offset = 0
         for name, transformer in union.transformer_list:
             offsets[name] = offset
-            if name == "cues":
-                offset += len(transformer.get_feature_names_out())
-            else:
-                offset += transformer.named_steps["hash"].n_features
+            offset += self._block_width(transformer)
         names: dict[int, str] = {}
         word_hash = union.named_transformers["word"].named_steps["hash"]
         for term, column in word_terms(normalised, word_hash.ngram_max, word_hash.n_features):

@@ -1,6 +1,9 @@
 """The triage model: one scikit-learn Pipeline, built here and nowhere else.
 
-normalise -> [hashed word 1-2-grams | hashed char n-grams | cue features] -> logistic regression.
+normalise -> [hashed word 1-2-grams | hashed char n-grams | cue features | static token vectors]
+-> logistic regression. The static vectors (`classifier.embedding`, distilled from a multilingual
+sentence encoder) carry what transfers across sources and languages; the n-grams, the vocabulary
+of the training sources.
 Hashing keeps no vocabulary (small artifact, safe to load with skops, no fit-time memory of the
 corpus beyond IDF weights). The hashers and the TF-IDF step are our own NumPy ones
 (`classifier.features`): scikit-learn's HashingVectorizer and TfidfTransformer cost too much per
@@ -15,6 +18,7 @@ from typing import Any
 from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import FeatureUnion, Pipeline
 
+from classifier.embedding import StaticEmbedding
 from classifier.features import CharNgramHasher, CueFeatures, SublinearTfidf, WordNgramHasher
 from classifier.text import TextNormalizer
 
@@ -25,6 +29,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "char_ngram_max": 5,
     "char_n_features": 2**17,
     "cue_weight": 1.0,
+    "embedding_weight": 0.0,
     "C": 4.0,
     "max_iter": 300,
     "tol": 1e-4,
@@ -40,6 +45,7 @@ def build_pipeline(
     char_ngram_max: int,
     char_n_features: int,
     cue_weight: float,
+    embedding_weight: float,
     C: float,
     max_iter: int,
     tol: float,
@@ -66,9 +72,14 @@ def build_pipeline(
             ("tfidf", SublinearTfidf()),
         ]
     )
-    features = FeatureUnion(
-        [("word", words), ("char", chars), ("cues", CueFeatures(weight=cue_weight))], n_jobs=None
-    )
+    blocks: list[tuple[str, Any]] = [
+        ("word", words),
+        ("char", chars),
+        ("cues", CueFeatures(weight=cue_weight)),
+    ]
+    if embedding_weight > 0:
+        blocks.append(("embedding", StaticEmbedding(weight=embedding_weight)))
+    features = FeatureUnion(blocks, n_jobs=None)
     classifier = LogisticRegression(
         C=C, solver="lbfgs", max_iter=max_iter, tol=tol, random_state=random_state
     )
