@@ -495,7 +495,7 @@ def test_train_with_too_few_reviewed_messages_keeps_the_current_model(
     relais("train")
     first = artifacts.current_version(models)
     texts = [f"zorblax grinchou {i}" for i in range(20)]
-    _teach(sqlite_url, models, texts, lambda *_: "complaint")
+    _teach(sqlite_url, models, texts, lambda _i, _t, shown: _other_than(shown))  # every one corrected
     out = relais("train")
     assert artifacts.current_version(models) == first
     assert "too few to judge the domain" in out and "the shipped held-out rows do not improve" in out
