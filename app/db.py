@@ -13,14 +13,15 @@ import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import create_engine, event, text
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import CursorResult, Engine
 from sqlalchemy.exc import DBAPIError, OperationalError
 from sqlalchemy.orm import Session, sessionmaker
+from sqlalchemy.sql import Executable
 
 from app.config import Settings
 
@@ -154,6 +155,11 @@ def transaction(factory: sessionmaker[Session]) -> Iterator[Session]:
         raise
     finally:
         session.close()
+
+
+def changed(session: Session, statement: Executable) -> int:
+    """Run an UPDATE or DELETE in `session`; the number of rows it changed."""
+    return cast("CursorResult[Any]", session.execute(statement)).rowcount
 
 
 def alembic_config(database_url: str) -> Config:

@@ -67,8 +67,14 @@ class Base(DeclarativeBase):
     type_annotation_map = {dt.datetime: UTCDateTime, dict[str, Any]: JSON, list[Any]: JSON}
 
 
+CATEGORIES = ("question", "complaint", "suggestion", "other")
 CATEGORY_PRIORITY = {"complaint": 0, "question": 1, "suggestion": 2, "other": 3}
 UNSORTED_PRIORITY = 1  # "to sort" messages wait with the questions: a human must look soon
+
+
+def priority_of(category: str | None) -> int:
+    """A draft's place in the queue: complaints first; unsorted ones with the questions."""
+    return CATEGORY_PRIORITY.get(category or "", UNSORTED_PRIORITY)
 
 
 class Event(Base):

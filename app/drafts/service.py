@@ -17,40 +17,19 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, insert, or_, select, tuple_, update
+from sqlalchemy import func, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
+from app import audit, db
 from app.config import Settings
-from app.drafts import templates as tpl
 from app.errors import BadRequest, Conflict, Invalid, NotFound
 from app.intake.bulk import BulkInsert
-from app.models import (
-    CATEGORY_PRIORITY,
-    UNSORTED_PRIORITY,
-    Correction,
-    Draft,
-    DraftEvent,
-    Message,
-    OutboxItem,
-    ReplyTemplate,
-    utcnow,
-)
+from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, ReplyTemplate, priority_of, utcnow
+from app.outbox import service as outbox
+from app.reply_templates import rendering as tpl
 
-CATEGORIES = ("question", "complaint", "suggestion", "other")
 STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn")
 MAX_PAGE = 200
-
-
-def priority_of(category: str | None) -> int:
-    return CATEGORY_PRIORITY.get(category or "", UNSORTED_PRIORITY)
-
-
-def audit(
-    session: Session, draft_id: int, action: str, actor_id: int | None, now: dt.datetime, **data: Any
-) -> None:
-    session.execute(
-        insert(DraftEvent).values(draft_id=draft_id, action=action, actor_id=actor_id, data=data, at=now)
-    )
 
 
 DRAFTS_INSERT = BulkInsert(
@@ -215,7 +194,7 @@ def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime
         .returning(Draft.id)
     ).scalar()
     if did is not None:
-        audit(session, did, "withdrawn", None, now, reason=reason)
+        audit.record(session, did, "withdrawn", None, now, reason=reason)
 
 
 # -- reading the queue ---------------------------------------------------------------------------
@@ -325,10 +304,7 @@ def history(session: Session, draft_id: int) -> list[DraftEvent]:
         at=draft.created_at,
         data={"template_id": draft.template_id},
     )
-    return [
-        proposed,
-        *session.scalars(select(DraftEvent).where(DraftEvent.draft_id == draft_id).order_by(DraftEvent.id)),
-    ]
+    return [proposed, *audit.events(session, draft_id)]
 
 
 def state(draft: Draft) -> dict[str, Any]:
@@ -362,7 +338,8 @@ def _decide(
         Draft.claimed_until.is_(None),
         Draft.claimed_until < now,
     )
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Draft)
         .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending", claim_free)
         .values(
@@ -374,8 +351,8 @@ def _decide(
             claimed_until=None,
             **values,
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if changed != 1:
         draft = get(session, draft_id)  # 404 if it does not exist
         session.refresh(draft)
@@ -389,24 +366,6 @@ def _decide(
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
-
-
-def outbox_target(message: Message) -> dict[str, Any]:
-    """Everything the sender needs to post the reply where the customer wrote."""
-    base = {
-        "kind": message.kind,
-        "channel": message.channel,
-        "message_external_id": message.external_id,
-        "reply_to_id": message.reply_to_id,
-        "conversation_id": message.conversation_id,
-        "author_id": message.author_id,
-        "customer_at": (message.created_at or message.received_at).isoformat(),
-    }
-    extra = message.extra or {}
-    for key in ("thread_ts", "reply_url", "chat_type", "thread_id"):
-        if extra.get(key) is not None:
-            base[key] = extra[key]
-    return base
 
 
 def approve(session: Session, *, draft_id: int, version: int, user_id: int, text: str | None) -> Draft:
@@ -439,23 +398,9 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
     )
     if edited:
         first = _first_edit(current)
-        audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
-    audit(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
-    session.execute(
-        insert(OutboxItem).values(
-            draft_id=draft_id,
-            platform=message.platform,
-            account_id=message.account_id,
-            channel=message.channel,
-            target=outbox_target(message),
-            text=final,
-            status="queued",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-            updated_at=now,
-        )
-    )
+        audit.record(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
+    audit.record(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
+    outbox.enqueue(session, draft_id=draft_id, message=message, text=final, now=now)
     return draft
 
 
@@ -471,7 +416,7 @@ def reject(session: Session, *, draft_id: int, version: int, user_id: int, reaso
         raise Invalid("a rejection needs a reason")
     now = utcnow()
     draft = _decide(session, draft_id, version, user_id, now, status="rejected", reason=reason[:2000])
-    audit(session, draft_id, "rejected", user_id, now, reason=reason[:2000])
+    audit.record(session, draft_id, "rejected", user_id, now, reason=reason[:2000])
     return draft
 
 
@@ -479,15 +424,18 @@ def edit(session: Session, *, draft_id: int, version: int, user_id: int, text: s
     """Save an edited reply without deciding yet (the draft stays pending, version moves on)."""
     now = utcnow()
     current = get(session, draft_id)
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Draft)
         .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
         .values(text=text, edited=True, version=Draft.version + 1, updated_at=now)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if changed != 1:
         raise _conflict(session, draft_id, f"draft {draft_id} changed or was decided")
-    audit(session, draft_id, "edited", user_id, now, diff=diff(current.text, text), **_first_edit(current))
+    audit.record(
+        session, draft_id, "edited", user_id, now, diff=diff(current.text, text), **_first_edit(current)
+    )
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
@@ -497,7 +445,8 @@ def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft
     """Hold a pending draft for `ttl_s` seconds so that nobody else works on it."""
     now = utcnow()
     until = now + dt.timedelta(seconds=ttl_s)
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Draft)
         .where(
             Draft.id == draft_id,
@@ -510,11 +459,11 @@ def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft
             ),
         )
         .values(claimed_by=user_id, claimed_until=until)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if changed != 1:
         raise _conflict(session, draft_id, f"draft {draft_id} is decided or claimed by another reviewer")
-    audit(session, draft_id, "claimed", user_id, now, until=until.isoformat())
+    audit.record(session, draft_id, "claimed", user_id, now, until=until.isoformat())
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
@@ -522,14 +471,15 @@ def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft
 
 def release(session: Session, *, draft_id: int, user_id: int) -> Draft:
     now = utcnow()
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Draft)
         .where(Draft.id == draft_id, Draft.claimed_by == user_id)
         .values(claimed_by=None, claimed_until=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     if changed == 1:
-        audit(session, draft_id, "released", user_id, now)
+        audit.record(session, draft_id, "released", user_id, now)
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
@@ -571,7 +521,7 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
             draft.text, draft.template_id = text, template_id
             draft.version += 1
         session.flush()
-        audit(session, draft.id, "relabelled", user_id, now, old=old, new=category)
+        audit.record(session, draft.id, "relabelled", user_id, now, old=old, new=category)
     session.flush()
     return message
 
@@ -581,96 +531,3 @@ def diff(before: str, after: str) -> str:
     return "\n".join(
         difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent", lineterm="")
     )
-
-
-# -- reply templates (admin) ---------------------------------------------------------------------
-
-TEMPLATE_FIELDS = ("name", "category", "language", "channel_kind", "register", "body", "enabled")
-SAMPLE_TEXT = "Bonjour, mon colis est arrivé abîmé, vous pouvez m'aider ?"
-
-
-def template_errors(values: dict[str, Any]) -> list[str]:
-    """Every reason these template fields cannot be saved (empty when they can)."""
-    errors = []
-    if not 1 <= len(values.get("name") or "") <= 100:
-        errors.append("The name needs 1 to 100 characters.")
-    if values.get("category") not in CATEGORIES:
-        errors.append(f"The category is one of {', '.join(CATEGORIES)}.")
-    if not 2 <= len(values.get("language") or "") <= 8:
-        errors.append("The language is a code such as fr or en.")
-    if values.get("channel_kind") not in ("public", "private", "any"):
-        errors.append("The channel kind is public, private or any.")
-    if values.get("register") not in ("tu", "vous", "any"):
-        errors.append("The register is tu, vous or any.")
-    if not 1 <= len(values.get("body") or "") <= 5000:
-        errors.append("The body needs 1 to 5000 characters.")
-    return errors
-
-
-def preview_template(settings: Settings, body: str, message: Message | None = None) -> dict[str, Any]:
-    """Render a template body in the sandbox, for a real message or a sample complaint."""
-    text = message.text if message is not None else SAMPLE_TEXT
-    language = (message.language if message is not None else "fr") or "en"
-    channel = message.channel if message is not None else "facebook"
-    register = tpl.register_for(text, language, settings.default_register)
-    variables = tpl.variables(
-        author_name=message.author_name if message is not None else "Camille Martin",
-        text=text,
-        brand=settings.brand_name,
-        signature=settings.agent_signature,
-        category=(message.category if message is not None else "complaint"),
-        channel=channel,
-        register=register,
-        language=language,
-    )
-    try:
-        rendered = tpl.render(body, variables)
-    except Exception as e:  # any template error is shown to the admin, never raised
-        return {"ok": False, "error": f"{e.__class__.__name__}: {e}"[:500], "text": ""}
-    limit = tpl.length_limit(channel)
-    return {
-        "ok": True,
-        "text": rendered,
-        "length": len(rendered),
-        "limit": limit,
-        "too_long": len(rendered) > limit,
-        "error": None,
-    }
-
-
-def save_template(
-    session: Session,
-    settings: Settings,
-    *,
-    template: ReplyTemplate | None,
-    values: dict[str, Any],
-    user_id: int,
-    expected_version: int | None = None,
-) -> ReplyTemplate:
-    """Create (`template` None) or change a reply template: validated, rendered once in the
-    sandbox, its version moved on. Invalid (422) or Conflict (409) otherwise."""
-    merged = {k: getattr(template, k) for k in TEMPLATE_FIELDS} if template is not None else {"enabled": True}
-    merged.update({k: v for k, v in values.items() if k in TEMPLATE_FIELDS})
-    errors = template_errors(merged)
-    shown = preview_template(settings, merged.get("body") or "")
-    if merged.get("body") and not shown["ok"]:
-        errors.append(f"The template does not render: {shown['error']}")
-    if errors:
-        raise Invalid(" ".join(errors), detail={"errors": errors})
-    clash = session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == merged["name"]))
-    if clash is not None and (template is None or clash != template.id):
-        raise Conflict(f"A template named {merged['name']!r} exists.")
-    if template is not None and expected_version is not None and template.version != expected_version:
-        raise Conflict(
-            "Someone changed this template meanwhile: reload it, then apply your change again.",
-            detail={"version": template.version},
-        )
-    if template is None:
-        template = ReplyTemplate(version=0)
-        session.add(template)
-    for k in TEMPLATE_FIELDS:
-        setattr(template, k, merged[k])
-    template.version += 1
-    template.updated_by, template.updated_at = user_id, utcnow()
-    session.flush()
-    return template

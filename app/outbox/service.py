@@ -22,12 +22,12 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, or_, select, update
+from sqlalchemy import and_, exists, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from app.drafts.service import audit
+from app import audit, db
 from app.errors import Conflict, NotFound
-from app.models import Channel, Draft, Echo, OutboxAttempt, OutboxItem, utcnow
+from app.models import Channel, Draft, Echo, Message, OutboxAttempt, OutboxItem, utcnow
 
 DUE_STATES = ("queued", "retry", "unknown")
 # Platforms whose own posts come back through our webhooks, so an unknown outcome can be checked.
@@ -63,6 +63,43 @@ def backoff(
     ceiling = min(cap, base * (2 ** max(0, attempt - 1)))
     delay = (rng or random).uniform(0, ceiling)
     return max(delay, retry_after or 0.0)
+
+
+def target_of(message: Message) -> dict[str, Any]:
+    """Everything the sender needs to post the reply where the customer wrote."""
+    base = {
+        "kind": message.kind,
+        "channel": message.channel,
+        "message_external_id": message.external_id,
+        "reply_to_id": message.reply_to_id,
+        "conversation_id": message.conversation_id,
+        "author_id": message.author_id,
+        "customer_at": (message.created_at or message.received_at).isoformat(),
+    }
+    extra = message.extra or {}
+    for key in ("thread_ts", "reply_url", "chat_type", "thread_id"):
+        if extra.get(key) is not None:
+            base[key] = extra[key]
+    return base
+
+
+def enqueue(session: Session, *, draft_id: int, message: Message, text: str, now: dt.datetime) -> None:
+    """Queue an approved reply to `message`, due now (in the caller's transaction)."""
+    session.execute(
+        insert(OutboxItem).values(
+            draft_id=draft_id,
+            platform=message.platform,
+            account_id=message.account_id,
+            channel=message.channel,
+            target=target_of(message),
+            text=text,
+            status="queued",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+            updated_at=now,
+        )
+    )
 
 
 def _paused_channel() -> Any:
@@ -122,7 +159,7 @@ def claim(
         if row is None:
             continue  # another worker took it between our read and our update
         attempt_id = session.execute(
-            OutboxAttempt.__table__.insert()
+            insert(OutboxAttempt)
             .values(outbox_id=row.id, number=row.attempts, worker=worker, started_at=now)
             .returning(OutboxAttempt.id)
         ).scalar_one()
@@ -203,7 +240,8 @@ def mark_sent(
     via: str = "api",
 ) -> bool:
     now = utcnow()
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(OutboxItem)
         .where(_owned(item, worker))
         .values(
@@ -214,8 +252,8 @@ def mark_sent(
             lease_until=None,
             last_error=None,
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     _finish_attempt(session, item, "sent", now, http_status=http_status)
     if changed != 1:
         return False
@@ -225,7 +263,7 @@ def mark_sent(
         .values(status="sent", sent_at=now, updated_at=now, version=Draft.version + 1)
         .execution_options(synchronize_session=False)
     )
-    audit(
+    audit.record(
         session,
         item.draft_id,
         "sent",
@@ -254,7 +292,8 @@ def mark_retry(
     outcome: str = "retry",
 ) -> bool:
     now = utcnow()
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(OutboxItem)
         .where(_owned(item, worker))
         .values(
@@ -264,8 +303,8 @@ def mark_retry(
             lease_until=None,
             last_error=error[:2000],
         )
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     _finish_attempt(session, item, outcome, now, http_status=http_status, error=error[:2000])
     return changed == 1
 
@@ -280,12 +319,13 @@ def mark_dead(
     token_expired: bool = False,
 ) -> bool:
     now = utcnow()
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(OutboxItem)
         .where(_owned(item, worker))
         .values(status="dead", updated_at=now, lease_until=None, last_error=error[:2000])
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     _finish_attempt(session, item, "dead", now, http_status=http_status, error=error[:2000])
     if changed != 1:
         return False
@@ -295,7 +335,7 @@ def mark_dead(
         .values(status="failed", updated_at=now, version=Draft.version + 1)
         .execution_options(synchronize_session=False)
     )
-    audit(session, item.draft_id, "failed", None, now, error=error[:2000], attempt=item.attempt)
+    audit.record(session, item.draft_id, "failed", None, now, error=error[:2000], attempt=item.attempt)
     if token_expired:
         pause_channel(
             session,
@@ -308,11 +348,12 @@ def mark_dead(
 
 def pause_channel(session: Session, *, platform: str, account_id: str, reason: str) -> None:
     """Stop sending on a channel (expired token); its replies wait until an admin resumes it."""
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Channel)
         .where(Channel.platform == platform, Channel.account_id == account_id)
-        .values(paused=True, pause_reason=reason, token_state="expired")
-    ).rowcount
+        .values(paused=True, pause_reason=reason, token_state="expired"),
+    )
     if not changed:
         session.add(
             Channel(
@@ -329,11 +370,12 @@ def pause_channel(session: Session, *, platform: str, account_id: str, reason: s
 
 
 def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(Channel)
         .where(Channel.platform == platform, Channel.account_id == account_id)
-        .values(paused=False, pause_reason=None, token_state="unknown")
-    ).rowcount
+        .values(paused=False, pause_reason=None, token_state="unknown"),
+    )
     if not changed:
         raise NotFound(f"no channel {platform}/{account_id}")
 
@@ -341,12 +383,13 @@ def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
 def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     """Put a dead letter back in the queue, once."""
     now = utcnow()
-    changed = session.execute(
+    changed = db.changed(
+        session,
         update(OutboxItem)
         .where(OutboxItem.id == item_id, OutboxItem.status == "dead", OutboxItem.resent == 0)
         .values(status="queued", resent=1, attempts=0, next_attempt_at=now, updated_at=now, lease_until=None)
-        .execution_options(synchronize_session=False)
-    ).rowcount
+        .execution_options(synchronize_session=False),
+    )
     item = session.get(OutboxItem, item_id)
     if item is None:
         raise NotFound(f"outbox item {item_id} not found")
@@ -360,5 +403,5 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
         .values(status="approved", updated_at=now, version=Draft.version + 1)
         .execution_options(synchronize_session=False)
     )
-    audit(session, item.draft_id, "resent", user_id, now)
+    audit.record(session, item.draft_id, "resent", user_id, now)
     return item

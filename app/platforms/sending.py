@@ -42,7 +42,7 @@ class Outgoing:
     platform: str  # "meta", "x", "telegram", "slack", "generic"
     channel: str  # "facebook", "instagram", "messenger", "whatsapp", "x", "telegram", "slack", or a source
     account_id: str  # page / IG account / WhatsApp phone_number_id / X user / bot / Slack team / source
-    target: dict[str, Any]  # app.drafts.service.outbox_target()
+    target: dict[str, Any]  # app.outbox.service.target_of()
     text: str
     idempotency_key: str  # stable per outbox row, e.g. "relais-outbox-42"
 

@@ -12,6 +12,7 @@ from app.drafts import service as drafts
 from app.errors import NotFound
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
+from app.reply_templates import service as reply_templates
 from app.review import schemas as s
 
 router = APIRouter(prefix="/api", tags=["review"])
@@ -153,21 +154,10 @@ def relabel(
 # -- templates (admin) ---------------------------------------------------------------------------
 
 
-def _template(session: Any, template_id: int) -> ReplyTemplate:
-    t = session.get(ReplyTemplate, template_id)
-    if t is None:
-        raise NotFound(f"template {template_id} not found")
-    return t
-
-
 @router.get("/templates", response_model=list[s.TemplateRead])
 def list_templates(session: ReadSessionDep, user: ReviewerDep) -> list[ReplyTemplate]:
     """Every reply template (reviewers read them to pick one; admins change them)."""
-    return list(
-        session.scalars(
-            select(ReplyTemplate).order_by(ReplyTemplate.category, ReplyTemplate.language, ReplyTemplate.name)
-        )
-    )
+    return reply_templates.list_all(session)
 
 
 def _columns(values: dict[str, Any]) -> dict[str, Any]:
@@ -181,7 +171,7 @@ def create_template(
     body: s.TemplateCreate, session: SessionDep, settings: SettingsDep, user: AdminDep
 ) -> ReplyTemplate:
     """Add a template (admin); it must render in the sandbox."""
-    return drafts.save_template(
+    return reply_templates.save(
         session, settings, template=None, values=_columns(body.model_dump()), user_id=user.id
     )
 
@@ -191,10 +181,10 @@ def update_template(
     template_id: int, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep, user: AdminDep
 ) -> ReplyTemplate:
     """Change a template (admin); its version moves on."""
-    return drafts.save_template(
+    return reply_templates.save(
         session,
         settings,
-        template=_template(session, template_id),
+        template=reply_templates.get(session, template_id),
         values=_columns(body.model_dump(exclude_unset=True)),
         user_id=user.id,
     )
@@ -203,7 +193,7 @@ def update_template(
 @router.delete("/templates/{template_id}", status_code=204)
 def delete_template(template_id: int, session: SessionDep, user: AdminDep) -> None:
     """Remove a template (admin)."""
-    session.delete(_template(session, template_id))
+    session.delete(reply_templates.get(session, template_id))
 
 
 @router.post("/templates/preview")
@@ -214,7 +204,7 @@ def preview_template(
     message = session.get(Message, body.message_id) if body.message_id else None
     if body.message_id and message is None:
         raise NotFound(f"message {body.message_id} not found")
-    return drafts.preview_template(settings, body.body, message)
+    return reply_templates.preview(settings, body.body, message)
 
 
 # -- outbox, dead letters, channels --------------------------------------------------------------

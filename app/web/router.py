@@ -24,10 +24,11 @@ from sqlalchemy.orm import Session
 
 from app.deps import ReadSessionDep, SessionDep, SettingsDep
 from app.drafts import service as drafts
-from app.drafts import templates as tpl
 from app.errors import BadRequest, RelaisError
-from app.models import CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
+from app.reply_templates import rendering
+from app.reply_templates import service as reply_templates
 from app.users import service as users
 from app.web import security as sec
 from app.web import service as web
@@ -38,7 +39,7 @@ templates = Jinja2Templates(directory=TEMPLATES_DIR)
 templates.env.filters["waited"] = web.waited
 templates.env.filters["safe_url"] = web.safe_url
 templates.env.globals["CATEGORY_LABELS"] = web.CATEGORY_LABELS
-templates.env.globals["CATEGORIES"] = sorted(drafts.CATEGORIES, key=lambda c: CATEGORY_PRIORITY[c])
+templates.env.globals["CATEGORIES"] = sorted(CATEGORIES, key=lambda c: CATEGORY_PRIORITY[c])
 MAX_TEXT = 10_000
 
 
@@ -143,7 +144,7 @@ def parse_filter(params: dict[str, str]) -> tuple[drafts.QueueFilter, dict[str, 
         clean.pop("status", None)
         status = "pending"
     category = clean.get("category")
-    if category is not None and category not in drafts.CATEGORIES:
+    if category is not None and category not in CATEGORIES:
         clean.pop("category")
         category = None
     to_sort = {"yes": True, "no": False}.get(clean.get("to_sort", ""))
@@ -346,25 +347,6 @@ def draft_page(
     )
     history = drafts.history(session, draft.id)
     names = web.user_names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
-    variables = tpl.variables(
-        author_name=message.author_name,
-        text=message.text,
-        brand=settings.brand_name,
-        signature=settings.agent_signature,
-        category=message.category,
-        channel=message.channel,
-        register=tpl.register_for(message.text, message.language, settings.default_register),
-        language=message.language,
-    )
-    options = [
-        {
-            "t": t,
-            "text": tpl.safe_render(t.body, variables, cache_key=(t.id, t.version))[
-                : tpl.length_limit(message.channel)
-            ],
-        }
-        for t in web.templates_for(session, message)
-    ]
     item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
     query = urlencode(clean)
     prev_id = web.previous_draft_id(session, filt=neighbours_filt, before=draft)
@@ -395,9 +377,9 @@ def draft_page(
             ),
             "conversation": web.conversation(session, message),
             "author_history": web.author_history(session, message),
-            "template_options": options,
+            "template_options": reply_templates.options_for(session, settings, message),
             "outbox": item,
-            "limit": tpl.length_limit(message.channel),
+            "limit": rendering.length_limit(message.channel),
             "query": query,
             "prev_url": with_query(f"/drafts/{prev_id}", clean) if prev_id else None,
             "next_url": with_query(f"/drafts/{next_id}", clean) if next_id else None,
@@ -597,19 +579,10 @@ def dashboard(
 # -- reply templates (admin) -----------------------------------------------------------------------
 
 
-def preview(settings: Any, body: str) -> dict[str, Any]:
-    """Render a template body in the sandbox for a sample message."""
-    return drafts.preview_template(settings, body)
-
-
 @router.get("/templates")
 def templates_list(request: Request, session: ReadSessionDep, viewer: PageAdmin) -> Response:
     """Every reply template (admin)."""
-    rows = list(
-        session.scalars(
-            select(ReplyTemplate).order_by(ReplyTemplate.category, ReplyTemplate.language, ReplyTemplate.name)
-        )
-    )
+    rows = reply_templates.list_all(session)
     return page(request, "templates_list.html", {"viewer": viewer, "templates": rows}, session=session)
 
 
@@ -630,7 +603,7 @@ def _template_form(
             "template": template,
             "values": values,
             "errors": errors,
-            "preview": preview(settings, values["body"]) if values.get("body") else None,
+            "preview": reply_templates.preview(settings, values["body"]) if values.get("body") else None,
         },
         status_code=status_code,
     )
@@ -659,7 +632,7 @@ def template_edit(
     t = session.get(ReplyTemplate, template_id)
     if t is None:
         raise PageError(404, f"Template {template_id} not found.")
-    values = {k: getattr(t, k) for k in drafts.TEMPLATE_FIELDS} | {"version": t.version}
+    values = {k: getattr(t, k) for k in reply_templates.FIELDS} | {"version": t.version}
     return _template_form(request, viewer, settings, t, values, [])
 
 
@@ -668,7 +641,7 @@ def template_preview(
     settings: SettingsDep, viewer: FormAdmin, body: Annotated[str, Form(max_length=5000)] = ""
 ) -> Response:
     """The live preview: the body rendered in the sandbox for a sample message (JSON, admin)."""
-    return sec.add_security_headers(JSONResponse(preview(settings, body)))
+    return sec.add_security_headers(JSONResponse(reply_templates.preview(settings, body)))
 
 
 @dataclass
@@ -732,15 +705,15 @@ def _template_save(
         "version": form.version,
     }
     if form.action == "preview":
-        shown = drafts.preview_template(settings, form.body) if form.body else None
-        errors = drafts.template_errors(values)
+        shown = reply_templates.preview(settings, form.body) if form.body else None
+        errors = reply_templates.errors_in(values)
         if shown is not None and not shown["ok"]:
             errors.append(f"The template does not render: {shown['error']}")
         return _template_form(
             request, viewer, settings, t, values, errors, status_code=422 if errors else 200
         )
     try:
-        t = drafts.save_template(
+        t = reply_templates.save(
             session,
             settings,
             template=t,

@@ -17,7 +17,7 @@ from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.drafts import service as drafts
-from app.models import Channel, Correction, Draft, Message, OutboxItem, ReplyTemplate, User, utcnow
+from app.models import Channel, Correction, Draft, Message, OutboxItem, User, utcnow
 from classifier import artifacts
 
 DASHBOARD_DAYS = 14
@@ -152,19 +152,6 @@ def user_names(session: Session, ids: set[int | None]) -> dict[int, str]:
     if not wanted:
         return {}
     return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).tuples().all())
-
-
-def templates_for(session: Session, message: Message) -> list[ReplyTemplate]:
-    """Enabled templates worth offering for this message: its language first, then the others."""
-    rows = list(
-        session.scalars(
-            select(ReplyTemplate)
-            .where(ReplyTemplate.enabled.is_(True))
-            .order_by(ReplyTemplate.category, ReplyTemplate.name)
-        )
-    )
-    lang = message.language if message.language in ("fr", "en") else "en"
-    return sorted(rows, key=lambda t: (t.language != lang, t.category != (message.category or ""), t.name))
 
 
 # -- outbox and channels ---------------------------------------------------------------------------

@@ -321,10 +321,10 @@ def test_the_intake_writes_the_drafts_it_is_given(sqlite_url: str) -> None:
 
     from app import platforms
     from app.drafts.service import Drafter
-    from app.drafts.templates import TemplateRow
     from app.intake import Delivery, Proposal
     from app.intake.batch import prepare_batch
     from app.platforms.types import AdapterContext
+    from app.reply_templates.rendering import TemplateRow
     from app.triage import ModelHolder
 
     settings = make_settings(sqlite_url)

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from app.drafts.templates import DEFAULT_TEMPLATES
+from app.reply_templates.defaults import DEFAULT_TEMPLATES
 
 revision: str = "0001"
 down_revision: str | None = None
