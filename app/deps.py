@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
+from pydantic import BeforeValidator, Field
 from sqlalchemy.orm import Session
 
 from app import db
@@ -33,6 +34,20 @@ def get_read_session(request: Request) -> Iterator[Session]:
         session.rollback()
         session.close()
 
+
+# Ids in paths (declared `{draft_id:int}`, so that a word there is another route's, not a 422) and
+# versions in bodies. The bound is JavaScript's largest exact integer, far above any row's id, and
+# exactly representable in the OpenAPI document (which writes bounds as floats): beyond it, a 422
+# that names the bound instead of a database error. `3.0` is an integer in JSON Schema, so it is
+# taken as 3 even in a strict body; `true` and `"3"` are not.
+MAX_ROW_INT = 2**53 - 1
+
+
+def _json_integer(value: object) -> object:
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+RowInt = Annotated[int, Field(ge=1, le=MAX_ROW_INT), BeforeValidator(_json_integer)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

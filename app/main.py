@@ -12,15 +12,17 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
-from sqlalchemy.exc import DBAPIError, OperationalError
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from starlette.exceptions import HTTPException
 
-from app import db, metrics
+from app import db, errors, metrics
 from app.config import Settings
 from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
-from app.errors import RelaisError, Unavailable, error_body, handle_relais_error
 from app.intake import Intake
 from app.intake.process import ProcessIntake
 from app.intake.thread import ThreadIntake
@@ -33,6 +35,9 @@ from app.webhooks.router import router as webhooks_router
 
 log = logging.getLogger("relais")
 STATIC = Path(__file__).resolve().parent / "static"
+HEALTH_503: dict[int | str, dict[str, Any]] = {
+    503: {"description": "The database is unreachable", "content": {"application/json": {"schema": {}}}}
+}
 
 
 class RelaisApp(FastAPI):
@@ -110,18 +115,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.state.settings = settings
     app.state.adapter_context = AdapterContext.from_settings(settings)
 
-    app.add_exception_handler(RelaisError, handle_relais_error)
-
-    async def database_down(request: Request, exc: Exception) -> JSONResponse:
-        log.warning("database error on %s: %s", request.url.path, exc.__class__.__name__)
-        return JSONResponse(
-            error_body(Unavailable("the database is unavailable; retry later")),
-            status_code=503,
-            headers={"Retry-After": "5"},
-        )
-
-    app.add_exception_handler(OperationalError, database_down)
-    app.add_exception_handler(DBAPIError, database_down)
+    app.add_exception_handler(errors.RelaisError, errors.handle_relais_error)
+    app.add_exception_handler(RequestValidationError, errors.handle_validation_error)
+    app.add_exception_handler(HTTPException, errors.handle_http_error)
+    app.add_exception_handler(DBAPIError, errors.handle_database_error)
+    app.add_exception_handler(PoolTimeout, errors.handle_database_error)
 
     app.include_router(webhooks_router)
     app.include_router(review_router)
@@ -129,7 +127,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 
-    @app.get("/healthz", tags=["ops"])
+    @app.get("/healthz", tags=["ops"], responses=HEALTH_503)
     def healthz(request: Request) -> JSONResponse:
         """Database reachable, model version loaded."""
         ok = db.database_ok(request.app.state.engine)
@@ -141,7 +139,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         }
         return JSONResponse(body, status_code=200 if ok else 503)
 
-    @app.get("/metrics", tags=["ops"])
+    @app.get(
+        "/metrics",
+        tags=["ops"],
+        response_class=Response,
+        responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
+    )
     def prometheus() -> Response:
         """Prometheus metrics."""
         data, content_type = metrics.render()

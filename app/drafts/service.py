@@ -221,6 +221,8 @@ def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
         when = dt.datetime.fromisoformat(received)
         if when.tzinfo is None or not isinstance(priority, int) or not isinstance(did, int):
             raise ValueError
+        if not (-(2**31) <= priority < 2**31 and 0 <= did < 2**63):  # what the columns hold
+            raise ValueError
         return priority, when, did
     except (ValueError, TypeError, json.JSONDecodeError) as e:
         raise BadRequest("invalid cursor") from e

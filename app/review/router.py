@@ -2,20 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
-from app.deps import AdminDep, ReadSessionDep, ReviewerDep, SessionDep, SettingsDep
+from app.deps import AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, SettingsDep
 from app.drafts import service as drafts
-from app.errors import NotFound
+from app.errors import NotFound, responses
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
 from app.review import schemas as s
 
-router = APIRouter(prefix="/api", tags=["review"])
+router = APIRouter(prefix="/api", tags=["review"], responses=responses(401, 503))
 
 
 def message_read(m: Message) -> s.MessageRead:
@@ -38,15 +38,14 @@ def draft_read(d: Draft, m: Message) -> s.DraftRead:
     )
 
 
-@router.get("/drafts", response_model=s.DraftPage)
+@router.get("/drafts", response_model=s.DraftPage, responses=responses(400, 422))
 def list_drafts(
     session: ReadSessionDep,
     user: ReviewerDep,
     status: Annotated[
-        str | None,
-        Query(description="pending, approved, rejected, sent, failed, withdrawn; 'all' for every status"),
+        s.DraftStatus | Literal["all"] | None, Query(description="'all' for every status")
     ] = "pending",
-    category: str | None = None,
+    category: s.Category | None = None,
     platform: str | None = None,
     language: str | None = None,
     to_sort: bool | None = None,
@@ -90,49 +89,51 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
     )
 
 
-@router.get("/drafts/{draft_id}", response_model=s.DraftDetail)
-def get_draft(draft_id: int, request: Request, session: ReadSessionDep, user: ReviewerDep) -> s.DraftDetail:
+@router.get("/drafts/{draft_id:int}", response_model=s.DraftDetail, responses=responses(404, 422))
+def get_draft(
+    draft_id: RowInt, request: Request, session: ReadSessionDep, user: ReviewerDep
+) -> s.DraftDetail:
     """One draft with its message, history, the team's similar past replies and why it was sorted so."""
     return _detail(request, session, drafts.get(session, draft_id))
 
 
-@router.post("/drafts/{draft_id}/approve", response_model=s.DraftRead)
-def approve(draft_id: int, body: s.ApproveBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+@router.post("/drafts/{draft_id:int}/approve", response_model=s.DraftRead, responses=responses(404, 409, 422))
+def approve(draft_id: RowInt, body: s.ApproveBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Approve, optionally with an edited text; the reply is queued for sending in the same transaction."""
     d = drafts.approve(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
-@router.post("/drafts/{draft_id}/reject", response_model=s.DraftRead)
-def reject(draft_id: int, body: s.RejectBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+@router.post("/drafts/{draft_id:int}/reject", response_model=s.DraftRead, responses=responses(404, 409, 422))
+def reject(draft_id: RowInt, body: s.RejectBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Reject with a reason; nothing is sent."""
     d = drafts.reject(session, draft_id=draft_id, version=body.version, user_id=user.id, reason=body.reason)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
-@router.patch("/drafts/{draft_id}", response_model=s.DraftRead)
-def edit(draft_id: int, body: s.EditBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+@router.patch("/drafts/{draft_id:int}", response_model=s.DraftRead, responses=responses(404, 409, 422))
+def edit(draft_id: RowInt, body: s.EditBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Save an edited reply without deciding yet."""
     d = drafts.edit(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
-@router.post("/drafts/{draft_id}/claim", response_model=s.DraftRead)
-def claim(draft_id: int, session: SessionDep, user: ReviewerDep, settings: SettingsDep) -> s.DraftRead:
+@router.post("/drafts/{draft_id:int}/claim", response_model=s.DraftRead, responses=responses(404, 409, 422))
+def claim(draft_id: RowInt, session: SessionDep, user: ReviewerDep, settings: SettingsDep) -> s.DraftRead:
     """Hold the draft for a few minutes (RELAIS_CLAIM_TTL_S) so nobody else works on it."""
     d = drafts.claim(session, draft_id=draft_id, user_id=user.id, ttl_s=settings.claim_ttl_s)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
-@router.delete("/drafts/{draft_id}/claim", response_model=s.DraftRead)
-def release(draft_id: int, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
+@router.delete("/drafts/{draft_id:int}/claim", response_model=s.DraftRead, responses=responses(404, 409, 422))
+def release(draft_id: RowInt, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Give a claimed draft back."""
     d = drafts.release(session, draft_id=draft_id, user_id=user.id)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
-@router.get("/messages/{message_id}", response_model=s.MessageRead)
-def get_message(message_id: int, session: ReadSessionDep, user: ReviewerDep) -> s.MessageRead:
+@router.get("/messages/{message_id:int}", response_model=s.MessageRead, responses=responses(404, 422))
+def get_message(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) -> s.MessageRead:
     """One message."""
     m = session.get(Message, message_id)
     if m is None:
@@ -140,9 +141,9 @@ def get_message(message_id: int, session: ReadSessionDep, user: ReviewerDep) -> 
     return message_read(m)
 
 
-@router.patch("/messages/{message_id}", response_model=s.MessageRead)
+@router.patch("/messages/{message_id:int}", response_model=s.MessageRead, responses=responses(404, 422))
 def relabel(
-    message_id: int, body: s.RelabelBody, request: Request, session: SessionDep, user: ReviewerDep
+    message_id: RowInt, body: s.RelabelBody, request: Request, session: SessionDep, user: ReviewerDep
 ) -> s.MessageRead:
     """Correct the category: stored as a training label, and a pending draft is re-suggested."""
     m = drafts.relabel(
@@ -166,7 +167,7 @@ def _columns(values: dict[str, Any]) -> dict[str, Any]:
     return values
 
 
-@router.post("/templates", response_model=s.TemplateRead, status_code=201)
+@router.post("/templates", response_model=s.TemplateRead, status_code=201, responses=responses(403, 409, 422))
 def create_template(
     body: s.TemplateCreate, session: SessionDep, settings: SettingsDep, user: AdminDep
 ) -> ReplyTemplate:
@@ -176,9 +177,11 @@ def create_template(
     )
 
 
-@router.patch("/templates/{template_id}", response_model=s.TemplateRead)
+@router.patch(
+    "/templates/{template_id:int}", response_model=s.TemplateRead, responses=responses(403, 404, 409, 422)
+)
 def update_template(
-    template_id: int, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep, user: AdminDep
+    template_id: RowInt, body: s.TemplateUpdate, session: SessionDep, settings: SettingsDep, user: AdminDep
 ) -> ReplyTemplate:
     """Change a template (admin); its version moves on."""
     return reply_templates.save(
@@ -190,13 +193,13 @@ def update_template(
     )
 
 
-@router.delete("/templates/{template_id}", status_code=204)
-def delete_template(template_id: int, session: SessionDep, user: AdminDep) -> None:
+@router.delete("/templates/{template_id:int}", status_code=204, responses=responses(403, 404, 422))
+def delete_template(template_id: RowInt, session: SessionDep, user: AdminDep) -> None:
     """Remove a template (admin)."""
     session.delete(reply_templates.get(session, template_id))
 
 
-@router.post("/templates/preview")
+@router.post("/templates/preview", responses=responses(403, 404, 422))
 def preview_template(
     body: s.PreviewBody, session: ReadSessionDep, settings: SettingsDep, user: AdminDep
 ) -> dict[str, Any]:
@@ -210,7 +213,7 @@ def preview_template(
 # -- outbox, dead letters, channels --------------------------------------------------------------
 
 
-@router.get("/outbox", response_model=list[s.OutboxRead])
+@router.get("/outbox", response_model=list[s.OutboxRead], responses=responses(422))
 def list_outbox(
     session: ReadSessionDep,
     user: ReviewerDep,
@@ -228,8 +231,8 @@ def list_outbox(
     )
 
 
-@router.post("/outbox/{item_id}/resend", response_model=s.OutboxRead)
-def resend(item_id: int, session: SessionDep, user: ReviewerDep) -> OutboxItem:
+@router.post("/outbox/{item_id:int}/resend", response_model=s.OutboxRead, responses=responses(404, 409, 422))
+def resend(item_id: RowInt, session: SessionDep, user: ReviewerDep) -> OutboxItem:
     """Send a dead letter once more (once only)."""
     return outbox.resend(session, item_id=item_id, user_id=user.id)
 
@@ -251,7 +254,7 @@ def channels(session: ReadSessionDep, user: ReviewerDep) -> list[dict[str, Any]]
     ]
 
 
-@router.post("/channels/{platform}/{account_id}/resume")
+@router.post("/channels/{platform}/{account_id}/resume", responses=responses(403, 404, 422))
 def resume_channel(platform: str, account_id: str, session: SessionDep, user: AdminDep) -> dict[str, Any]:
     """Resume sending on a paused channel (after the token was renewed)."""
     outbox.resume_channel(session, platform=platform, account_id=account_id)

@@ -1,13 +1,22 @@
-"""API types of the review queue."""
+"""API types of the review queue. Request bodies are strict: `"enabled": 0` is not a boolean and
+`"version": "3"` not an integer, as the OpenAPI document says."""
 
 from __future__ import annotations
 
 import datetime as dt
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import MISSING, BaseModel, ConfigDict, Field
+
+from app.deps import RowInt
 
 Category = Literal["question", "complaint", "suggestion", "other"]
+DraftStatus = Literal["pending", "approved", "rejected", "sent", "failed", "withdrawn"]
+OutboxStatus = Literal["queued", "sending", "retry", "sent", "dead", "unknown"]
+
+
+class RequestBody(BaseModel):
+    model_config = ConfigDict(strict=True)
 
 
 class MessageRead(BaseModel):
@@ -73,22 +82,22 @@ class DraftDetail(DraftRead):
     outbox: dict[str, Any] | None
 
 
-class ApproveBody(BaseModel):
-    version: int
+class ApproveBody(RequestBody):
+    version: RowInt
     text: str | None = Field(default=None, max_length=10_000)
 
 
-class RejectBody(BaseModel):
-    version: int
+class RejectBody(RequestBody):
+    version: RowInt
     reason: str = Field(min_length=1, max_length=2000)
 
 
-class EditBody(BaseModel):
-    version: int
+class EditBody(RequestBody):
+    version: RowInt
     text: str = Field(max_length=10_000)
 
 
-class RelabelBody(BaseModel):
+class RelabelBody(RequestBody):
     category: Category
 
 
@@ -106,19 +115,21 @@ class TemplateBase(BaseModel):
 
 
 class TemplateCreate(TemplateBase):
-    pass
+    model_config = ConfigDict(strict=True)
 
 
-class TemplateUpdate(BaseModel):
+class TemplateUpdate(RequestBody):
+    """Only the fields sent change; none can be null (`MISSING`: absent, not None)."""
+
     model_config = ConfigDict(populate_by_name=True)
 
-    name: str | None = Field(default=None, min_length=1, max_length=100)
-    category: Category | None = None
-    language: str | None = None
-    channel_kind: Literal["public", "private", "any"] | None = None
-    register_: Literal["tu", "vous", "any"] | None = Field(default=None, alias="register")
-    body: str | None = Field(default=None, min_length=1, max_length=5000)
-    enabled: bool | None = None
+    name: str | MISSING = Field(default=MISSING, min_length=1, max_length=100)
+    category: Category | MISSING = MISSING
+    language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8)
+    channel_kind: Literal["public", "private", "any"] | MISSING = MISSING
+    register_: Literal["tu", "vous", "any"] | MISSING = Field(default=MISSING, alias="register")
+    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000)
+    enabled: bool | MISSING = MISSING
 
 
 class TemplateRead(TemplateBase):
@@ -127,9 +138,9 @@ class TemplateRead(TemplateBase):
     updated_at: dt.datetime
 
 
-class PreviewBody(BaseModel):
+class PreviewBody(RequestBody):
     body: str = Field(max_length=5000)
-    message_id: int | None = None
+    message_id: RowInt | None = None
 
 
 class OutboxRead(BaseModel):

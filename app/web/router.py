@@ -16,13 +16,14 @@ from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Depends, Form, Query, Request
+from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.deps import ReadSessionDep, SessionDep, SettingsDep
+from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.drafts import service as drafts
 from app.errors import BadRequest, RelaisError
 from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
@@ -58,6 +59,8 @@ class WebRoute(APIRoute):
                 response = error_page(request, e.status_code, e.message)
             except RelaisError as e:  # reads only: writing routes catch their own and roll back
                 response = error_page(request, e.status_code, e.message)
+            except RequestValidationError as e:  # an id out of range, a form field refused
+                response = error_page(request, 422, str(e.errors()[0]["msg"]) if e.errors() else "invalid")
             return sec.add_security_headers(response)
 
         return route
@@ -329,9 +332,9 @@ def queue(
 # -- one message -----------------------------------------------------------------------------------
 
 
-@router.get("/drafts/{draft_id}")
+@router.get("/drafts/{draft_id:int}")
 def draft_page(
-    draft_id: int, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
+    draft_id: RowInt, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """One message with its context, the draft in an editor, and every decision."""
     draft = drafts.get(session, draft_id)
@@ -419,9 +422,9 @@ def _friendly(e: RelaisError) -> str:
     return f"Not saved: {e.message}."
 
 
-@router.post("/drafts/{draft_id}/approve")
+@router.post("/drafts/{draft_id:int}/approve")
 def approve(
-    draft_id: int,
+    draft_id: RowInt,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -442,9 +445,9 @@ def approve(
     )
 
 
-@router.post("/drafts/{draft_id}/reject")
+@router.post("/drafts/{draft_id:int}/reject")
 def reject(
-    draft_id: int,
+    draft_id: RowInt,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -465,9 +468,9 @@ def reject(
     )
 
 
-@router.post("/drafts/{draft_id}/category")
+@router.post("/drafts/{draft_id:int}/category")
 def relabel(
-    draft_id: int,
+    draft_id: RowInt,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
@@ -512,8 +515,8 @@ def outbox_page(request: Request, session: ReadSessionDep, viewer: PageViewer) -
     )
 
 
-@router.post("/outbox/{item_id}/resend")
-def resend(item_id: int, session: SessionDep, settings: SettingsDep, viewer: FormViewer) -> Response:
+@router.post("/outbox/{item_id:int}/resend")
+def resend(item_id: RowInt, session: SessionDep, settings: SettingsDep, viewer: FormViewer) -> Response:
     """Send a dead letter once more."""
     try:
         outbox.resend(session, item_id=item_id, user_id=viewer.user_id)
@@ -624,9 +627,9 @@ def template_new(request: Request, settings: SettingsDep, viewer: PageAdmin) -> 
     return _template_form(request, viewer, settings, None, values, [])
 
 
-@router.get("/templates/{template_id}")
+@router.get("/templates/{template_id:int}")
 def template_edit(
-    template_id: int, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageAdmin
+    template_id: RowInt, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageAdmin
 ) -> Response:
     """Edit one template with a live preview (admin)."""
     t = session.get(ReplyTemplate, template_id)
@@ -670,9 +673,9 @@ def template_create(
     return _template_save(request, session, settings, viewer, None, form)
 
 
-@router.post("/templates/{template_id}")
+@router.post("/templates/{template_id:int}")
 def template_update(
-    template_id: int,
+    template_id: RowInt,
     request: Request,
     session: SessionDep,
     settings: SettingsDep,

@@ -21,7 +21,15 @@ from fastapi.responses import Response
 
 from app import metrics, platforms
 from app.config import Settings
-from app.errors import BadRequest, PayloadTooLarge, RelaisError, Unauthorized, Unavailable, error_body
+from app.errors import (
+    BadRequest,
+    PayloadTooLarge,
+    RelaisError,
+    Unauthorized,
+    Unavailable,
+    error_body,
+    responses,
+)
 from app.intake import DatabaseUnavailable, Delivery, Intake
 from app.intake.storable import storable
 from app.platforms.base import Platform, inbound_secret
@@ -146,12 +154,35 @@ DELIVERY_ENDPOINTS: dict[str, Endpoint] = {}
 for _platform in platforms.all():
     _endpoint = _delivery_endpoint(_platform)
     DELIVERY_ENDPOINTS[f"{router.prefix}/{_platform.name}"] = _endpoint
-    router.add_api_route(f"/{_platform.name}", _endpoint, methods=["POST"], name=f"{_platform.name}_webhook")
+    router.add_api_route(
+        f"/{_platform.name}",
+        _endpoint,
+        methods=["POST"],
+        name=f"{_platform.name}_webhook",
+        responses=responses(400, 401, 403, 413, 503),
+    )
     if _platform.handshake is not None:
+        # Errors are JSON whatever the challenge's type: a text/plain handshake declares its 200
+        # itself, so that FastAPI does not file the error bodies under text/plain too.
+        media = _platform.handshake.response_class.media_type or "application/json"
+        plain = media != "application/json"
         router.add_api_route(
             f"/{_platform.name}",
             _platform.handshake.endpoint,
             methods=["GET"],
             name=f"{_platform.name}_handshake",
-            response_class=_platform.handshake.response_class,
+            response_class=Response if plain else _platform.handshake.response_class,
+            responses={
+                **(
+                    {
+                        200: {
+                            "description": "The challenge",
+                            "content": {media: {"schema": {"type": "string"}}},
+                        }
+                    }
+                    if plain
+                    else {}
+                ),
+                **responses(400, 403, 422),
+            },
         )

@@ -139,7 +139,9 @@ def test_filters(client: TestClient, api: dict[str, dict[str, str]]) -> None:
             assert set(drafts_by_external(client, h, category=cat)) == {
                 k for k, v in every.items() if v["message"]["category"] == cat
             }
-    assert client.get("/api/drafts", params={"category": "nonsense"}, headers=h).status_code == 400
+    assert (
+        client.get("/api/drafts", params={"category": "nonsense"}, headers=h).status_code == 422
+    )  # the enum the document declares
 
 
 def test_edit_and_approve_queues_exactly_the_edited_text(
