@@ -9,6 +9,7 @@ from __future__ import annotations
 from functools import cached_property
 from pathlib import Path
 from typing import Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -74,6 +75,11 @@ class Settings(platforms.PlatformSettings, BaseSettings):
     default_register: Literal["tu", "vous"] = "vous"
     similar_replies: int = 3
 
+    # The interface: a user's own choice wins (users.language, users.timezone), then the browser's
+    # Accept-Language for the language.
+    language: Literal["fr", "en"] = "fr"
+    timezone: str = "Europe/Paris"
+
     # Review
     claim_ttl_s: int = 300
     session_secret: SecretStr | None = None
@@ -84,6 +90,15 @@ class Settings(platforms.PlatformSettings, BaseSettings):
     login_lockout_s: int = 300  # the longest wait, and the window in which failures count
 
     session_secret_empty_is_unset = field_validator("session_secret", mode="before")(unset_if_empty)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"unknown time zone {value!r} (an IANA name such as Europe/Paris)") from None
+        return value
 
     def check_production(self) -> None:
         """Refuse to start outside development with a placeholder secret."""

@@ -260,6 +260,9 @@ class User(Base):
     password_hash: Mapped[str | None] = mapped_column(String(255))
     disabled: Mapped[bool] = mapped_column(Boolean, default=False)
     created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the pages' language and time zone; None: the browser's language, then RELAIS_LANGUAGE / _TIMEZONE
+    language: Mapped[str | None] = mapped_column(String(8))
+    timezone: Mapped[str | None] = mapped_column(String(64))
 
 
 class ApiToken(Base):

@@ -134,8 +134,9 @@ class ModelHolder:
         return out
 
     def explain(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        """The customer's words that weighed most for the category, never feature names."""
         model = self._model
-        return model.explain(text, top=top) if model is not None else []
+        return model.explain_in_words(text, top=top) if model is not None else []
 
     def info(self) -> dict[str, Any]:
         model = self._model

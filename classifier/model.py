@@ -10,6 +10,7 @@ import numpy as np
 import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 
+from classifier import evidence
 from classifier._scoring import add_char_scores, add_word_scores
 from classifier.data import CATEGORIES
 from classifier.embedding import StaticEmbedding
@@ -237,6 +238,10 @@ class TriageModel:
             offset += block_width
         ranked = sorted(contributions.items(), key=lambda item: item[1], reverse=True)
         return [(name, round(weight, 4)) for name, weight in ranked[:top]]
+
+    def explain_in_words(self, text: str, top: int = 5) -> list[tuple[str, float]]:
+        """The customer's own words that weighed most for the predicted class (`classifier.evidence`)."""
+        return evidence.in_words(text, self.explain(text, top=10_000), top=top)
 
     @staticmethod
     def _block_width(transformer: Any) -> int:

@@ -129,13 +129,14 @@
             var info = document.createElement("p");
             info.className = "muted small";
             info.id = "preview-info";
-            info.textContent = res.length + " / " + res.limit + " characters" + (res.too_long ? " — too long" : "");
+            info.textContent = res.length + " / " + res.limit + " " + preview.getAttribute("data-characters") +
+              (res.too_long ? " — " + preview.getAttribute("data-too-long") : "");
             preview.append(quote, info);
           } else {
             var err = document.createElement("p");
             err.className = "error-text";
             err.id = "preview-error";
-            err.textContent = res.error || "The template does not render.";
+            err.textContent = res.error || preview.getAttribute("data-fails");
             preview.append(err);
           }
         })

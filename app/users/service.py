@@ -11,6 +11,7 @@ from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatc
 from sqlalchemy import delete, func, select
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.errors import Conflict, Invalid, NotFound
 from app.models import ApiToken, LoginFailure, User, utcnow
 
@@ -61,6 +62,20 @@ def hash_password(password: str) -> str:
 def set_password(session: Session, *, name: str, password: str) -> User:
     user = by_name(session, name)
     user.password_hash = hash_password(password)
+    session.flush()
+    return user
+
+
+def set_preferences(session: Session, *, user_id: int, language: str | None, timezone: str | None) -> User:
+    """The user's own language and time zone for the pages (None: the browser's, then the settings')."""
+    if language is not None and language not in i18n.LANGUAGES:
+        raise Invalid(f"language must be one of {list(i18n.LANGUAGES)}")
+    if timezone is not None and not i18n.valid_timezone(timezone):
+        raise Invalid(f"unknown time zone {timezone!r}")
+    user = session.get(User, user_id)
+    if user is None:
+        raise NotFound(f"no user {user_id}")
+    user.language, user.timezone = language, timezone
     session.flush()
     return user
 

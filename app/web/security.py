@@ -33,6 +33,7 @@ from fastapi.responses import Response
 from sqlalchemy import delete, select
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.config import Settings
 from app.deps import ReadSessionDep, SessionDep
 from app.models import User, WebSession, utcnow
@@ -83,6 +84,8 @@ class Viewer:
     role: str
     csrf_token: str
     session_id: int
+    language: str | None = None  # None: the browser's, then RELAIS_LANGUAGE
+    timezone: str | None = None  # None: RELAIS_TIMEZONE
 
     @property
     def is_admin(self) -> bool:
@@ -225,7 +228,9 @@ def viewer_of(session: Session, token: str | None) -> Viewer | None:
     if not token:
         return None
     row = session.execute(
-        select(WebSession.id, WebSession.csrf_token, User.id, User.name, User.role)
+        select(
+            WebSession.id, WebSession.csrf_token, User.id, User.name, User.role, User.language, User.timezone
+        )
         .join(User, User.id == WebSession.user_id)
         .where(
             WebSession.token_hash == users.hash_token(token),
@@ -235,8 +240,16 @@ def viewer_of(session: Session, token: str | None) -> Viewer | None:
     ).first()
     if row is None:
         return None
-    sid, csrf, uid, name, role = row
-    return Viewer(user_id=uid, name=name, role=role, csrf_token=csrf, session_id=sid)
+    sid, csrf, uid, name, role, language, timezone = row
+    return Viewer(
+        user_id=uid,
+        name=name,
+        role=role,
+        csrf_token=csrf,
+        session_id=sid,
+        language=language,
+        timezone=timezone,
+    )
 
 
 def _login_url(request: Request) -> str:
@@ -249,6 +262,7 @@ def page_viewer(request: Request, session: ReadSessionDep) -> Viewer:
     viewer = viewer_of(session, request.cookies.get(SESSION_COOKIE))
     if viewer is None:
         raise PageRedirect(_login_url(request))
+    i18n.set_viewer(request, viewer)
     return viewer
 
 
@@ -258,24 +272,33 @@ def form_viewer(
     """A logged-in reviewer posting a form with the session's CSRF token; 403 otherwise."""
     viewer = viewer_of(session, request.cookies.get(SESSION_COOKIE))
     if viewer is None:
-        raise PageError(403, "Your session has expired: log in again, then retry.")
+        raise PageError(
+            403, i18n.t(i18n.language_of(request), "Your session has expired: log in again, then retry.")
+        )
+    i18n.set_viewer(request, viewer)
     if not csrf_token or not hmac.compare_digest(viewer.csrf_token, csrf_token):
-        raise PageError(403, "This form is missing its security token (CSRF). Reload the page and retry.")
+        raise PageError(
+            403,
+            i18n.t(
+                i18n.language_of(request),
+                "This form is missing its security token (CSRF). Reload the page and retry.",
+            ),
+        )
     return viewer
 
 
-def require_admin(viewer: Viewer) -> Viewer:
+def require_admin(request: Request, viewer: Viewer) -> Viewer:
     if not viewer.is_admin:
-        raise PageError(403, "Only admins can manage reply templates.")
+        raise PageError(403, i18n.t(i18n.language_of(request), "Only admins can manage reply templates."))
     return viewer
 
 
-def page_admin(viewer: Annotated[Viewer, Depends(page_viewer)]) -> Viewer:
-    return require_admin(viewer)
+def page_admin(request: Request, viewer: Annotated[Viewer, Depends(page_viewer)]) -> Viewer:
+    return require_admin(request, viewer)
 
 
-def form_admin(viewer: Annotated[Viewer, Depends(form_viewer)]) -> Viewer:
-    return require_admin(viewer)
+def form_admin(request: Request, viewer: Annotated[Viewer, Depends(form_viewer)]) -> Viewer:
+    return require_admin(request, viewer)
 
 
 PageViewer = Annotated[Viewer, Depends(page_viewer)]

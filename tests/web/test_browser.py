@@ -2,7 +2,8 @@
 real uvicorn server on loopback with a SQLite file. Messages arrive through the signed webhook; a
 reviewer logs in, works the queue with the keyboard (approve, edit and approve, reject, change the
 category), looks at the dashboard; a message full of XSS payloads stays inert; a form posted
-without its CSRF token is refused. Screenshots go to tests/screenshots/ (the README shows them).
+without its CSRF token is refused. The browser is French (the screenshots in tests/screenshots/,
+shown by the README, are the French pages); one pass in an English browser checks the English.
 """
 
 from __future__ import annotations
@@ -200,8 +201,8 @@ class Session:
 
 @pytest.fixture
 def session(server: Server, browser: Browser) -> Iterator[Session]:
-    """A desktop page logged in through the login form."""
-    context = browser.new_context(viewport=DESKTOP)
+    """A desktop page of a French browser, logged in through the login form."""
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
     page = context.new_page()
     page.set_default_timeout(10_000)
     dialogs: list[str] = []
@@ -235,7 +236,9 @@ def shoot(page: Page, name: str) -> None:
 
 
 def phone_page(browser: Browser, desktop: Page) -> Page:
-    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2)
+    context = browser.new_context(
+        viewport=PHONE, is_mobile=True, has_touch=True, device_scale_factor=2, locale="fr-FR"
+    )
     context.add_cookies(desktop.context.cookies())  # type: ignore[arg-type]
     page = context.new_page()
     page.set_default_timeout(10_000)
@@ -243,9 +246,10 @@ def phone_page(browser: Browser, desktop: Page) -> Page:
 
 
 def test_wrong_password_then_login(server: Server, browser: Browser) -> None:
-    context = browser.new_context(viewport=DESKTOP)
+    context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
     page = context.new_page()
     page.goto(server.url + "/login")
+    assert page.get_attribute("html", "lang") == "fr" and "Mot de passe" in page.inner_text("main")
     shoot(page, "login-desktop")
     page.fill("input[name=username]", "camille")
     page.fill("input[name=password]", "wrong password!")
@@ -354,7 +358,7 @@ def test_form_without_csrf_token_is_refused(session: Session, server: Server) ->
         page.click("#reject-form button[type=submit]")
     response = nav.value
     assert response is not None and response.status == 403
-    assert "security token" in page.inner_text("main")
+    assert "jeton de sécurité" in page.inner_text("main")
     assert server.draft(draft_id).status == "pending"
 
 
@@ -365,7 +369,7 @@ def test_screenshots_and_phone_layout(session: Session, server: Server, browser:
     shoot(desktop, "message-desktop")
     desktop.goto(server.url + "/dashboard")
     assert desktop.locator("svg.chart").count() >= 4
-    assert "first-response time" in desktop.inner_text("main").lower()
+    assert "délai de première réponse" in desktop.inner_text("main").lower()
     shoot(desktop, "dashboard-desktop")
 
     phone = phone_page(browser, desktop)
@@ -397,3 +401,33 @@ def test_screenshots_and_phone_layout(session: Session, server: Server, browser:
         "dashboard-phone",
     ):
         assert (SHOTS / f"{name}.png").stat().st_size > 5000
+
+
+def test_the_pages_in_an_english_browser(server: Server, browser: Browser) -> None:
+    context = browser.new_context(viewport=DESKTOP, locale="en-US")
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(server.url + "/")
+    assert page.get_attribute("html", "lang") == "en" and "Password" in page.inner_text("main")
+    page.fill("input[name=username]", "camille")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(server.url + "/")
+    assert "Log out" in page.inner_text("header") and "Keyboard shortcuts" in page.inner_text("main")
+    page.goto(f"{server.url}/drafts/{server.draft_of(MESSAGES[1][0])}")
+    main = page.inner_text("main")
+    assert "Change category" in main and "waiting" in main
+    # the viewer's own choice beats the browser's: French pages in an English browser
+    page.goto(server.url + "/account")
+    page.select_option("#language", "fr")
+    page.click("#account-form button[type=submit]")
+    page.wait_for_url(server.url + "/account")
+    assert page.get_attribute("html", "lang") == "fr" and "Enregistré." in page.inner_text(".flash")
+    page.goto(server.url + "/")
+    assert "Raccourcis clavier" in page.inner_text("main")
+    page.goto(server.url + "/account")
+    page.select_option("#language", "")
+    page.click("#account-form button[type=submit]")
+    page.wait_for_url(server.url + "/account")
+    assert page.get_attribute("html", "lang") == "en"
+    context.close()

@@ -190,7 +190,7 @@ def test_queue_page(reviewer: TestClient) -> None:
     assert all(it["waiting_s"] >= 0 for it in ctx["items"])
     page = assert_safe_page(r.text)
     assert "remboursée" in page.body_text
-    assert "Keyboard shortcuts" in page.body_text
+    assert "Raccourcis clavier" in page.body_text  # French by default
     assert "< 1 min" in page.body_text
 
 
@@ -229,7 +229,7 @@ def test_draft_page(reviewer: TestClient) -> None:
     assert {f"/drafts/{ids[0]}/approve", f"/drafts/{ids[0]}/reject", f"/drafts/{ids[0]}/category"} <= actions
     approve = next(f for f in page.forms if f["action"] == f"/drafts/{ids[0]}/approve")
     assert approve["fields"]["version"] == "1" and "text" in approve["fields"]
-    for word in ("Approve", "Reject", "Change category", "Keyboard shortcuts", "similar past replies"):
+    for word in ("Valider", "Rejeter", "Changer la catégorie", "Raccourcis clavier", "messages semblables"):
         assert word in page.body_text
     later = reviewer.get(f"/drafts/{ids[2]}").context  # type: ignore[attr-defined]
     assert [m.external_id for m, _ in later["author_history"]] == ["10_1"]
@@ -278,7 +278,7 @@ def test_dashboard_page(reviewer: TestClient) -> None:
     assert sum(stats.backlog.values()) == 2 and stats.backlog_by_day[today] == 2
     page = assert_safe_page(r.text)
     assert sum(1 for tag, _ in page.tags if tag == "svg") >= 4
-    assert "unedited" in page.body_text
+    assert "sans retouche" in page.body_text
 
 
 @pytest.mark.parametrize(
@@ -313,8 +313,10 @@ def test_template_pages_refuse_reviewers(reviewer: TestClient, method: str, path
     data = {"csrf_token": csrf(reviewer), "name": "x", "category": "question", "language": "fr", "body": "Hi"}
     r = reviewer.request(method, path, data=data if method == "POST" else None)
     assert r.status_code == 403
-    assert "Only admins" in r.text
-    assert "Templates" not in parse(reviewer.get("/").text).body_text.split("Dashboard")[1][:40]
+    assert "Seuls les admins" in r.text
+    # logged in: the error page offers to log out, never to log in (issue 19)
+    assert 'href="/login"' not in r.text and "Se déconnecter" in r.text
+    assert "Modèles" not in parse(reviewer.get("/").text).body_text.split("Tableau de bord")[1][:40]
 
 
 # -- CSRF on every POST route ----------------------------------------------------------------------
@@ -469,7 +471,7 @@ def test_a_conflict_is_a_flash_message_not_an_error(reviewer: TestClient) -> Non
     assert page.status_code == 200
     assert page.context["flash"]["kind"] == "error" and "already approved" in page.context["flash"]["text"]
     assert draft_row(reviewer, ids[0]).final_text == "Premier !"
-    assert "Reply: approved" in page.text
+    assert "Réponse\u00a0: validé" in page.text
 
 
 def test_resend_a_dead_letter(reviewer: TestClient) -> None:
