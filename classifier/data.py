@@ -116,7 +116,7 @@ def load_labelled_csv(path: Path) -> list[Row]:
                     Row(
                         record["text"],
                         label,
-                        record.get("lang") or "",
+                        (record.get("lang") or record.get("language") or "").strip().lower(),
                         source,
                         record.get("id") or str(index),
                     )

@@ -9,6 +9,7 @@ import numpy as np
 from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from classifier.data import CATEGORIES, Row
+from classifier.language import detect_languages
 from classifier.model import TriageModel
 
 MACRO_F1_TOLERANCE = 0.005
@@ -106,10 +107,14 @@ def evaluation_report(model: TriageModel, rows: Sequence[Row]) -> dict[str, Any]
     report["confusion"] = {"labels": list(CATEGORIES), "matrix": matrix.tolist()}
     correct = np.asarray([g == p for g, p in zip(gold, pred, strict=True)], dtype=float)
     report["calibration"] = calibration(proba.max(axis=1), correct)
-    for key, attribute in (("by_language", "lang"), ("by_source", "source")):
+    # a CSV without a language column: each text's language as the app detects it ("und": unknown)
+    unknown = [r.text for r in rows if not r.lang]
+    detected = iter(detect_languages(unknown) if unknown else [])
+    languages = [r.lang or next(detected) for r in rows]
+    for key, values in (("by_language", languages), ("by_source", [r.source for r in rows])):
         groups: dict[str, list[int]] = {}
-        for index, row in enumerate(rows):
-            groups.setdefault(getattr(row, attribute) or "?", []).append(index)
+        for index, value in enumerate(values):
+            groups.setdefault(value or "?", []).append(index)
         report[key] = {
             name: _class_metrics([gold[i] for i in idx], [pred[i] for i in idx])
             for name, idx in sorted(groups.items())

@@ -41,6 +41,18 @@ def test_evaluate_command_on_a_text_label_csv(models_dir: Path, tmp_path: Path) 
     assert "2 rows" in report and "macro-F1" in report
 
 
+def test_evaluate_names_each_language_without_a_language_column(models_dir: Path, tmp_path: Path) -> None:
+    """`relais evaluate` used to show the language as "?" for a plain text,label file (issue 19)."""
+    path = tmp_path / "labels.csv"
+    path.write_text(
+        "text,label\nVous livrez le dimanche matin ?,question\nMa commande est arrivée cassée,complaint\n"
+        "Do you deliver on Sundays?,question\nMy parcel arrived broken,complaint\n"
+    )
+    block = evaluate_command(models_dir, path).split("by language")[1].split("by source")[0]
+    names = [line.split()[0] for line in block.strip().splitlines()[1:]]
+    assert names == ["en", "fr"], block
+
+
 def test_train_command_writes_promotes_and_refuses_worse(
     tmp_path: Path, write_social_csv: Callable[[Path, list[tuple[str, str, str]]], None]
 ) -> None:
