@@ -10,12 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import sys
 import tempfile
 import traceback
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, Annotated, NoReturn
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn
 
 import typer
 
@@ -57,12 +59,14 @@ def serve(
     port: Annotated[int, typer.Option(help="Port.")] = 8000,
     workers: Annotated[int, typer.Option(help="Worker processes (use PostgreSQL for more than one).")] = 1,
     migrate: Annotated[bool, typer.Option(help="Apply database migrations first.")] = True,
-    log_level: Annotated[str, typer.Option(help="uvicorn log level.")] = "warning",
+    log_level: Annotated[str, typer.Option(help="Level of uvicorn's own messages.")] = "warning",
+    access_log: Annotated[bool, typer.Option(help="One line per request (no body, no query string).")] = True,
 ) -> None:
     """Serve the API, the webhooks and the review pages."""
     import uvicorn
+    from uvicorn.supervisors import Multiprocess
 
-    from app import db
+    from app import db, logs
 
     settings = _settings()
     if migrate:
@@ -83,21 +87,52 @@ def serve(
         os.environ["RELAIS_INTAKE_SOCKET"] = intake.path
     signal.signal(signal.SIGTERM, _stop_cleanly)
     signal.signal(signal.SIGINT, _stop_cleanly)
+    config = uvicorn.Config(
+        "app.main:create_app",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_config=logs.uvicorn_config(log_level),
+        log_level=None,
+        access_log=access_log,
+        proxy_headers=True,
+        timeout_graceful_shutdown=10,
+    )
+    address = f"http://{host if ':' not in host else f'[{host}]'}:{port}"
+
+    def up() -> None:
+        logs.started(url=address, database_url=settings.database_url, models_dir=settings.models_dir)
+
     try:
-        uvicorn.run(
-            "app.main:create_app",
-            factory=True,
-            host=host,
-            port=port,
-            workers=workers,
-            log_level=log_level,
-            access_log=False,
-            proxy_headers=True,
-            timeout_graceful_shutdown=10,
-        )
+        if workers > 1:
+            sock = config.bind_socket()
+            up()
+            Multiprocess(config, sockets=[sock]).run()
+        else:
+            server = _announcing_server(config, on_started=up)
+            server.run()
+            if not server.started:
+                raise typer.Exit(3)  # uvicorn's status when it cannot start (the port is taken, ...)
     finally:
         if intake is not None:
             intake.stop()
+
+
+def _announcing_server(config: Any, on_started: Callable[[], None]) -> Any:
+    """uvicorn's server, saying once that it is up: after the port is bound and the app started."""
+    import uvicorn
+
+    class Server(uvicorn.Server):
+        async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+            await super().startup(sockets)
+            if self.started:
+                on_started()
+
+        def _log_started_message(self, listeners: Sequence[socket.SocketType]) -> None:
+            pass  # `on_started` says it, with the database and the model
+
+    return Server(config)
 
 
 @app.command()

@@ -131,7 +131,12 @@ def _stop(proc: subprocess.Popen[str]) -> tuple[int, str]:
 def test_serve_and_worker_exit_0_when_stopped_and_1_when_they_cannot_start(cli: Env) -> None:
     port = _free_port()
     serve = subprocess.Popen(
-        [RELAIS, "serve", "--port", str(port)], env=cli.vars, cwd=cli.tmp, stderr=subprocess.PIPE, text=True
+        [RELAIS, "serve", "--port", str(port)],
+        env=cli.vars,
+        cwd=cli.tmp,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     try:
         deadline = time.monotonic() + 60
@@ -142,11 +147,23 @@ def test_serve_and_worker_exit_0_when_stopped_and_1_when_they_cannot_start(cli: 
                     break
             except httpx.HTTPError:
                 time.sleep(0.2)
+        assert httpx.get(f"http://127.0.0.1:{port}/webhooks/meta?hub.verify_token=sekrit-42").status_code
         busy = cli.run("serve", "--port", str(port), "--no-migrate")  # the port is taken
         assert busy.returncode != 0 and "address already in use" in busy.stderr
     finally:
-        code, err = _stop(serve)
+        serve.send_signal(signal.SIGTERM)
+        out, err = serve.communicate(timeout=30)
+        code = serve.returncode
     assert code == 0, err
+    # one line says where it listens, on which database, with which model; nothing else but errors
+    started = [line for line in err.splitlines() if "Relais on" in line]
+    version = (ROOT / "models" / "CURRENT").read_text().strip()
+    database = cli.vars["RELAIS_DATABASE_URL"]
+    assert started == [f"INFO:     Relais on http://127.0.0.1:{port} · database {database} · model {version}"]
+    assert "Started server process" not in err and "Uvicorn running" not in err
+    # one access line per request, without the query string (a secret here)
+    assert '"GET /healthz HTTP/1.1" 200' in out and '"GET /webhooks/meta?… HTTP/1.1" 403' in out, out
+    assert "sekrit" not in out + err
     fails(cli.run("serve", "--port", str(_free_port()), RELAIS_DATABASE_URL=UNREACHABLE), "unavailable")
     fails(cli.run("serve", "--no-migrate", RELAIS_DATABASE_URL=UNREACHABLE), "unavailable")
 

@@ -107,6 +107,13 @@ class Sender:
                     metrics.REPLIES_SENT.labels(item.platform).inc()
                     return
                 if last_unknown and item.platform not in outbox.ECHOING | outbox.IDEMPOTENT:
+                    log.warning(
+                        "reply %s (%s) not resent: the outcome of its last attempt is unknown and %s "
+                        "sends no echo (dead letter: verify on the platform, then resend)",
+                        item.id,
+                        item.channel,
+                        item.platform,
+                    )
                     outbox.mark_dead(
                         session,
                         item,
@@ -146,7 +153,9 @@ class Sender:
                 return
             metrics.REPLY_FAILURES.labels(item.platform, result.outcome).inc()
             error = result.error or result.outcome
+            what = f"reply {item.id} ({item.channel}, attempt {item.attempt}) not sent: {error}"
             if result.outcome == "dead":
+                log.warning("%s; given up (dead letter)", what)
                 outbox.mark_dead(
                     session,
                     item,
@@ -156,6 +165,9 @@ class Sender:
                     token_expired=result.token_expired,
                 )
             elif result.outcome == "unknown":
+                log.warning(
+                    "%s; the outcome is unknown: looking for its echo in %.0f s", what, s.outbox_echo_wait_s
+                )
                 outbox.mark_retry(
                     session,
                     item,
@@ -166,6 +178,7 @@ class Sender:
                     outcome="unknown",
                 )
             elif item.attempt >= s.outbox_max_attempts:
+                log.warning("%s; given up after %d attempts (dead letter)", what, item.attempt)
                 outbox.mark_dead(
                     session,
                     item,
@@ -180,6 +193,7 @@ class Sender:
                     cap=s.outbox_backoff_max_s,
                     retry_after=result.retry_after_s,
                 )
+                log.warning("%s; next try in %.0f s", what, delay)
                 outbox.mark_retry(
                     session,
                     item,

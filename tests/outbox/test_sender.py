@@ -6,6 +6,8 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -426,3 +428,38 @@ def test_an_account_with_its_own_token_uses_it(database_url: str, fake: FakePlat
     [shared] = posts_to(fake, "/444_2/comments")
     assert own["headers"]["authorization"] == "Bearer token-of-page-2222"
     assert shared["headers"]["authorization"] == "Bearer page-token-123"
+
+
+def test_each_failed_send_is_a_warning_with_its_reason(
+    app_client: TestClient, fake: FakePlatforms, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Six refused connections used to be silent (issue 19): each failed send says why, and what next."""
+    h = make_user(app_client)
+    deliver(app_client, "111_9", "Vous livrez en Corse ?")
+    d = approve(app_client, h, "111_9", "Oui !")
+    fake.script(400, {"error": {"message": "Permissions error", "code": 200}})
+    with caplog.at_level(logging.WARNING, logger="relais.outbox"):
+        sender(app_client).run_once()
+    [line] = [r.getMessage() for r in caplog.records if r.name == "relais.outbox"]
+    item = item_of(app_client, d["id"])
+    assert line.startswith(f"reply {item.id} (facebook, attempt 1) not sent: ") and "Permissions" in line
+    assert line.endswith("given up (dead letter)")
+    assert "page-token-123" not in caplog.text
+
+
+def test_a_refused_connection_is_a_warning_and_a_retry(
+    database_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        closed = f"http://127.0.0.1:{s.getsockname()[1]}"
+    settings = make_settings(database_url, meta_graph_url=closed, **TOKENS, send_timeout_s=1.0)
+    with TestClient(create_app(settings)) as c:
+        h = make_user(c)
+        deliver(c, "111_10", "Où est ma commande ?")
+        d = approve(c, h, "111_10", "Elle arrive.")
+        with caplog.at_level(logging.WARNING, logger="relais.outbox"):
+            sender(c).run_once()
+        assert item_of(c, d["id"]).status == "retry"
+    [line] = [r.getMessage() for r in caplog.records if r.name == "relais.outbox"]
+    assert "not sent: connection failed" in line and "next try in" in line, line

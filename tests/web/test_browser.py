@@ -34,9 +34,7 @@ from tests.web.conftest import PASSWORD, XSS
 CHROMIUM = Path("/usr/bin/chromium")
 # The README's screenshots; under CI (the landing checkout) they go to a temporary folder, so that a
 # test run leaves the checkout as it found it.
-SHOTS = (
-    Path(tempfile.mkdtemp(prefix="relais-screenshots-")) if IN_CI else ROOT / "tests" / "screenshots"
-)
+SHOTS = Path(tempfile.mkdtemp(prefix="relais-screenshots-")) if IN_CI else ROOT / "tests" / "screenshots"
 DESKTOP = {"width": 1366, "height": 900}
 PHONE = {"width": 390, "height": 844}
 ARGS = [
