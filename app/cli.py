@@ -42,6 +42,14 @@ def _settings() -> Settings:
     return Settings()
 
 
+def _say(message: str, **variables: object) -> str:
+    """`message` in RELAIS_LANGUAGE (French by default), read even when the other settings do not parse."""
+    from app import i18n
+
+    language = os.environ.get("RELAIS_LANGUAGE", "").strip().lower()
+    return i18n.t(language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE, message, **variables)
+
+
 def _fail(message: str, code: int = 1) -> NoReturn:
     typer.echo(f"error: {message}", err=True)
     raise typer.Exit(code)
@@ -74,7 +82,10 @@ def serve(
     else:
         _require_database(settings)
     if workers > 1 and settings.is_sqlite:
-        typer.echo("warning: several workers on SQLite share one writer; use PostgreSQL to scale", err=True)
+        typer.echo(
+            "warning: " + _say("several workers on SQLite share one writer; use PostgreSQL to scale"),
+            err=True,
+        )
     if workers > 1 or settings.intake_process:
         # several processes (workers, intake children) count into one /metrics
         os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", tempfile.mkdtemp(prefix="relais-metrics-"))
@@ -167,7 +178,7 @@ def db_upgrade(revision: str = "head") -> None:
     from app import db
 
     db.upgrade(_settings(), revision)
-    typer.echo("database up to date")
+    typer.echo(_say("database up to date"))
 
 
 def _session() -> tuple[Engine, sessionmaker[Session]]:
@@ -201,7 +212,10 @@ def users_add(
         _fail(e.message)
     finally:
         engine.dispose()
-    typer.echo(f"created {role} {name!r}" + (" with a password" if password else ""), err=True)
+    if password:
+        typer.echo(_say("created %(role)s %(name)s with a password", role=role, name=repr(name)), err=True)
+    else:
+        typer.echo(_say("created %(role)s %(name)s", role=role, name=repr(name)), err=True)
     typer.echo(token)
 
 
@@ -221,7 +235,7 @@ def users_passwd(name: str) -> None:
         _fail(e.message)
     finally:
         engine.dispose()
-    typer.echo(f"password of {name!r} changed")
+    typer.echo(_say("password of %(name)s changed", name=repr(name)))
 
 
 @users_app.command("token")
@@ -252,7 +266,8 @@ def users_list() -> None:
     try:
         with db.transaction(factory) as session:
             for u in users.list_users(session):
-                typer.echo(f"{u.name}\t{u.role}\t{'password' if u.password_hash else 'token only'}")
+                kind = _say("password") if u.password_hash else _say("token only")
+                typer.echo(f"{u.name}\t{u.role}\t{kind}")
     finally:
         engine.dispose()
 
@@ -294,16 +309,27 @@ def train(
     found = feedback(settings, if_new=if_new_corrections) if corrections else Feedback()
     if found is None:
         typer.echo(
-            f"fewer than {if_new_corrections} corrections newer than the last trained on: nothing to do"
+            _say(
+                "fewer than %(n)s corrections newer than the last trained on: nothing to do",
+                n=if_new_corrections,
+            )
         )
         return
     if corrections:
         typer.echo(
-            f"from the reviewers: {found.corrections} corrected messages, {found.confirmations} approved "
-            f"replies confirming their category, {found.suspect} rejected or heavily edited left out; "
-            f"the text of the {len(found.received)} latest received messages (no labels) for the domain "
-            f"gate; the domain judged on the reviewed stretch of the traffic: {len(found.judged)} sorted "
-            f"messages, {found.judged_decided} of them decided by a reviewer, the others left as sorted"
+            _say(
+                "from the reviewers: %(corrections)s corrected messages, %(confirmations)s approved "
+                "replies confirming their category, %(suspect)s rejected or heavily edited left out; "
+                "the text of the %(received)s latest received messages (no labels) for the domain "
+                "gate; the domain judged on the reviewed stretch of the traffic: %(judged)s sorted "
+                "messages, %(decided)s of them decided by a reviewer, the others left as sorted",
+                corrections=found.corrections,
+                confirmations=found.confirmations,
+                suspect=found.suspect,
+                received=len(found.received),
+                judged=len(found.judged),
+                decided=found.judged_decided,
+            )
         )
     root = Path(__file__).resolve().parent.parent
     version, promoted, report = train_command(
@@ -317,7 +343,10 @@ def train(
         provenance=found.provenance() if corrections else None,
     )
     typer.echo(report)
-    typer.echo(f"version {version}: {'promoted' if promoted else 'not promoted'}")
+    if promoted:
+        typer.echo(_say("version %(version)s: promoted", version=version))
+    else:
+        typer.echo(_say("version %(version)s: not promoted", version=version))
 
 
 @models_app.command("list")
@@ -328,7 +357,7 @@ def models_list() -> None:
     settings = _settings()
     versions = artifacts.list_versions(settings.models_dir)
     if not versions:
-        typer.echo(f"no model versions in {settings.models_dir}")
+        typer.echo(_say("no model versions in %(folder)s", folder=settings.models_dir))
         return
     for v in versions:
         meta = artifacts.read_metadata(settings.models_dir, v["version"])
@@ -364,9 +393,9 @@ def models_use(version: str) -> None:
     try:
         artifacts.load_version(settings.models_dir, version)
     except Exception as e:  # noqa: BLE001 - report any reason the artifact cannot load
-        _fail(f"cannot use {version}: {e}")
+        _fail(_say("cannot use %(version)s: %(reason)s", version=version, reason=e))
     artifacts.promote(settings.models_dir, version)
-    typer.echo(f"{version} is now the current model")
+    typer.echo(_say("%(version)s is now the current model", version=version))
 
 
 def _reason(e: BaseException) -> str | None:
@@ -383,14 +412,18 @@ def _reason(e: BaseException) -> str | None:
         fields = ", ".join(
             f"RELAIS_{'_'.join(str(p) for p in err['loc']).upper()} ({err['msg']})" for err in e.errors()
         )
-        return f"invalid settings: {fields}"
+        return _say("invalid settings: %(fields)s", fields=fields)
     if isinstance(e, ArgumentError | NoSuchModuleError):
-        return "RELAIS_DATABASE_URL is not a database URL Relais can use (sqlite:///... or postgresql://...)"
+        return _say(
+            "RELAIS_DATABASE_URL is not a database URL Relais can use (sqlite:///... or postgresql://...)"
+        )
     if isinstance(e, OperationalError | DBAPIError):
         first = str(e.orig if e.orig is not None else e).strip().splitlines()
-        return f"the database is unavailable: {first[0] if first else e.__class__.__name__}"
+        return _say(
+            "the database is unavailable: %(reason)s", reason=first[0] if first else e.__class__.__name__
+        )
     if isinstance(e, CommandError):
-        return f"migrations: {e}"
+        return _say("migrations: %(reason)s", reason=e)
     if isinstance(e, OSError | ValueError):
         return str(e)
     return None
@@ -401,13 +434,13 @@ def main() -> None:
     try:
         app()
     except KeyboardInterrupt:
-        typer.echo("interrupted", err=True)
+        typer.echo(_say("interrupted"), err=True)
         sys.exit(130)
     except Exception as e:
         reason = _reason(e)
         if reason is None:
             traceback.print_exc()
-            reason = f"unexpected {e.__class__.__name__} (a bug: the traceback is above)"
+            reason = _say("unexpected %(error)s (a bug: the traceback is above)", error=e.__class__.__name__)
         typer.echo(f"error: {reason}", err=True)
         sys.exit(1)
 

@@ -49,6 +49,7 @@ def cli(tmp_path: Path) -> Iterator[Env]:
         RELAIS_DATABASE_URL=f"sqlite:///{tmp_path / 'relais.db'}",
         RELAIS_MODELS_DIR=str(ROOT / "models"),
         RELAIS_ENVIRONMENT="test",
+        RELAIS_LANGUAGE="en",  # the messages below are the English ones; French: test_messages_in_french
     )
     yield Env(base, tmp_path)
 
@@ -84,6 +85,28 @@ def test_db_and_users_commands(cli: Env) -> None:
     fails(cli.run("users", "list", RELAIS_DATABASE_URL="nosuchdb://x"), "RELAIS_DATABASE_URL")
     fails(cli.run("users", "list", RELAIS_SEND_TIMEOUT_S="soon"), "RELAIS_SEND_TIMEOUT_S")
     fails(cli.run("users", "frobnicate"), "No such command", code=2)
+
+
+def test_messages_in_french_by_default(cli: Env) -> None:
+    french = {k: v for k, v in cli.vars.items() if k != "RELAIS_LANGUAGE"}
+    r = subprocess.run([RELAIS, "db", "upgrade"], capture_output=True, text=True, env=french, cwd=cli.tmp)
+    assert ok(r).stdout.strip() == "base de données à jour"
+    r = subprocess.run(
+        [RELAIS, "users", "list"],
+        capture_output=True,
+        text=True,
+        env={**french, "RELAIS_DATABASE_URL": UNREACHABLE},
+        cwd=cli.tmp,
+    )
+    fails(r, "error: la base de données est injoignable")
+    r = subprocess.run(
+        [RELAIS, "users", "list"],
+        capture_output=True,
+        text=True,
+        env={**french, "RELAIS_LANGUAGE": "de"},
+        cwd=cli.tmp,
+    )
+    assert r.returncode == 1 and "error: réglages invalides" in r.stderr and "RELAIS_LANGUAGE" in r.stderr
 
 
 def test_classify_and_evaluate(cli: Env) -> None:

@@ -43,7 +43,15 @@ PROPER = {"Relais", "UTC", "ISO", "CSRF", "Jinja2", "macro", "F1", "P90", "min",
 def source_messages() -> set[str | tuple[str, str]]:
     """Every msgid of app/, extracted with the project's own configuration (pyproject.toml)."""
     method_map = [("**.py", "python"), ("templates/**.html", "jinja2")]
-    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "N_": None, "t": (2,), "tn": (2, 3)}
+    keywords = {
+        "_": None,
+        "gettext": None,
+        "ngettext": (1, 2),
+        "N_": None,
+        "t": (2,),
+        "tn": (2, 3),
+        "_say": None,
+    }
     found: set[str | tuple[str, str]] = set()
     for _, _, message, _, _ in extract_from_dir(str(ROOT / "app"), method_map, keywords=keywords):
         found.add(message if isinstance(message, str) else (message[0], message[1]))
