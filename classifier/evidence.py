@@ -6,7 +6,8 @@ term is found again in the original message: a word n-gram as the words it came 
 character n-gram as the word(s) it lies in, a cue as the phrase its pattern matched. The weights
 of terms that land on the same words add up; a phrase inside a longer shown phrase gives its
 weight to the longer one ("toujours" and "pas" into "toujours pas"). A term that cannot be found
-in the text (a URL or @mention placeholder, the "short message" flag) is left out.
+in the text (a URL or @mention placeholder, the "short message" flag) is left out, and so is a
+lone function word ("une", "the"), which tells a reader nothing.
 """
 
 from __future__ import annotations
@@ -19,8 +20,84 @@ from classifier.text import normalize_text
 
 # A shown phrase is at most this many words: a cue matching a whole sentence explains nothing.
 MAX_WORDS = 4
-# Words that weighed less than this share of the strongest are noise ("de", "le").
+# Words that weighed less than this share of the strongest are noise.
 MIN_SHARE = 0.1
+# Alone, these say nothing to a reader ("une", "the"): shown only inside an expression ("ce serait").
+FUNCTION_WORDS = frozenset(
+    [
+        "a",
+        "au",
+        "aux",
+        "ce",
+        "ces",
+        "cet",
+        "cette",
+        "d",
+        "de",
+        "des",
+        "du",
+        "en",
+        "et",
+        "il",
+        "je",
+        "j",
+        "l",
+        "la",
+        "le",
+        "les",
+        "leur",
+        "ma",
+        "mes",
+        "mon",
+        "nous",
+        "on",
+        "ou",
+        "par",
+        "pour",
+        "qu",
+        "que",
+        "qui",
+        "sa",
+        "se",
+        "ses",
+        "son",
+        "sur",
+        "ta",
+        "te",
+        "tes",
+        "ton",
+        "tu",
+        "un",
+        "une",
+        "vos",
+        "votre",
+        "vous",
+        "y",
+        "an",
+        "and",
+        "are",
+        "at",
+        "be",
+        "for",
+        "i",
+        "in",
+        "is",
+        "it",
+        "its",
+        "me",
+        "my",
+        "of",
+        "on",
+        "or",
+        "our",
+        "the",
+        "to",
+        "us",
+        "we",
+        "you",
+        "your",
+    ]
+)
 _COMPILED = {name: re.compile(pattern, re.MULTILINE) for name, pattern in CUE_PATTERNS.items()}
 _NON_WORD = re.compile(r"[^\w?!]+")
 
@@ -130,8 +207,8 @@ def in_words(text: str, terms: Iterable[tuple[str, float]], top: int = 5) -> lis
     seen: set[str] = set()
     for (start, end), weight in shown:
         phrase = " ".join(text[tokens[start][1] : tokens[end - 1][2]].split())
-        if phrase.lower() in seen:  # the same words twice in the message: shown once
-            continue
+        if phrase.lower() in seen or end - start == 1 and tokens[start][0] in FUNCTION_WORDS:
+            continue  # shown once; a lone function word says nothing
         seen.add(phrase.lower())
         out.append((phrase, round(weight, 4)))
         if len(out) == top:
