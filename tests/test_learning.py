@@ -330,6 +330,7 @@ class Relais:
             "RELAIS_DATABASE_URL": url,
             "RELAIS_MODELS_DIR": str(models_dir),
             "RELAIS_ENVIRONMENT": "test",
+            "RELAIS_LANGUAGE": "en",  # the assertions read the English messages
         }
         self.data_dir = data_dir
         self.runner = CliRunner()
@@ -554,9 +555,9 @@ def test_dashboard_shows_the_model_history(client: TestClient, models_dir: Path)
     assert history.confusions == [(predicted2, corrected_to, 1)]
     page = assert_safe_page(r.text)
     text = " ".join(page.body_text.split())
-    assert "Model history" in text and week.iso_week in text and "67 %" in text and "50 %" in text
+    assert "Historique du modèle" in text and week.iso_week in text and "67 %" in text and "50 %" in text
     version = artifacts.current_version(models_dir)
-    assert f"{version}" in text and "current" in text
+    assert f"{version}" in text and "en service" in text
     assert "<script>alert(1)</script>" not in r.text
 
 
