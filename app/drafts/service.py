@@ -59,9 +59,7 @@ class Drafter:
     """Renders the template draft for new messages (inside the intake transaction)."""
 
     def __init__(self, settings: Settings, *, cache_s: float = 1.0):
-        self.brand = settings.brand_name
-        self.signature = settings.agent_signature
-        self.default_register = settings.default_register
+        self.settings = settings
         self.cache_s = cache_s
         self._cache: tuple[float, list[tpl.TemplateRow]] | None = None
 
@@ -101,22 +99,22 @@ class Drafter:
         """The template reply for one message: (text, template id); empty when nothing fits."""
         if to_sort:
             return "", None  # a human sorts it first; no guess put in the customer's mouth
-        register = tpl.register_for(text, language, self.default_register)
+        register = tpl.register_for(text, language, self.settings.default_register)
         chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
         if chosen is None:
             return "", None
-        variables = tpl.variables(
+        variables = tpl.variables_for(
+            self.settings,
             author_name=author_name,
             text=text,
-            brand=self.brand,
-            signature=self.signature,
             category=category,
             channel=channel,
-            register=register,
             language=language,
+            register=register,
         )
-        rendered = tpl.safe_render(chosen.body, variables, cache_key=(chosen.id, chosen.version))
-        return rendered[: tpl.length_limit(channel)], chosen.id
+        key = (chosen.id, chosen.version)
+        reply = tpl.render_reply(chosen.body, variables, channel=channel, cache_key=key)
+        return reply, chosen.id
 
     def suggest_for(
         self,

@@ -164,8 +164,10 @@ def variables_for(
     category: str | None,
     channel: str,
     language: str | None,
+    register: str | None = None,
 ) -> dict[str, Any]:
-    """`variables` for one message in the brand's voice, its register read from the text."""
+    """`variables` for one message in the brand's voice; its register is read from the text
+    unless the caller has already read it (drafting does, to choose the template)."""
     return variables(
         author_name=author_name,
         text=text,
@@ -173,7 +175,9 @@ def variables_for(
         signature=settings.agent_signature,
         category=category,
         channel=channel,
-        register=register_for(text, language, settings.default_register),
+        register=register
+        if register is not None
+        else register_for(text, language, settings.default_register),
         language=language,
     )
 
