@@ -108,3 +108,13 @@ def cli(env: dict[str, str], *args: str, stdin: str = "") -> str:
     done = subprocess.run([RELAIS, *args], env=env, input=stdin, capture_output=True, text=True, timeout=120)
     assert done.returncode == 0, done.stderr
     return done.stdout
+
+
+def wait_for_line(log: Path, needle: str, *, timeout: float) -> None:
+    """Wait until `log` contains `needle` (a process said it is ready); fail after `timeout` s."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if log.exists() and needle in log.read_text(errors="replace"):
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"{log.name} never said {needle!r}: {log.read_text(errors='replace')[-2000:]}")

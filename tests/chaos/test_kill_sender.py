@@ -22,7 +22,7 @@ from sqlalchemy import create_engine, text
 
 from tests.chaos.channels import CHANNELS
 from tests.chaos.conftest import DATABASES, scaled
-from tests.chaos.harness import Proc, Server, cli, relais_env
+from tests.chaos.harness import Proc, Server, cli, relais_env, wait_for_line
 from tests.conftest import SECRETS
 from tests.fakes.platforms import FakePlatforms
 
@@ -194,6 +194,9 @@ def test_sigkilled_senders_post_each_reply_once(
                 worker.kill()
             final = Proc(["worker"], env, tmp_path / "worker-final.log").start()
             logs.append(tmp_path / "worker-final.log")
+            # A SIGTERM during Python's start-up (before any handler exists) is death by signal, not
+            # a stop on request: the clean stop checked below is that of a started worker.
+            wait_for_line(tmp_path / "worker-final.log", "outbox worker", timeout=60)
             deadline = time.monotonic() + scaled(120, 600)
             while time.monotonic() < deadline:
                 open_rows = rows(
