@@ -725,9 +725,9 @@ def _template_save(
             expected_version=form.version if t is not None else None,
         )
     except RelaisError as e:
-        errors = (e.detail or {}).get("errors") if isinstance(e.detail, dict) else None
+        listed = e.detail.get("errors") if isinstance(e.detail, dict) else None
         return _template_form(
-            request, viewer, settings, t, values, errors or [e.message], status_code=e.status_code
+            request, viewer, settings, t, values, listed or [e.message], status_code=e.status_code
         )
     return flash(
         redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."
