@@ -250,7 +250,7 @@ def edit_similarity(suggested: str | None, sent: str | None) -> float:
 def _first_suggestions(conn: Any, draft_ids: list[int]) -> dict[int, str]:
     """The suggestion each edited draft showed before its first human edit, where recorded.
 
-    `app.drafts.service` records it (`suggested`) in the first "edited" event; without it (older
+    `app.review.service` records it (`suggested`) in the first "edited" event; without it (older
     events) the draft's own text is used, which is the suggestion when the only edit was made at
     approval, and the reviewer's earlier edit otherwise (the edit then looks lighter than it was).
     """

@@ -26,9 +26,10 @@ from fastapi.testclient import TestClient  # noqa: E402
 
 from app import db  # noqa: E402
 from app.config import Settings  # noqa: E402
-from app.drafts.service import DRAFTS_INSERT, priority_of  # noqa: E402
+from app.drafts.service import DRAFTS_INSERT  # noqa: E402
 from app.intake.batch import MESSAGES_INSERT  # noqa: E402
 from app.main import create_app  # noqa: E402
+from app.models import priority_of  # noqa: E402
 from app.users import service as users  # noqa: E402
 
 CATEGORIES = ["question", "complaint", "suggestion", "other"]

@@ -26,6 +26,7 @@ from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.platforms.types import InboundMessage
+from app.review import service as review_service
 from app.triage import ModelHolder, Triage
 
 log = logging.getLogger("relais.intake")
@@ -297,7 +298,7 @@ def _apply_deletions(session: Session, deliveries: Sequence[Delivery], now: dt.d
                 .returning(Message.id)
             ).scalar()
             if mid is not None:
-                drafts_service.withdraw(session, message_id=mid, reason="deleted on the platform", now=now)
+                review_service.withdraw(session, message_id=mid, reason="deleted on the platform", now=now)
 
 
 def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.datetime) -> None:

@@ -8,12 +8,12 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
 
 from app.deps import AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, SettingsDep
-from app.drafts import service as drafts
 from app.errors import NotFound, responses
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
 from app.review import schemas as s
+from app.review import service as review
 
 router = APIRouter(prefix="/api", tags=["review"], responses=responses(401, 503))
 
@@ -49,21 +49,21 @@ def list_drafts(
     platform: str | None = None,
     language: str | None = None,
     to_sort: bool | None = None,
-    limit: Annotated[int, Query(ge=1, le=drafts.MAX_PAGE)] = 50,
+    limit: Annotated[int, Query(ge=1, le=review.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
 ) -> s.DraftPage:
     """The queue: complaints first, then oldest first; keyset pagination with `cursor`."""
-    filt = drafts.QueueFilter(
+    filt = review.QueueFilter(
         status=None if status == "all" else status,
         category=category,
         platform=platform,
         language=language,
         to_sort=to_sort,
     )
-    rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
+    rows, next_cursor = review.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
     counts = (
-        drafts.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
+        review.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
     )
     return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
 
@@ -79,7 +79,7 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
         **base.model_dump(),
         history=[
             s.HistoryEvent(action=e.action, actor_id=e.actor_id, at=e.at, data=e.data or {})
-            for e in drafts.history(session, draft.id)
+            for e in review.history(session, draft.id)
         ],
         similar=[s.SimilarReply(**x) for x in similar],
         explanation=request.app.state.holder.explain(message.text),
@@ -94,41 +94,41 @@ def get_draft(
     draft_id: RowInt, request: Request, session: ReadSessionDep, user: ReviewerDep
 ) -> s.DraftDetail:
     """One draft with its message, history, the team's similar past replies and why it was sorted so."""
-    return _detail(request, session, drafts.get(session, draft_id))
+    return _detail(request, session, review.get(session, draft_id))
 
 
 @router.post("/drafts/{draft_id:int}/approve", response_model=s.DraftRead, responses=responses(404, 409, 422))
 def approve(draft_id: RowInt, body: s.ApproveBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Approve, optionally with an edited text; the reply is queued for sending in the same transaction."""
-    d = drafts.approve(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
+    d = review.approve(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
 @router.post("/drafts/{draft_id:int}/reject", response_model=s.DraftRead, responses=responses(404, 409, 422))
 def reject(draft_id: RowInt, body: s.RejectBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Reject with a reason; nothing is sent."""
-    d = drafts.reject(session, draft_id=draft_id, version=body.version, user_id=user.id, reason=body.reason)
+    d = review.reject(session, draft_id=draft_id, version=body.version, user_id=user.id, reason=body.reason)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
 @router.patch("/drafts/{draft_id:int}", response_model=s.DraftRead, responses=responses(404, 409, 422))
 def edit(draft_id: RowInt, body: s.EditBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Save an edited reply without deciding yet."""
-    d = drafts.edit(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
+    d = review.edit(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
 @router.post("/drafts/{draft_id:int}/claim", response_model=s.DraftRead, responses=responses(404, 409, 422))
 def claim(draft_id: RowInt, session: SessionDep, user: ReviewerDep, settings: SettingsDep) -> s.DraftRead:
     """Hold the draft for a few minutes (RELAIS_CLAIM_TTL_S) so nobody else works on it."""
-    d = drafts.claim(session, draft_id=draft_id, user_id=user.id, ttl_s=settings.claim_ttl_s)
+    d = review.claim(session, draft_id=draft_id, user_id=user.id, ttl_s=settings.claim_ttl_s)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
 @router.delete("/drafts/{draft_id:int}/claim", response_model=s.DraftRead, responses=responses(404, 409, 422))
 def release(draft_id: RowInt, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
     """Give a claimed draft back."""
-    d = drafts.release(session, draft_id=draft_id, user_id=user.id)
+    d = review.release(session, draft_id=draft_id, user_id=user.id)
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 
@@ -146,7 +146,7 @@ def relabel(
     message_id: RowInt, body: s.RelabelBody, request: Request, session: SessionDep, user: ReviewerDep
 ) -> s.MessageRead:
     """Correct the category: stored as a training label, and a pending draft is re-suggested."""
-    m = drafts.relabel(
+    m = review.relabel(
         session, request.app.state.drafter, message_id=message_id, category=body.category, user_id=user.id
     )
     return message_read(m)

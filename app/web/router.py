@@ -24,12 +24,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
-from app.drafts import service as drafts
 from app.errors import BadRequest, RelaisError
 from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
+from app.review import service as review
 from app.users import service as users
 from app.web import security as sec
 from app.web import service as web
@@ -139,11 +139,11 @@ def redirect(url: str) -> RedirectResponse:
 FILTER_KEYS = ("status", "category", "platform", "language", "to_sort")
 
 
-def parse_filter(params: dict[str, str]) -> tuple[drafts.QueueFilter, dict[str, str]]:
+def parse_filter(params: dict[str, str]) -> tuple[review.QueueFilter, dict[str, str]]:
     """A QueueFilter from query or form values, and the clean values to carry on in links."""
     clean = {k: params[k].strip() for k in FILTER_KEYS if params.get(k, "").strip()}
     status = clean.get("status", "pending")
-    if status not in drafts.STATUSES:
+    if status not in review.STATUSES:
         clean.pop("status", None)
         status = "pending"
     category = clean.get("category")
@@ -155,7 +155,7 @@ def parse_filter(params: dict[str, str]) -> tuple[drafts.QueueFilter, dict[str, 
         clean.pop("to_sort", None)
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
-    filt = drafts.QueueFilter(
+    filt = review.QueueFilter(
         status=status, category=category, platform=platform, language=language, to_sort=to_sort
     )
     return filt, clean
@@ -165,7 +165,7 @@ def with_query(path: str, query: dict[str, str]) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
-def filter_from_form(q: str) -> tuple[drafts.QueueFilter, dict[str, str]]:
+def filter_from_form(q: str) -> tuple[review.QueueFilter, dict[str, str]]:
     from urllib.parse import parse_qsl
 
     return parse_filter(dict(parse_qsl(q[:1000])))
@@ -174,7 +174,7 @@ def filter_from_form(q: str) -> tuple[drafts.QueueFilter, dict[str, str]]:
 def after_decision(session: Session, draft: Draft, q: str) -> str:
     """Where to go once a draft is decided: the next pending draft of the same view, else the queue."""
     filt, clean = filter_from_form(q)
-    filt = drafts.QueueFilter(
+    filt = review.QueueFilter(
         status="pending",
         category=filt.category,
         platform=filt.platform,
@@ -295,9 +295,9 @@ def queue(
     """The queue: complaints first then oldest first, with filters and counts per category."""
     filt, clean = parse_filter(dict(request.query_params))
     try:
-        rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=50, cursor=cursor)
+        rows, next_cursor = review.list_drafts(session, filt=filt, limit=50, cursor=cursor)
     except BadRequest:
-        rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=50)
+        rows, next_cursor = review.list_drafts(session, filt=filt, limit=50)
     now = utcnow()
     items = [
         {
@@ -308,7 +308,7 @@ def queue(
         }
         for d, m in rows
     ]
-    counts = drafts.queue_counts(session, status=filt.status or "pending")
+    counts = review.queue_counts(session, status=filt.status or "pending")
     return page(
         request,
         "queue.html",
@@ -321,7 +321,7 @@ def queue(
             "filters": clean,
             "filt": filt,
             "options": web.filter_options(session),
-            "statuses": drafts.STATUSES,
+            "statuses": review.STATUSES,
             "next_url": with_query("/", {**clean, "cursor": next_cursor}) if next_cursor else None,
             "query": urlencode(clean),
         },
@@ -337,18 +337,18 @@ def draft_page(
     draft_id: RowInt, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
 ) -> Response:
     """One message with its context, the draft in an editor, and every decision."""
-    draft = drafts.get(session, draft_id)
+    draft = review.get(session, draft_id)
     message = session.get(Message, draft.message_id)
     assert message is not None
     filt, clean = parse_filter(dict(request.query_params))
-    neighbours_filt = drafts.QueueFilter(
+    neighbours_filt = review.QueueFilter(
         status=draft.status if filt.status == draft.status else "pending",
         category=filt.category,
         platform=filt.platform,
         language=filt.language,
         to_sort=filt.to_sort,
     )
-    history = drafts.history(session, draft.id)
+    history = review.history(session, draft.id)
     names = web.user_names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
     item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
     query = urlencode(clean)
@@ -438,7 +438,7 @@ def approve(
         settings,
         draft_id,
         q,
-        lambda: drafts.approve(
+        lambda: review.approve(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text
         ),
         f"Draft #{draft_id} approved: the reply is on its way.",
@@ -461,7 +461,7 @@ def reject(
         settings,
         draft_id,
         q,
-        lambda: drafts.reject(
+        lambda: review.reject(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
         ),
         f"Draft #{draft_id} rejected.",
@@ -479,10 +479,10 @@ def relabel(
     q: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
     """Change the category (a training label); a pending draft is re-suggested, and stays on screen."""
-    draft = drafts.get(session, draft_id)
+    draft = review.get(session, draft_id)
     back = with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])
     try:
-        drafts.relabel(
+        review.relabel(
             session,
             request.app.state.drafter,
             message_id=draft.message_id,

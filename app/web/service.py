@@ -1,7 +1,7 @@
 """Page-specific queries of the review pages: neighbours in the queue, a message's context, the outbox
 and channel health, and the dashboard's numbers (SQL over messages, drafts and corrections).
 
-Decisions themselves (approve, reject, relabel, ...) are `app.drafts.service`; nothing here writes.
+Decisions themselves (approve, reject, relabel, ...) are `app.review.service`; nothing here writes.
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from urllib.parse import urlsplit
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
-from app.drafts import service as drafts
 from app.models import Channel, Correction, Draft, Message, OutboxItem, User, utcnow
+from app.review import service as review
 from classifier import artifacts
 
 DASHBOARD_DAYS = 14
@@ -79,16 +79,16 @@ def safe_url(value: Any) -> str | None:
 # -- the queue -------------------------------------------------------------------------------------
 
 
-def next_draft_id(session: Session, *, filt: drafts.QueueFilter, after: Draft | None) -> int | None:
-    """The draft after `after` in queue order (or the first one), through `drafts.list_drafts`."""
-    cursor = drafts.encode_cursor(after.priority, after.received_at, after.id) if after is not None else None
-    rows, _ = drafts.list_drafts(session, filt=filt, limit=1, cursor=cursor)
+def next_draft_id(session: Session, *, filt: review.QueueFilter, after: Draft | None) -> int | None:
+    """The draft after `after` in queue order (or the first one), through `review.list_drafts`."""
+    cursor = review.encode_cursor(after.priority, after.received_at, after.id) if after is not None else None
+    rows, _ = review.list_drafts(session, filt=filt, limit=1, cursor=cursor)
     return rows[0][0].id if rows else None
 
 
-def previous_draft_id(session: Session, *, filt: drafts.QueueFilter, before: Draft) -> int | None:
+def previous_draft_id(session: Session, *, filt: review.QueueFilter, before: Draft) -> int | None:
     """The draft before `before` in queue order."""
-    return drafts.previous_in_queue(session, filt=filt, before=before)
+    return review.previous_in_queue(session, filt=filt, before=before)
 
 
 def filter_options(session: Session) -> dict[str, list[str]]:
@@ -314,7 +314,7 @@ def dashboard(
         per_day=per_day,
         response=response,
         backlog_by_day=backlog_by_day,
-        backlog=drafts.queue_counts(session),
+        backlog=review.queue_counts(session),
         oldest_waiting_s=(now - oldest).total_seconds() if oldest is not None else None,
         sent=int(sent or 0),
         sent_unedited=int(unedited or 0),

@@ -13,8 +13,8 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select, update
 
 from app import db
-from app.drafts import service as drafts
 from app.models import Correction, Draft, DraftEvent, Message, OutboxItem
+from app.review import service as review
 from tests.conftest import deliver, make_user
 
 ROUTES = [
@@ -161,7 +161,7 @@ def test_edit_and_approve_queues_exactly_the_edited_text(
         [item] = s.scalars(select(OutboxItem)).all()
         assert item.text == "Toutes nos excuses !" and item.status == "queued"
         assert item.target["reply_to_id"] == "e1"
-        assert [e.action for e in drafts.history(s, d["id"])] == ["proposed", "edited", "approved"]
+        assert [e.action for e in review.history(s, d["id"])] == ["proposed", "edited", "approved"]
         assert [e.action for e in s.scalars(select(DraftEvent).where(DraftEvent.draft_id == d["id"]))] == [
             "edited",
             "approved",

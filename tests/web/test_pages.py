@@ -718,12 +718,12 @@ def _channel(client: TestClient, **values: Any) -> None:
 
 def _dead_letter(client: TestClient, draft_id: int) -> int:
     """Approve a draft through the service and mark its send dead, as the sender would."""
-    from app.drafts import service as drafts
+    from app.review import service as review
 
     version = draft_row(client, draft_id).version
     with db(client) as s:
         uid = s.scalar(select(WebSession.user_id)) or 1
-        drafts.approve(s, draft_id=draft_id, version=version, user_id=uid, text="Bonjour")
+        review.approve(s, draft_id=draft_id, version=version, user_id=uid, text="Bonjour")
         s.execute(
             update(OutboxItem)
             .where(OutboxItem.draft_id == draft_id)

@@ -1,0 +1,384 @@
+"""The review queue: reading it (filters, keyset cursors) and deciding drafts (approve, reject,
+edit, claim, release, withdraw), and relabelling a message.
+
+Decisions use a version column and conditional updates (`UPDATE .. WHERE version = :v AND
+status = 'pending'`), which work the same on SQLite and PostgreSQL: of two reviewers approving at
+the same moment, exactly one changes the row; the other gets a 409 with the current state.
+Services flush; the caller's unit of work commits.
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import difflib
+import json
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from sqlalchemy import Select, func, literal, or_, select, tuple_, update
+from sqlalchemy.orm import Session
+
+from app import audit, db
+from app.drafts.service import Drafter
+from app.errors import BadRequest, Conflict, Invalid, NotFound
+from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, priority_of, utcnow
+from app.outbox import service as outbox
+from app.reply_templates import rendering as tpl
+
+STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn")
+MAX_PAGE = 200
+
+
+# -- reading the queue ---------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class QueueFilter:
+    status: str | None = "pending"
+    category: str | None = None
+    platform: str | None = None
+    language: str | None = None
+    to_sort: bool | None = None
+
+
+def encode_cursor(priority: int, received_at: dt.datetime, draft_id: int) -> str:
+    raw = json.dumps([priority, received_at.isoformat(), draft_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        priority, received, did = json.loads(raw)
+        when = dt.datetime.fromisoformat(received)
+        if when.tzinfo is None or not isinstance(priority, int) or not isinstance(did, int):
+            raise ValueError
+        if not (-(2**31) <= priority < 2**31 and 0 <= did < 2**63):  # what the columns hold
+            raise ValueError
+        return priority, when, did
+    except (ValueError, TypeError, json.JSONDecodeError) as e:
+        raise BadRequest("invalid cursor") from e
+
+
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
+    """The one home of the queue's filters (validated here)."""
+    if filt.status is not None:
+        if filt.status not in STATUSES:
+            raise BadRequest(f"status must be one of {list(STATUSES)}")
+        q = q.where(Draft.status == filt.status)
+    if filt.category is not None:
+        if filt.category not in CATEGORIES:
+            raise BadRequest(f"category must be one of {list(CATEGORIES)}")
+        q = q.where(Draft.category == filt.category)
+    if filt.platform is not None:
+        q = q.where(Draft.platform == filt.platform)
+    if filt.language is not None:
+        q = q.where(Draft.language == filt.language)
+    if filt.to_sort is not None:
+        q = q.where(Draft.to_sort.is_(filt.to_sort))
+    return q
+
+
+def list_drafts(
+    session: Session, *, filt: QueueFilter, limit: int = 50, cursor: str | None = None
+) -> tuple[list[tuple[Draft, Message]], str | None]:
+    """One page of the queue, complaints first then oldest first; keyset pagination."""
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+    q = _queue_query(select(Draft, Message).join(Message, Message.id == Draft.message_id), filt)
+    if cursor:
+        # a row-value comparison is an index range on (…, priority, received_at, id) for both
+        # PostgreSQL and SQLite; the equivalent OR of ANDs is not, once a filter is added
+        after = tuple_(*map(literal, decode_cursor(cursor)))
+        q = q.where(tuple_(Draft.priority, Draft.received_at, Draft.id) > after)
+    q = q.order_by(Draft.priority, Draft.received_at, Draft.id).limit(limit + 1)
+    rows = [(d, m) for d, m in session.execute(q).all()]
+    next_cursor = None
+    if len(rows) > limit:
+        rows = rows[:limit]
+        last = rows[-1][0]
+        next_cursor = encode_cursor(last.priority, last.received_at, last.id)
+    return rows, next_cursor
+
+
+def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> int | None:
+    """The id of the draft just before `before` in queue order (the reverse keyset)."""
+    p, r, i = before.priority, before.received_at, before.id
+    q = _queue_query(select(Draft.id), filt).where(
+        tuple_(Draft.priority, Draft.received_at, Draft.id) < tuple_(literal(p), literal(r), literal(i))
+    )
+    return session.scalar(
+        q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)
+    )
+
+
+def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]:
+    rows = session.execute(
+        select(Draft.category, func.count()).where(Draft.status == status).group_by(Draft.category)
+    ).all()
+    counts = {c: 0 for c in CATEGORIES}
+    for category, n in rows:
+        counts[category or "unsorted"] = n
+    return counts
+
+
+def get(session: Session, draft_id: int) -> Draft:
+    draft = session.get(Draft, draft_id)
+    if draft is None:
+        raise NotFound(f"draft {draft_id} not found")
+    return draft
+
+
+def history(session: Session, draft_id: int) -> list[DraftEvent]:
+    """Every transition of the draft, starting with its proposal (the draft row's own creation)."""
+    draft = get(session, draft_id)
+    proposed = DraftEvent(
+        draft_id=draft_id,
+        action="proposed",
+        actor_id=None,
+        at=draft.created_at,
+        data={"template_id": draft.template_id},
+    )
+    return [proposed, *audit.events(session, draft_id)]
+
+
+def state(draft: Draft) -> dict[str, Any]:
+    return {
+        "id": draft.id,
+        "version": draft.version,
+        "status": draft.status,
+        "claimed_by": draft.claimed_by,
+        "claimed_until": draft.claimed_until.isoformat() if draft.claimed_until else None,
+        "decided_by": draft.decided_by,
+        "reason": draft.reason,
+    }
+
+
+# -- decisions -----------------------------------------------------------------------------------
+
+
+def _conflict(session: Session, draft_id: int, why: str) -> Conflict:
+    session.expire_all()
+    draft = get(session, draft_id)
+    return Conflict(why, detail=state(draft))
+
+
+def _decide(
+    session: Session, draft_id: int, version: int, user_id: int, now: dt.datetime, **values: Any
+) -> Draft:
+    """Move a pending draft on, atomically; 409 with the current state when someone got there first."""
+    claim_free = or_(
+        Draft.claimed_by.is_(None),
+        Draft.claimed_by == user_id,
+        Draft.claimed_until.is_(None),
+        Draft.claimed_until < now,
+    )
+    changed = db.changed(
+        session,
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending", claim_free)
+        .values(
+            version=Draft.version + 1,
+            updated_at=now,
+            decided_by=user_id,
+            decided_at=now,
+            claimed_by=None,
+            claimed_until=None,
+            **values,
+        )
+        .execution_options(synchronize_session=False),
+    )
+    if changed != 1:
+        draft = get(session, draft_id)  # 404 if it does not exist
+        session.refresh(draft)
+        if draft.status != "pending":
+            raise Conflict(f"draft {draft_id} is already {draft.status}", detail=state(draft))
+        if draft.version != version:
+            raise Conflict(
+                f"draft {draft_id} changed (version {draft.version}, not {version})", detail=state(draft)
+            )
+        raise Conflict(f"draft {draft_id} is claimed by another reviewer", detail=state(draft))
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def approve(session: Session, *, draft_id: int, version: int, user_id: int, text: str | None) -> Draft:
+    """Approve (optionally with an edited text) and queue the reply in the same transaction."""
+    now = utcnow()
+    current = get(session, draft_id)
+    if current.status != "pending":
+        raise Conflict(f"draft {draft_id} is already {current.status}", detail=state(current))
+    message = session.get(Message, current.message_id)
+    assert message is not None
+    final = (text if text is not None else current.text).strip()
+    if not final:
+        raise Invalid("the reply is empty: write a reply or reject the draft")
+    limit = tpl.length_limit(message.channel)
+    if len(final) > limit:
+        raise Invalid(
+            f"the reply is {len(final)} characters; {message.channel} accepts {limit}",
+            detail={"length": len(final), "limit": limit},
+        )
+    edited = final != current.text.strip()
+    draft = _decide(
+        session,
+        draft_id,
+        version,
+        user_id,
+        now,
+        status="approved",
+        final_text=final,
+        edited=edited or current.edited,
+    )
+    if edited:
+        first = _first_edit(current)
+        audit.record(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
+    audit.record(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
+    outbox.enqueue(session, draft_id=draft_id, message=message, text=final, now=now)
+    return draft
+
+
+def _first_edit(current: Draft) -> dict[str, str]:
+    """The suggestion as shown, recorded with a draft's first human edit (`app.learning` measures
+    how heavily a reply was edited against it)."""
+    return {} if current.edited else {"suggested": current.text}
+
+
+def reject(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
+    reason = reason.strip()
+    if not reason:
+        raise Invalid("a rejection needs a reason")
+    now = utcnow()
+    draft = _decide(session, draft_id, version, user_id, now, status="rejected", reason=reason[:2000])
+    audit.record(session, draft_id, "rejected", user_id, now, reason=reason[:2000])
+    return draft
+
+
+def edit(session: Session, *, draft_id: int, version: int, user_id: int, text: str) -> Draft:
+    """Save an edited reply without deciding yet (the draft stays pending, version moves on)."""
+    now = utcnow()
+    current = get(session, draft_id)
+    changed = db.changed(
+        session,
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.version == version, Draft.status == "pending")
+        .values(text=text, edited=True, version=Draft.version + 1, updated_at=now)
+        .execution_options(synchronize_session=False),
+    )
+    if changed != 1:
+        raise _conflict(session, draft_id, f"draft {draft_id} changed or was decided")
+    audit.record(
+        session, draft_id, "edited", user_id, now, diff=diff(current.text, text), **_first_edit(current)
+    )
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def claim(session: Session, *, draft_id: int, user_id: int, ttl_s: int) -> Draft:
+    """Hold a pending draft for `ttl_s` seconds so that nobody else works on it."""
+    now = utcnow()
+    until = now + dt.timedelta(seconds=ttl_s)
+    changed = db.changed(
+        session,
+        update(Draft)
+        .where(
+            Draft.id == draft_id,
+            Draft.status == "pending",
+            or_(
+                Draft.claimed_by.is_(None),
+                Draft.claimed_by == user_id,
+                Draft.claimed_until.is_(None),
+                Draft.claimed_until < now,
+            ),
+        )
+        .values(claimed_by=user_id, claimed_until=until)
+        .execution_options(synchronize_session=False),
+    )
+    if changed != 1:
+        raise _conflict(session, draft_id, f"draft {draft_id} is decided or claimed by another reviewer")
+    audit.record(session, draft_id, "claimed", user_id, now, until=until.isoformat())
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def release(session: Session, *, draft_id: int, user_id: int) -> Draft:
+    now = utcnow()
+    changed = db.changed(
+        session,
+        update(Draft)
+        .where(Draft.id == draft_id, Draft.claimed_by == user_id)
+        .values(claimed_by=None, claimed_until=None)
+        .execution_options(synchronize_session=False),
+    )
+    if changed == 1:
+        audit.record(session, draft_id, "released", user_id, now)
+    draft = get(session, draft_id)
+    session.refresh(draft)
+    return draft
+
+
+def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime) -> None:
+    """The customer deleted the message: a pending draft leaves the queue."""
+    did = session.execute(
+        update(Draft)
+        .where(Draft.message_id == message_id, Draft.status == "pending")
+        .values(status="withdrawn", reason=reason, version=Draft.version + 1, updated_at=now)
+        .returning(Draft.id)
+    ).scalar()
+    if did is not None:
+        audit.record(session, did, "withdrawn", None, now, reason=reason)
+
+
+def relabel(session: Session, drafter: Drafter, *, message_id: int, category: str, user_id: int) -> Message:
+    """A reviewer's correction: stored as a training label; a pending draft is re-suggested."""
+    if category not in CATEGORIES:
+        raise Invalid(f"category must be one of {list(CATEGORIES)}")
+    now = utcnow()
+    message = session.get(Message, message_id)
+    if message is None:
+        raise NotFound(f"message {message_id} not found")
+    old = message.category
+    session.add(
+        Correction(
+            message_id=message_id,
+            user_id=user_id,
+            old_category=old,
+            new_category=category,
+            text=message.text,
+            language=message.language,
+            model_version=message.model_version,
+            created_at=now,
+        )
+    )
+    message.category = category
+    message.to_sort = False
+    draft = session.scalar(select(Draft).where(Draft.message_id == message_id))
+    if draft is not None:
+        draft.category = category
+        draft.to_sort = False
+        draft.priority = priority_of(category)
+        draft.updated_at = now
+        if draft.status == "pending":
+            text, template_id = drafter.suggest_for(
+                drafter.templates(session, fresh=True), message, category=category, language=message.language
+            )
+            draft.text, draft.template_id = text, template_id
+            draft.version += 1
+        session.flush()
+        audit.record(session, draft.id, "relabelled", user_id, now, old=old, new=category)
+    session.flush()
+    return message
+
+
+def diff(before: str, after: str) -> str:
+    """A unified diff of the suggestion and the text actually sent."""
+    return "\n".join(
+        difflib.unified_diff(before.splitlines(), after.splitlines(), "suggested", "sent", lineterm="")
+    )
