@@ -1,4 +1,7 @@
-"""Dependencies, named once: routes read `session: SessionDep, user: ReviewerDep`."""
+"""Dependencies, named once: routes read `session: SessionDep, user: ReviewerDep`.
+
+This module and `app.main` (which fills it) are the only ones to touch `app.state`. The webhook
+fast path, which runs ahead of FastAPI's injection, calls the same functions directly."""
 
 from __future__ import annotations
 
@@ -11,13 +14,43 @@ from sqlalchemy.orm import Session
 
 from app import db
 from app.config import Settings
+from app.drafts.service import Drafter
+from app.drafts.similar import SimilarReplies
 from app.errors import Forbidden, Unauthorized
+from app.intake import Intake
 from app.models import User
+from app.platforms.types import AdapterContext
+from app.triage import ModelHolder
 from app.users import service as users
+
+# `app.state` is untyped: each getter below is the one place that says what a name holds.
 
 
 def get_settings(request: Request) -> Settings:
     return request.app.state.settings  # type: ignore[no-any-return]
+
+
+def get_holder(request: Request) -> ModelHolder:
+    """The classifier, hot-reloaded."""
+    return request.app.state.holder  # type: ignore[no-any-return]
+
+
+def get_drafter(request: Request) -> Drafter:
+    return request.app.state.drafter  # type: ignore[no-any-return]
+
+
+def get_similar(request: Request) -> SimilarReplies:
+    """The team's similar past replies."""
+    return request.app.state.similar  # type: ignore[no-any-return]
+
+
+def get_intake(request: Request) -> Intake:
+    """Where webhook deliveries are stored (a thread or a process of its own)."""
+    return request.app.state.intake  # type: ignore[no-any-return]
+
+
+def get_adapter_context(request: Request) -> AdapterContext:
+    return request.app.state.adapter_context  # type: ignore[no-any-return]
 
 
 def get_session(request: Request) -> Iterator[Session]:
@@ -50,6 +83,9 @@ def _json_integer(value: object) -> object:
 RowInt = Annotated[int, Field(ge=1, le=MAX_ROW_INT), BeforeValidator(_json_integer)]
 
 SettingsDep = Annotated[Settings, Depends(get_settings)]
+HolderDep = Annotated[ModelHolder, Depends(get_holder)]
+DrafterDep = Annotated[Drafter, Depends(get_drafter)]
+SimilarDep = Annotated[SimilarReplies, Depends(get_similar)]
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]
 ReadSessionDep = Annotated[Session, Depends(get_read_session, scope="function")]
 

@@ -23,7 +23,7 @@ import zoneinfo
 from collections.abc import Mapping
 from io import BytesIO
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
@@ -34,6 +34,9 @@ from babel.support import Translations
 from jinja2 import Environment, pass_context
 from jinja2.runtime import Context
 from starlette.requests import Request
+
+if TYPE_CHECKING:
+    from app.config import Settings
 
 LOCALE_DIR = Path(__file__).resolve().parent / "locale"
 LANGUAGES = ("fr", "en")
@@ -121,8 +124,12 @@ def set_viewer(request: Request, viewer: Any) -> None:
     request.state.language = None
 
 
-def _settings(request: Request) -> Any:
-    return getattr(request.app.state, "settings", None)
+def _settings(request: Request) -> Settings:
+    """The app's settings, from `app.deps`, imported when called: it loads the whole app (the
+    classifier included), and the CLI reads these catalogs alone."""
+    from app import deps
+
+    return deps.get_settings(request)
 
 
 def language_of(request: Request) -> str:
@@ -135,9 +142,7 @@ def language_of(request: Request) -> str:
     if own in LANGUAGES:
         chosen = str(own)
     else:
-        settings = _settings(request)
-        default = getattr(settings, "language", DEFAULT_LANGUAGE)
-        chosen = negotiate(request.headers.get("accept-language"), default)
+        chosen = negotiate(request.headers.get("accept-language"), _settings(request).language)
     request.state.language = chosen
     return chosen
 
@@ -145,8 +150,7 @@ def language_of(request: Request) -> str:
 def zone_of(request: Request) -> zoneinfo.ZoneInfo:
     """The time zone this request's dates are shown in."""
     viewer = getattr(request.state, "viewer", None)
-    settings = _settings(request)
-    return zone(getattr(viewer, "timezone", None), getattr(settings, "timezone", DEFAULT_TIMEZONE))
+    return zone(getattr(viewer, "timezone", None), _settings(request).timezone)
 
 
 # -- words for stored codes ------------------------------------------------------------------------

@@ -14,8 +14,9 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Annotated, Any, Protocol
 
+from fastapi import Depends, Request
 from fastapi.responses import Response
 from pydantic import SecretStr
 
@@ -28,6 +29,17 @@ if TYPE_CHECKING:
     import httpx
 
     from app.config import Settings
+
+
+def handshake_settings(request: Request) -> Settings:
+    """The running app's settings, for a handshake endpoint: `app.deps.get_settings`, imported when
+    called because `app.config` builds the settings class from the platforms' own."""
+    from app import deps
+
+    return deps.get_settings(request)
+
+
+HandshakeSettingsDep = Annotated["Settings", Depends(handshake_settings)]
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,14 +13,14 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
-from fastapi import Query, Request
+from fastapi import Query
 from fastapi.responses import PlainTextResponse
 from pydantic import BaseModel, SecretStr, field_validator
 
 from app import metrics
 from app.errors import Forbidden
 from app.platforms import sending
-from app.platforms.base import Handshake, PlatformBase, unset_if_empty
+from app.platforms.base import Handshake, HandshakeSettingsDep, PlatformBase, unset_if_empty
 from app.platforms.signing import InvalidSignature, hmac256
 from app.platforms.types import (
     AdapterContext,
@@ -324,13 +324,13 @@ def verify(secret: bytes, body: bytes, headers: Mapping[str, str]) -> None:
 
 
 def handshake(
-    request: Request,
+    settings: HandshakeSettingsDep,
     mode: Annotated[str | None, Query(alias="hub.mode")] = None,
     token: Annotated[str | None, Query(alias="hub.verify_token")] = None,
     challenge: Annotated[str | None, Query(alias="hub.challenge")] = None,
 ) -> PlainTextResponse:
     """Meta's subscription handshake: echo `hub.challenge` when the verify token matches."""
-    expected: SecretStr | None = request.app.state.settings.meta_verify_token
+    expected: SecretStr | None = settings.meta_verify_token
     if expected is None:
         raise Forbidden("the meta channel has no verify token configured")
     if (

@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import httpx
-from fastapi import Query, Request
+from fastapi import Query
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, SecretStr, field_validator
 
 from app.errors import BadRequest
 from app.platforms import sending
-from app.platforms.base import Handshake, PlatformBase, inbound_secret, unset_if_empty
+from app.platforms.base import Handshake, HandshakeSettingsDep, PlatformBase, inbound_secret, unset_if_empty
 from app.platforms.signing import InvalidSignature, hmac256
 from app.platforms.types import (
     AdapterContext,
@@ -276,11 +276,13 @@ def verify(secret: bytes, body: bytes, headers: Mapping[str, str]) -> None:
         raise InvalidSignature("bad_signature")
 
 
-def handshake(request: Request, crc_token: Annotated[str | None, Query()] = None) -> dict[str, str]:
+def handshake(
+    settings: HandshakeSettingsDep, crc_token: Annotated[str | None, Query()] = None
+) -> dict[str, str]:
     """X's challenge-response check."""
     if not crc_token:
         raise BadRequest("crc_token is required")
-    secret = inbound_secret(X, request.app.state.settings)
+    secret = inbound_secret(X, settings)
     return {"response_token": crc_response(secret, crc_token)}
 
 

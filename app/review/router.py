@@ -4,16 +4,28 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query, Request
+from fastapi import APIRouter, Query
 from sqlalchemy import select
 
-from app.deps import AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, SettingsDep
+from app.deps import (
+    AdminDep,
+    DrafterDep,
+    HolderDep,
+    ReadSessionDep,
+    ReviewerDep,
+    RowInt,
+    SessionDep,
+    SettingsDep,
+    SimilarDep,
+)
+from app.drafts.similar import SimilarReplies
 from app.errors import NotFound, responses
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
 from app.review import schemas as s
 from app.review import service as review
+from app.triage import ModelHolder
 
 router = APIRouter(prefix="/api", tags=["review"], responses=responses(401, 503))
 
@@ -68,10 +80,12 @@ def list_drafts(
     return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
 
 
-def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
+def _detail(
+    session: Any, draft: Draft, similar_replies: SimilarReplies, holder: ModelHolder
+) -> s.DraftDetail:
     message = session.get(Message, draft.message_id)
     base = draft_read(draft, message)
-    similar = request.app.state.similar.find(
+    similar = similar_replies.find(
         session, text=message.text, language=message.language, exclude_message_id=message.id
     )
     item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
@@ -82,7 +96,7 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
             for e in review.history(session, draft.id)
         ],
         similar=[s.SimilarReply(**x) for x in similar],
-        explanation=request.app.state.holder.explain(message.text),
+        explanation=holder.explain(message.text),
         outbox=None
         if item is None
         else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(mode="json"),
@@ -91,10 +105,10 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
 
 @router.get("/drafts/{draft_id:int}", response_model=s.DraftDetail, responses=responses(404, 422))
 def get_draft(
-    draft_id: RowInt, request: Request, session: ReadSessionDep, user: ReviewerDep
+    draft_id: RowInt, session: ReadSessionDep, user: ReviewerDep, similar: SimilarDep, holder: HolderDep
 ) -> s.DraftDetail:
     """One draft with its message, history, the team's similar past replies and why it was sorted so."""
-    return _detail(request, session, review.get(session, draft_id))
+    return _detail(session, review.get(session, draft_id), similar, holder)
 
 
 @router.post("/drafts/{draft_id:int}/approve", response_model=s.DraftRead, responses=responses(404, 409, 422))
@@ -143,12 +157,10 @@ def get_message(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) 
 
 @router.patch("/messages/{message_id:int}", response_model=s.MessageRead, responses=responses(404, 422))
 def relabel(
-    message_id: RowInt, body: s.RelabelBody, request: Request, session: SessionDep, user: ReviewerDep
+    message_id: RowInt, body: s.RelabelBody, session: SessionDep, user: ReviewerDep, drafter: DrafterDep
 ) -> s.MessageRead:
     """Correct the category: stored as a training label, and a pending draft is re-suggested."""
-    m = review.relabel(
-        session, request.app.state.drafter, message_id=message_id, category=body.category, user_id=user.id
-    )
+    m = review.relabel(session, drafter, message_id=message_id, category=body.category, user_id=user.id)
     return message_read(m)
 
 

@@ -23,7 +23,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
+from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
 from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
@@ -334,7 +334,13 @@ def queue(
 
 @router.get("/drafts/{draft_id:int}")
 def draft_page(
-    draft_id: RowInt, request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
+    draft_id: RowInt,
+    request: Request,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    viewer: PageViewer,
+    holder: HolderDep,
+    similar: SimilarDep,
 ) -> Response:
     """One message with its context, the draft in an editor, and every decision."""
     draft = review.get(session, draft_id)
@@ -370,8 +376,8 @@ def draft_page(
             "names": names,
             "waiting_s": (utcnow() - message.received_at).total_seconds(),
             "confidence": web.confidence_text(message.confidence, settings.confidence_threshold),
-            "explanation": request.app.state.holder.explain(message.text),
-            "similar": request.app.state.similar.find(
+            "explanation": holder.explain(message.text),
+            "similar": similar.find(
                 session,
                 text=message.text,
                 language=message.language,
@@ -471,10 +477,10 @@ def reject(
 @router.post("/drafts/{draft_id:int}/category")
 def relabel(
     draft_id: RowInt,
-    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
+    drafter: DrafterDep,
     category: Annotated[str, Form(max_length=16)],
     q: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
@@ -484,7 +490,7 @@ def relabel(
     try:
         review.relabel(
             session,
-            request.app.state.drafter,
+            drafter,
             message_id=draft.message_id,
             category=category,
             user_id=viewer.user_id,
@@ -544,7 +550,7 @@ def resume(
 
 @router.get("/dashboard")
 def dashboard(
-    request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer
+    request: Request, session: ReadSessionDep, settings: SettingsDep, viewer: PageViewer, holder: HolderDep
 ) -> Response:
     """Messages per day by category, first-response time, backlog, unedited and "to sort" shares."""
     stats = web.dashboard(session, threshold=settings.confidence_threshold, models_dir=settings.models_dir)
@@ -574,7 +580,7 @@ def dashboard(
             "backlog_chart": backlog,
             "corrections": corrections,
             "keys": keys,
-            "model": request.app.state.holder.info(),
+            "model": holder.info(),
         },
     )
 

@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
-from app import metrics, platforms
+from app import deps, metrics, platforms
 from app.config import Settings
 from app.errors import (
     BadRequest,
@@ -34,7 +34,7 @@ from app.intake import DatabaseUnavailable, Delivery, Intake
 from app.intake.storable import storable
 from app.platforms.base import Platform, inbound_secret
 from app.platforms.signing import InvalidSignature
-from app.platforms.types import MalformedPayload
+from app.platforms.types import AdapterContext, MalformedPayload
 
 log = logging.getLogger("relais.webhooks")
 router = APIRouter(prefix="/webhooks", tags=["webhooks"])
@@ -64,10 +64,16 @@ async def read_body(receive: Any, headers: dict[str, str], limit: int, platform:
             return chunks[0] if len(chunks) == 1 else b"".join(chunks)
 
 
-async def handle(state: Any, platform: Platform, headers: dict[str, str], body: bytes) -> bytes:
+async def handle(
+    settings: Settings,
+    ctx: AdapterContext,
+    intake: Intake,
+    platform: Platform,
+    headers: dict[str, str],
+    body: bytes,
+) -> bytes:
     """Verify, parse and store one delivery; the JSON answer of a 200. Failures raise RelaisError."""
     started = time.perf_counter()
-    settings: Settings = state.settings
     name = platform.name
     try:
         platform.verify(settings, inbound_secret(platform, settings), body, headers)
@@ -80,7 +86,7 @@ async def handle(state: Any, platform: Platform, headers: dict[str, str], body: 
         metrics.WEBHOOKS_REJECTED.labels(name, "malformed").inc()
         raise BadRequest(f"body is not valid JSON: {e}") from None
     try:
-        parsed = storable(platform.parse(headers, payload, state.adapter_context), body)
+        parsed = storable(platform.parse(headers, payload, ctx), body)
     except MalformedPayload as e:
         metrics.WEBHOOKS_REJECTED.labels(name, "malformed").inc()
         raise BadRequest(f"malformed {name} payload: {e}") from None
@@ -101,7 +107,6 @@ async def handle(state: Any, platform: Platform, headers: dict[str, str], body: 
         body=body,
         parsed=parsed,
     )
-    intake: Intake = state.intake
     try:
         result = await intake.submit(delivery)
     except DatabaseUnavailable:
@@ -119,15 +124,18 @@ async def handle(state: Any, platform: Platform, headers: dict[str, str], body: 
 
 async def receive_delivery(request: Request, platform: Platform) -> Response:
     """One delivery, answered: 200 with what was stored, or the error's status and JSON body."""
-    state = request.app.state
+    settings = deps.get_settings(request)  # called directly: the fast path runs ahead of injection
     headers: dict[str, str] = {}
     try:
-        inbound_secret(platform, state.settings)  # refuse before reading the body
+        inbound_secret(platform, settings)  # refuse before reading the body
         headers = {k.decode("latin-1"): v.decode("latin-1") for k, v in request.scope["headers"]}
-        body = await read_body(request.receive, headers, state.settings.max_body_bytes, platform.name)
+        body = await read_body(request.receive, headers, settings.max_body_bytes, platform.name)
         if body is None:
             return Response(status_code=400)  # the client went away: nobody reads this, nothing stored
-        return Response(await handle(state, platform, headers, body), media_type="application/json")
+        answer = await handle(
+            settings, deps.get_adapter_context(request), deps.get_intake(request), platform, headers, body
+        )
+        return Response(answer, media_type="application/json")
     except RelaisError as e:
         extra = dict(e.headers or {})
         if e.status_code == 503 and not e.headers:
