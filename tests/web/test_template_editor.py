@@ -118,3 +118,13 @@ def test_one_length_limit_per_channel_the_same_as_the_message_page(admin: TestCl
     public = live(admin, "a" * 300, category="question", language="fr", channel_kind="public")
     assert public["limit"] == rendering.length_limit("facebook") and not public["too_long"]
     assert public["too_long_for"] == ["x"]  # fine on Facebook, too long for a reply on X
+
+
+def test_a_reviewer_on_the_templates_page_is_told_why_and_not_asked_to_log_in(client: TestClient) -> None:
+    make_user(client)  # "camille", a reviewer
+    assert login(client).status_code == 200
+    r = client.get("/templates")
+    assert r.status_code == 403
+    assert "Seuls les admins gèrent les modèles de réponse." in r.text
+    assert 'href="/login"' not in r.text and "Se connecter" not in r.text
+    assert "Se déconnecter" in r.text  # the header still shows who is logged in
