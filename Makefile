@@ -35,11 +35,13 @@ run: install
 test: install
 	$(BIN)/python -m pytest
 
+# ruff (lint and format) over the code and its tests; mypy strict on app/ and classifier/
+# (settings in pyproject.toml). `make typecheck` runs mypy alone.
 lint: install
 	$(BIN)/ruff check app classifier tests bench
 	$(BIN)/ruff format --check app classifier tests bench
+	$(BIN)/mypy
 
-# mypy strict on app/ and classifier/ (settings in pyproject.toml).
 typecheck: install
 	$(BIN)/mypy
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Annotated
 
 from fastapi import Depends, Request
@@ -66,7 +66,9 @@ def _bearer_user(request: Request, session: ReadSessionDep) -> User:
     return user
 
 
-def require(role: str):  # noqa: ANN201 - a dependency factory
+def require(role: str) -> Callable[[User], User]:
+    """A dependency that lets through a bearer user with at least `role`."""
+
     def check(user: Annotated[User, Depends(_bearer_user)]) -> User:
         if users.ROLE_RANK.get(user.role, 0) < users.ROLE_RANK[role]:
             raise Forbidden(f"this needs the {role} role")

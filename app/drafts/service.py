@@ -15,9 +15,9 @@ import json
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import func, or_, select, tuple_, update
+from sqlalchemy import Select, Table, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app import audit, db
@@ -33,7 +33,7 @@ MAX_PAGE = 200
 
 
 DRAFTS_INSERT = BulkInsert(
-    Draft.__table__,
+    cast(Table, Draft.__table__),
     [
         "message_id",
         "version",
@@ -226,7 +226,10 @@ def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
         raise BadRequest("invalid cursor") from e
 
 
-def _queue_query(q: Any, filt: QueueFilter) -> Any:
+_Row = TypeVar("_Row", bound=tuple[Any, ...])
+
+
+def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
     """The one home of the queue's filters (validated here)."""
     if filt.status is not None:
         if filt.status not in STATUSES:
@@ -255,7 +258,8 @@ def list_drafts(
     if cursor:
         # a row-value comparison is an index range on (…, priority, received_at, id) for both
         # PostgreSQL and SQLite; the equivalent OR of ANDs is not, once a filter is added
-        q = q.where(tuple_(Draft.priority, Draft.received_at, Draft.id) > tuple_(*decode_cursor(cursor)))
+        after = tuple_(*map(literal, decode_cursor(cursor)))
+        q = q.where(tuple_(Draft.priority, Draft.received_at, Draft.id) > after)
     q = q.order_by(Draft.priority, Draft.received_at, Draft.id).limit(limit + 1)
     rows = [(d, m) for d, m in session.execute(q).all()]
     next_cursor = None
@@ -270,7 +274,7 @@ def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> 
     """The id of the draft just before `before` in queue order (the reverse keyset)."""
     p, r, i = before.priority, before.received_at, before.id
     q = _queue_query(select(Draft.id), filt).where(
-        tuple_(Draft.priority, Draft.received_at, Draft.id) < tuple_(p, r, i)
+        tuple_(Draft.priority, Draft.received_at, Draft.id) < tuple_(literal(p), literal(r), literal(i))
     )
     return session.scalar(
         q.order_by(Draft.priority.desc(), Draft.received_at.desc(), Draft.id.desc()).limit(1)

@@ -75,7 +75,7 @@ class SimilarReplies:
                 min_df=1,
             )
             matrix = vec.fit_transform([r[2] for r in rows])
-            index = _Index(stamp, vec, matrix, rows)  # type: ignore[arg-type]
+            index = _Index(stamp, vec, matrix, rows)
         with self._lock:
             self._indexes[key] = index
         return index

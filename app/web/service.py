@@ -498,7 +498,7 @@ def stacked_bars(labels: list[str], series: list[dict[str, int]], keys: list[str
     step = plot_w / max(1, len(labels))
     bars = []
     for i, (label, values) in enumerate(zip(labels, series, strict=True)):
-        y = PAD_T + plot_h
+        y: float = PAD_T + plot_h
         segments = []
         for k in keys:
             n = values.get(k, 0)
