@@ -23,7 +23,8 @@ each status in the OpenAPI document; routes pick theirs with `responses(404, 409
 from __future__ import annotations
 
 import logging
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from fastapi import Request
 from fastapi.exceptions import RequestValidationError
@@ -33,6 +34,9 @@ from sqlalchemy import exc as sa
 from starlette.exceptions import HTTPException
 from starlette.routing import Match, Mount
 
+if TYPE_CHECKING:
+    from app.i18n import Reason
+
 log = logging.getLogger("relais")
 
 
@@ -40,11 +44,18 @@ class RelaisError(Exception):
     status_code = 500
     code = "error"
 
-    def __init__(self, message: str, detail: Any = None, headers: dict[str, str] | None = None):
+    def __init__(
+        self,
+        message: str,
+        detail: Any = None,
+        headers: dict[str, str] | None = None,
+        reasons: Sequence[Reason] = (),
+    ):
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.headers = headers
+        self.reasons = list(reasons)  # the same, for a page to show in its viewer's language
 
 
 class BadRequest(RelaisError):

@@ -21,6 +21,7 @@ import functools
 import gettext as _gettext_module
 import zoneinfo
 from collections.abc import Mapping
+from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -76,6 +77,22 @@ def tn(language: str, singular: str, plural: str, n: int, **variables: Any) -> s
     """The singular or plural form for `n` in `language`; `%(num)s` is `n`."""
     text = translations(language).ngettext(singular, plural, n)
     return text % {"num": n, **variables}
+
+
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """A message for a person, kept untranslated until it is shown: a service says why it refused
+    (`Reason(N_("The name needs %(min)s to %(max)s characters."), {"min": 1, "max": 100})`), the API
+    answers it in English and a page in the viewer's language."""
+
+    msgid: str
+    variables: Mapping[str, Any] = field(default_factory=dict)
+
+    def text(self, language: str) -> str:
+        return t(language, self.msgid, **self.variables)
+
+    def __str__(self) -> str:
+        return self.text("en")
 
 
 # -- choosing the language and the zone ------------------------------------------------------------
@@ -389,6 +406,12 @@ def _short_day(ctx: Context, iso_day: str) -> str:
     return short_day(_context_language(ctx), iso_day)
 
 
+@pass_context
+def _reason(ctx: Context, message: Reason | str) -> str:
+    """A `Reason` in the page's language; a plain string as it is."""
+    return message.text(_context_language(ctx)) if isinstance(message, Reason) else str(message)
+
+
 def install(env: Environment) -> None:
     """Give a page environment the catalogs, the labels and the locale's dates and numbers."""
     if "jinja2.ext.InternationalizationExtension" not in env.extensions:
@@ -405,6 +428,7 @@ def install(env: Environment) -> None:
         "number": _number,
         "percent": _percent,
         "short_day": _short_day,
+        "reason": _reason,
     }
     env.filters.update(filters)
     env.globals.update(current_language=_current_language, zone_name=_zone_name, LANGUAGES=LANGUAGES)

@@ -12,7 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from jinja2 import ChainableUndefined, TemplateError
+from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.config import Settings
@@ -70,6 +70,12 @@ class _Env(SandboxedEnvironment):
 
 _env = _Env(undefined=ChainableUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
 _cache: dict[tuple[int, int, str], Any] = {}
+
+
+def variables_read(source: str) -> set[str]:
+    """The names a template reads from its context (not those it sets itself); raises
+    `TemplateSyntaxError` when it does not parse."""
+    return meta.find_undeclared_variables(_env.parse(source)) - set(_env.globals)
 
 
 def compile_template(source: str) -> Any:

@@ -219,7 +219,14 @@ def preview_template(
     message = session.get(Message, body.message_id) if body.message_id else None
     if body.message_id and message is None:
         raise NotFound(f"message {body.message_id} not found")
-    return reply_templates.preview(settings, body.body, message)
+    return reply_templates.preview(
+        settings,
+        body.body,
+        message,
+        category=body.category,
+        language=body.language,
+        channel_kind=body.channel_kind,
+    )
 
 
 # -- outbox, dead letters, channels --------------------------------------------------------------

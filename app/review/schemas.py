@@ -139,8 +139,14 @@ class TemplateRead(TemplateBase):
 
 
 class PreviewBody(RequestBody):
+    """A body to render for a real message (`message_id`), else for a sample message of this
+    category, language and channel kind."""
+
     body: str = Field(max_length=5000)
     message_id: RowInt | None = None
+    category: Literal["question", "complaint", "suggestion", "other"] | None = None
+    language: str | None = Field(default=None, min_length=2, max_length=8)
+    channel_kind: Literal["public", "private", "any"] | None = None
 
 
 class OutboxRead(BaseModel):

@@ -117,34 +117,46 @@
       var data = new URLSearchParams();
       data.set("csrf_token", form.querySelector("input[name='csrf_token']").value);
       data.set("body", body.value);
+      ["category", "language", "channel_kind"].forEach(function (name) {
+        var field = form.querySelector("[name='" + name + "']");
+        if (field) data.set(name, field.value);
+      });
       fetch("/templates/preview", { method: "POST", body: data, credentials: "same-origin" })
         .then(function (r) { return r.json(); })
         .then(function (res) {
           preview.replaceChildren();
+          var line = function (cls, id, text) {
+            var p = document.createElement("p");
+            p.className = cls;
+            if (id) p.id = id;
+            p.textContent = text;
+            preview.append(p);
+          };
+          if (res.sample) line("muted small", "preview-sample", preview.getAttribute("data-sample") + " « " + res.sample + " »");
           if (res.ok) {
             var quote = document.createElement("blockquote");
             quote.className = "reply-text";
             quote.id = "preview-text";
             quote.textContent = res.text;
-            var info = document.createElement("p");
-            info.className = "muted small";
-            info.id = "preview-info";
-            info.textContent = res.length + " / " + res.limit + " " + preview.getAttribute("data-characters") +
-              (res.too_long ? " — " + preview.getAttribute("data-too-long") : "");
-            preview.append(quote, info);
+            preview.append(quote);
+            line("muted small", "preview-info", res.length + " / " + res.limit + " " + preview.getAttribute("data-characters") +
+              (res.too_long ? " — " + preview.getAttribute("data-too-long") : "") +
+              (res.too_long_for && res.too_long_for.length ? " — " + preview.getAttribute("data-too-long-for") + " " + res.too_long_for.join(", ") : ""));
           } else {
-            var err = document.createElement("p");
-            err.className = "error-text";
-            err.id = "preview-error";
-            err.textContent = res.error || preview.getAttribute("data-fails");
-            preview.append(err);
+            line("error-text", "preview-error", res.error || preview.getAttribute("data-fails"));
           }
+          (res.unknown_reasons || []).forEach(function (reason) { line("error-text preview-unknown", null, reason); });
         })
         .catch(function () { /* the Preview button still works without it */ });
     };
-    body.addEventListener("input", function () {
+    var later = function () {
       clearTimeout(timer);
       timer = setTimeout(render, 300);
+    };
+    body.addEventListener("input", later);
+    ["category", "language", "channel_kind"].forEach(function (name) {
+      var field = form.querySelector("[name='" + name + "']");
+      if (field) field.addEventListener("change", later);
     });
   }
 })();

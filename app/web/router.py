@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import json
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -23,8 +23,10 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
+from app.i18n import Reason
 from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import rendering
@@ -601,9 +603,10 @@ def _template_form(
     settings: Any,
     template: ReplyTemplate | None,
     values: dict[str, Any],
-    errors: list[str],
+    errors: Sequence[Reason | str],
     status_code: int = 200,
 ) -> Response:
+    shown = _preview(settings, values) if values.get("body") else None
     return page(
         request,
         "template_edit.html",
@@ -612,9 +615,26 @@ def _template_form(
             "template": template,
             "values": values,
             "errors": errors,
-            "preview": reply_templates.preview(settings, values["body"]) if values.get("body") else None,
+            "preview": shown,
+            "unknown_reasons": reply_templates.unknown_variable_errors(settings, shown["unknown"])
+            if shown
+            else [],
+            "variables": reply_templates.known_variables(settings),
+            "body_limit": reply_templates.BODY_LIMIT,
+            "sample_author": reply_templates.SAMPLE_AUTHOR,
         },
         status_code=status_code,
+    )
+
+
+def _preview(settings: Any, values: dict[str, Any]) -> dict[str, Any]:
+    """The form's body rendered for a sample message of its category, language and channel kind."""
+    return reply_templates.preview(
+        settings,
+        values["body"],
+        category=values.get("category"),
+        language=values.get("language"),
+        channel_kind=values.get("channel_kind"),
     )
 
 
@@ -647,10 +667,22 @@ def template_edit(
 
 @router.post("/templates/preview")
 def template_preview(
-    settings: SettingsDep, viewer: FormAdmin, body: Annotated[str, Form(max_length=5000)] = ""
+    request: Request,
+    settings: SettingsDep,
+    viewer: FormAdmin,
+    body: Annotated[str, Form(max_length=reply_templates.BODY_LIMIT)] = "",
+    category: Annotated[str, Form(max_length=16)] = "",
+    language: Annotated[str, Form(max_length=16)] = "",
+    channel_kind: Annotated[str, Form(max_length=16)] = "",
 ) -> Response:
-    """The live preview: the body rendered in the sandbox for a sample message (JSON, admin)."""
-    return sec.add_security_headers(JSONResponse(reply_templates.preview(settings, body)))
+    """The live preview: the body rendered in the sandbox for a sample message of the template's
+    category, language and channel kind (JSON, admin); unknown variables in the viewer's language."""
+    values = {"body": body, "category": category, "language": language, "channel_kind": channel_kind}
+    shown = _preview(settings, values)
+    language_ = i18n.language_of(request)
+    reasons = reply_templates.unknown_variable_errors(settings, shown["unknown"])
+    shown["unknown_reasons"] = [r.text(language_) for r in reasons]
+    return sec.add_security_headers(JSONResponse(shown))
 
 
 @dataclass
@@ -662,7 +694,7 @@ class TemplateForm:
     language: Annotated[str, Form(max_length=16)] = ""
     channel_kind: Annotated[str, Form(max_length=16)] = "any"
     register_: Annotated[str, Form(max_length=16, alias="register")] = "any"
-    body: Annotated[str, Form(max_length=5000)] = ""
+    body: Annotated[str, Form(max_length=reply_templates.BODY_LIMIT)] = ""
     enabled: Annotated[str, Form(max_length=8)] = ""
     version: Annotated[int | None, Form()] = None
     action: Annotated[str, Form(max_length=16)] = "save"
@@ -714,10 +746,9 @@ def _template_save(
         "version": form.version,
     }
     if form.action == "preview":
-        shown = reply_templates.preview(settings, form.body) if form.body else None
         errors = reply_templates.errors_in(values)
-        if shown is not None and not shown["ok"]:
-            errors.append(f"The template does not render: {shown['error']}")
+        if form.body:
+            errors.extend(reply_templates.render_errors(settings, _preview(settings, values)))
         return _template_form(
             request, viewer, settings, t, values, errors, status_code=422 if errors else 200
         )
@@ -731,9 +762,8 @@ def _template_save(
             expected_version=form.version if t is not None else None,
         )
     except RelaisError as e:
-        listed = e.detail.get("errors") if isinstance(e.detail, dict) else None
         return _template_form(
-            request, viewer, settings, t, values, listed or [e.message], status_code=e.status_code
+            request, viewer, settings, t, values, e.reasons or [e.message], status_code=e.status_code
         )
     return flash(
         redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."

@@ -345,12 +345,16 @@ def test_templates_admin_and_sandbox(client: TestClient, api: dict[str, dict[str
     preview = client.post("/api/templates/preview", headers=h, json={"body": escape}).json()
     assert preview["ok"] is False and "unsafe" in preview["error"].lower()
     preview = client.post("/api/templates/preview", headers=h, json={"body": "Hi {{ first_name }}"}).json()
-    assert preview == {
+    assert preview == {  # for a sample complaint in French, the default, in a private message
         "ok": True,
         "text": "Hi Camille",
+        "sample": "Bonjour, mon colis est arrivé abîmé, vous pouvez m'aider ?",
+        "channel": "messenger",
         "length": 10,
-        "limit": 8000,
+        "limit": 2000,
         "too_long": False,
+        "too_long_for": [],
+        "unknown": [],
         "error": None,
     }
     assert client.delete(f"/api/templates/{tid}", headers=h).status_code == 204

@@ -27,6 +27,7 @@ from app import i18n
 from app.config import Settings
 from app.main import create_app
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, User
+from app.reply_templates import service as reply_templates
 from classifier import artifacts
 from tests.conftest import ROOT, make_settings
 from tests.web.conftest import csrf, db, feed, login, make_user, parse
@@ -192,6 +193,7 @@ def data_words(client: TestClient) -> set[str]:
         for c in s.scalars(select(Channel)):
             texts += [c.pause_reason or "", c.account_id]
         texts += list(s.scalars(select(User.name)))
+    texts += list(reply_templates.SAMPLES.values())  # the editor's sample customer messages
     for version in artifacts.list_versions(ROOT / "models"):
         texts.append(str(version.get("version", "")))
     return {w for t in texts for w in words(t)}

@@ -535,12 +535,12 @@ def test_admin_edits_a_template(admin: TestClient) -> None:
         )
         assert t.register == "vous"
     stale = admin.post("/templates/1", data=form)
-    assert stale.status_code == 409 and "Someone changed this template" in stale.text
+    assert stale.status_code == 409 and "Quelqu’un a modifié ce modèle entre-temps" in stale.text
     broken = admin.post(
         "/templates/1",
         data={**form, "version": version + 1, "body": "{{ ''.__class__.__mro__[1].__subclasses__() }}"},
     )
-    assert broken.status_code == 422 and "does not render" in broken.text
+    assert broken.status_code == 422 and "Le modèle ne se rend pas" in broken.text
 
 
 def test_admin_creates_a_template(admin: TestClient) -> None:
