@@ -74,7 +74,7 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
     similar = request.app.state.similar.find(
         session, text=message.text, language=message.language, exclude_message_id=message.id
     )
-    item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
+    item = outbox.reply_of(session, draft.id)
     return s.DraftDetail(
         **base.model_dump(),
         history=[

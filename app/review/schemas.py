@@ -152,6 +152,7 @@ class PreviewBody(RequestBody):
 class OutboxRead(BaseModel):
     id: int
     draft_id: int
+    action: Literal["reply", "hide", "unhide", "delete"]
     platform: str
     channel: str
     status: str

@@ -20,7 +20,6 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import i18n
@@ -28,7 +27,7 @@ from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.drafts import service as drafts
 from app.errors import BadRequest, RelaisError
 from app.i18n import Reason
-from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, ReplyTemplate, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
@@ -352,7 +351,7 @@ def draft_page(
     )
     history = drafts.history(session, draft.id)
     names = web.user_names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
-    item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
+    item = outbox.reply_of(session, draft.id)
     query = urlencode(clean)
     prev_id = web.previous_draft_id(session, filt=neighbours_filt, before=draft)
     next_id = web.next_draft_id(session, filt=neighbours_filt, after=draft)
