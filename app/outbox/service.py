@@ -167,6 +167,7 @@ class Moderation:
     pending: str | None = None  # the action being made (queued, sending, to retry)
     failed: str | None = None  # the last action, when it ended as a dead letter
     error: str | None = None
+    last: str | None = None  # the last action made
 
 
 def moderation_of(session: Session, draft_id: int) -> Moderation:
@@ -178,17 +179,18 @@ def moderation_of(session: Session, draft_id: int) -> Moderation:
         .order_by(OutboxItem.id)
     ).all()
     hidden = deleted = False
-    pending = failed = error = None
+    pending = failed = error = last = None
     for action, status, last_error in rows:
         if status == "sent":
             hidden = action == "hide" or (hidden and action != "unhide")
             deleted = deleted or action == "delete"
             failed = error = None
+            last = action
         elif status in UNSETTLED:
             pending = action
         else:
             failed, error = action, last_error
-    return Moderation(hidden=hidden, deleted=deleted, pending=pending, failed=failed, error=error)
+    return Moderation(hidden=hidden, deleted=deleted, pending=pending, failed=failed, error=error, last=last)
 
 
 def _paused_channel() -> Any:

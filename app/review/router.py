@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query, Request
 from sqlalchemy import select
@@ -11,6 +11,7 @@ from app.deps import AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, 
 from app.drafts import service as drafts
 from app.errors import NotFound, responses
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
 from app.review import schemas as s
@@ -68,6 +69,18 @@ def list_drafts(
     return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
 
 
+def moderation_read(m: moderation.Moderated) -> s.ModerationRead:
+    state = m.moderation
+    return s.ModerationRead(
+        hidden=state.hidden,
+        deleted=state.deleted,
+        pending=state.pending,
+        failed=state.failed,
+        error=state.error,
+        allowed=[a for a in get_args(s.Action) if a in m.allowed],
+    )
+
+
 def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
     message = session.get(Message, draft.message_id)
     base = draft_read(draft, message)
@@ -86,6 +99,7 @@ def _detail(request: Request, session: Any, draft: Draft) -> s.DraftDetail:
         outbox=None
         if item is None
         else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(mode="json"),
+        moderation=moderation_read(moderation.state(session, draft)),
     )
 
 

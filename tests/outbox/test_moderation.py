@@ -116,7 +116,7 @@ def test_a_hide_is_made_once_through_500_and_429(app_client: TestClient, fake: F
     assert graph(fake, "111_1") == [("POST", {"is_hidden": True})] * 3
     assert outcomes(app_client, item) == ["retry", "retry", "sent"]
     assert sender(app_client).run_once() == 0 and len(fake.calls) == 3  # nothing more, ever
-    assert state(app_client, "111_1") == outbox.Moderation(hidden=True)
+    assert state(app_client, "111_1") == outbox.Moderation(hidden=True, last="hide")
     assert actions(app_client, "111_1") == [("hide", 1), ("hidden", None)]
     with db.transaction(app_client.app.state.sessions) as s:
         assert s.scalar(select(Draft.status)) == "pending"  # hiding decides nothing about the reply
@@ -143,7 +143,7 @@ def test_an_unhide_waits_for_the_hide_before_it(app_client: TestClient, fake: Fa
     assert s.run_once() == 0  # the unhide is due, but the hide is not settled
     drain(app_client, lambda: row(app_client, unhide).status == "sent")
     assert graph(fake, "111_3") == [("POST", {"is_hidden": True})] * 2 + [("POST", {"is_hidden": False})]
-    assert state(app_client, "111_3") == outbox.Moderation(hidden=False)
+    assert state(app_client, "111_3") == outbox.Moderation(hidden=False, last="unhide")
     assert [a for a, _ in actions(app_client, "111_3")] == ["hide", "unhide", "hidden", "unhidden"]
 
 
@@ -178,7 +178,7 @@ def test_a_dead_moderation_leaves_the_draft_alone_and_can_be_resent_once(
     r = app_client.post(f"/api/outbox/{item}/resend", headers=h)
     assert r.status_code == 200 and r.json()["action"] == "hide"
     drain(app_client, lambda: row(app_client, item).status == "sent")
-    assert state(app_client, "111_5") == outbox.Moderation(hidden=True)
+    assert state(app_client, "111_5") == outbox.Moderation(hidden=True, last="hide")
     assert [a for a, _ in actions(app_client, "111_5")] == ["hide", "hide_failed", "resent", "hidden"]
     with db.transaction(app_client.app.state.sessions) as s:
         assert s.scalar(select(Draft.status)) == "pending"
