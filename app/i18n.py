@@ -185,6 +185,7 @@ LABELS: dict[str, dict[str, str]] = {
         "withdrawn": N_("withdrawn"),
         "closed": N_("closed"),
     },
+    "moderation": {"hide": N_("hiding"), "unhide": N_("showing again"), "delete": N_("deleting")},
     "close_reason": {
         "no_reply": N_("done, no reply needed"),
         "spam": N_("spam"),

@@ -26,6 +26,7 @@ from app.drafts.similar import SimilarReplies
 from app.intake import Intake
 from app.intake.process import ProcessIntake
 from app.intake.thread import ThreadIntake
+from app.moderation.pages import router as moderation_pages
 from app.moderation.router import router as moderation_router
 from app.platforms.types import AdapterContext
 from app.review.router import router as review_router
@@ -131,6 +132,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     # of their own, issue 16).
     i18n.install(web_pages.templates.env)
     app.include_router(web_router)
+    app.include_router(moderation_pages)
     app.include_router(account_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

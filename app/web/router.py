@@ -28,6 +28,7 @@ from app.drafts import service as drafts
 from app.errors import BadRequest, RelaisError
 from app.i18n import Reason
 from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, ReplyTemplate, utcnow
+from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
@@ -383,6 +384,7 @@ def draft_page(
             "author_history": web.author_history(session, message),
             "template_options": reply_templates.options_for(session, settings, message),
             "outbox": item,
+            "moderation": moderation.state(session, draft),
             "limit": rendering.length_limit(message.channel),
             "query": query,
             "prev_url": with_query(f"/drafts/{prev_id}", clean) if prev_id else None,
