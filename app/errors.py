@@ -9,6 +9,7 @@
     ├── Conflict          409        stale version, already decided, claimed by someone else
     ├── PayloadTooLarge   413
     ├── Invalid           422        well-formed but not acceptable (reply too long, ...)
+    │   └── Unsupported   422        the platform cannot do that (hide a DM, a Telegram message)
     ├── TooManyRequests   429        login throttling
     └── Unavailable       503        database down: the caller should retry
 
@@ -88,6 +89,10 @@ class PayloadTooLarge(RelaisError):
 
 class Invalid(RelaisError):
     status_code, code = 422, "invalid"
+
+
+class Unsupported(Invalid):
+    code = "not_supported"
 
 
 class TooManyRequests(RelaisError):
@@ -215,7 +220,7 @@ RESPONSES: dict[int | str, dict[str, Any]] = {
         (404, "No such row", False),
         (409, "Stale version, already decided, claimed by someone else, or a duplicate name", False),
         (413, "Body over the limit", False),
-        (422, "A value refused, with the field and the reason", False),
+        (422, "A value refused, with the field and the reason; or not supported on the platform", False),
         (429, "Too many attempts: wait Retry-After seconds", True),
         (503, "The database is unavailable: retry after Retry-After seconds", True),
     ]

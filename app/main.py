@@ -26,6 +26,8 @@ from app.drafts.similar import SimilarReplies
 from app.intake import Intake
 from app.intake.process import ProcessIntake
 from app.intake.thread import ThreadIntake
+from app.moderation.pages import router as moderation_pages
+from app.moderation.router import router as moderation_router
 from app.platforms.types import AdapterContext
 from app.review.router import router as review_router
 from app.triage import ModelHolder
@@ -125,10 +127,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
 
     app.include_router(webhooks_router)
     app.include_router(review_router)
+    app.include_router(moderation_router)
     # The pages speak the viewer's language (installed here until the page templates get a module
     # of their own, issue 16).
     i18n.install(web_pages.templates.env)
     app.include_router(web_router)
+    app.include_router(moderation_pages)
     app.include_router(account_router)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")

@@ -23,6 +23,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
 )
+from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -134,7 +135,8 @@ class Message(Base):
 
 
 class Draft(Base):
-    """The reply proposed for one message, and its life: pending → approved/rejected → sent/failed.
+    """The reply proposed for one message, and its life: pending → approved/rejected → sent/failed,
+    or pending → closed (`reason` no_reply or spam: nothing is sent) → pending again when reopened.
 
     Filter and sort columns of the message are copied here so that the queue is served by one
     index (status, priority, received_at, id) even with millions of rows.
@@ -191,19 +193,34 @@ class DraftEvent(Base):
     at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+OUTBOX_ACTIONS = ("reply", "hide", "unhide", "delete")
+
+
 class OutboxItem(Base):
-    """One reply to post, written in the same transaction as the approval; one per draft."""
+    """One call to make on a platform for a draft's message: its reply (one per draft, written in
+    the same transaction as the approval) or a moderation of the comment (hide, unhide, delete)."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_due", "status", "next_attempt_at"),)
+    __table_args__ = (
+        Index("ix_outbox_due", "status", "next_attempt_at"),
+        Index("ix_outbox_draft", "draft_id", "id"),
+        Index(
+            "uq_outbox_reply",
+            "draft_id",
+            unique=True,
+            sqlite_where=sql_text("action = 'reply'"),
+            postgresql_where=sql_text("action = 'reply'"),
+        ),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
-    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"), unique=True)
+    draft_id: Mapped[int] = mapped_column(ForeignKey("drafts.id", ondelete="CASCADE"))
+    action: Mapped[str] = mapped_column(String(16), default="reply", server_default="reply")
     platform: Mapped[str] = mapped_column(String(16))
     account_id: Mapped[str] = mapped_column(String(128))
     channel: Mapped[str] = mapped_column(String(32))
     target: Mapped[dict[str, Any]] = mapped_column(JSON)  # ids needed to post the reply
-    text: Mapped[str] = mapped_column(Text)
+    text: Mapped[str] = mapped_column(Text)  # the reply; "" for a moderation
     # queued, sending, sent, retry, dead, unknown
     status: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)

@@ -1,4 +1,5 @@
-"""The sender: claims due outbox rows, posts them with httpx, records what happened.
+"""The sender: claims due outbox rows, posts them (replies and moderations) with httpx, records
+what happened.
 
 Runs as a thread inside `relais serve` (the embedded default) or as `relais worker` processes
 (to scale out on PostgreSQL; several can run at once).
@@ -95,7 +96,8 @@ class Sender:
     def process(self, item: outbox.Claimed) -> None:
         last_unknown = item.previous_status in ("unknown", "sending")
         with db.transaction(self.factory) as session:
-            if last_unknown or _earlier_outcome_unknown(session, item):
+            # a moderation is idempotent (or done when already done): it is simply made again
+            if item.action == "reply" and (last_unknown or _earlier_outcome_unknown(session, item)):
                 # Some attempt may have posted without our seeing it (a timeout, a crash): as long
                 # as the row is not terminal, our own reply seen through the webhook means "sent",
                 # whatever the attempts since then answered (a 500, a 429).
@@ -130,6 +132,7 @@ class Sender:
             target=item.target,
             text=item.text,
             idempotency_key=f"relais-outbox-{item.id}",
+            action=item.action,  # type: ignore[arg-type]  # the column holds OUTBOX_ACTIONS
         )
         try:
             result = clients.send(self.client, self.settings, out, now=utcnow())
@@ -148,12 +151,16 @@ class Sender:
                     worker=self.worker,
                     platform_message_id=result.platform_message_id,
                     http_status=result.http_status,
+                    already_done=result.already_done,
                 )
-                metrics.REPLIES_SENT.labels(item.platform).inc()
+                if item.action == "reply":
+                    metrics.REPLIES_SENT.labels(item.platform).inc()
                 return
             metrics.REPLY_FAILURES.labels(item.platform, result.outcome).inc()
             error = result.error or result.outcome
-            what = f"reply {item.id} ({item.channel}, attempt {item.attempt}) not sent: {error}"
+            what = f"{item.action} {item.id} ({item.channel}, attempt {item.attempt}) not made: {error}"
+            if item.action == "reply":
+                what = f"reply {item.id} ({item.channel}, attempt {item.attempt}) not sent: {error}"
             if result.outcome == "dead":
                 log.warning("%s; given up (dead letter)", what)
                 outbox.mark_dead(
@@ -164,7 +171,7 @@ class Sender:
                     http_status=result.http_status,
                     token_expired=result.token_expired,
                 )
-            elif result.outcome == "unknown":
+            elif result.outcome == "unknown" and item.action == "reply":
                 log.warning(
                     "%s; the outcome is unknown: looking for its echo in %.0f s", what, s.outbox_echo_wait_s
                 )

@@ -1,4 +1,5 @@
-"""The outbox: approved replies waiting to be posted, and the state machine of each.
+"""The outbox: approved replies waiting to be posted, moderations of comments waiting to be made
+(hide, unhide, delete), and the state machine of each.
 
     queued ──claim──▶ sending ──▶ sent
        ▲                 │ ├───▶ retry ──(backoff, never before Retry-After)──▶ claim again
@@ -13,6 +14,12 @@
 Every attempt is recorded, with the worker's name, before the platform is called. Claims are a
 conditional update (`status`, `lease_until` checked in the WHERE), with `FOR UPDATE SKIP LOCKED`
 on PostgreSQL so that workers never wait on each other; SQLite has a single writer anyway.
+
+A moderation rides the same machine with two differences: hiding and unhiding are idempotent on
+the platform and deleting a comment already gone counts as done, so an unknown outcome is simply
+tried again (no echo to wait for); and a moderation is not due while an earlier row of the same
+draft is unsettled, so that "hide, then unhide" reaches the platform in that order. A draft has
+one reply row at most (a partial unique index) and any number of moderation rows.
 """
 
 from __future__ import annotations
@@ -23,13 +30,17 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import and_, exists, insert, or_, select, update
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, aliased
 
 from app import audit, db
 from app.errors import Conflict, NotFound
 from app.models import Channel, Draft, Echo, Message, OutboxAttempt, OutboxItem, utcnow
 
 DUE_STATES = ("queued", "retry", "unknown")
+UNSETTLED = ("queued", "sending", "retry", "unknown")
+MODERATIONS = ("hide", "unhide", "delete")
+# what the audit log says once the platform made the moderation
+DONE = {"hide": "hidden", "unhide": "unhidden", "delete": "deleted"}
 # Platforms whose own posts come back through our webhooks, so an unknown outcome can be checked.
 ECHOING = {"meta", "x", "slack"}
 # Platforms where a resend is harmless because the receiver deduplicates on our idempotency key.
@@ -40,6 +51,7 @@ IDEMPOTENT = {"generic"}
 class Claimed:
     id: int
     draft_id: int
+    action: str
     platform: str
     account_id: str
     channel: str
@@ -91,6 +103,7 @@ def enqueue(session: Session, *, draft_id: int, message: Message, text: str, now
             platform=message.platform,
             account_id=message.account_id,
             channel=message.channel,
+            action="reply",
             target=target_of(message),
             text=text,
             status="queued",
@@ -102,11 +115,101 @@ def enqueue(session: Session, *, draft_id: int, message: Message, text: str, now
     )
 
 
+def enqueue_moderation(
+    session: Session, *, draft_id: int, message: Message, action: str, user_id: int | None, now: dt.datetime
+) -> OutboxItem:
+    """Queue a moderation of the draft's comment (in the caller's transaction); the same action
+    still unsettled is returned instead of a second row, so a double click moderates once."""
+    if action not in MODERATIONS:
+        raise ValueError(f"not a moderation: {action!r}")
+    pending = session.scalar(
+        select(OutboxItem)
+        .where(OutboxItem.draft_id == draft_id, OutboxItem.action == action, OutboxItem.status.in_(UNSETTLED))
+        .order_by(OutboxItem.id.desc())
+        .limit(1)
+    )
+    if pending is not None:
+        return pending
+    item = OutboxItem(
+        draft_id=draft_id,
+        action=action,
+        platform=message.platform,
+        account_id=message.account_id,
+        channel=message.channel,
+        target=target_of(message),
+        text="",
+        status="queued",
+        attempts=0,
+        resent=0,
+        next_attempt_at=now,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(item)
+    session.flush()
+    audit.record(session, draft_id, action, user_id, now, outbox_id=item.id)
+    return item
+
+
+def reply_of(session: Session, draft_id: int) -> OutboxItem | None:
+    """The draft's reply row, if it was approved."""
+    return session.scalar(
+        select(OutboxItem).where(OutboxItem.draft_id == draft_id, OutboxItem.action == "reply")
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Moderation:
+    """Where the draft's comment stands on the platform, as far as Relais moderated it."""
+
+    hidden: bool = False
+    deleted: bool = False
+    pending: str | None = None  # the action being made (queued, sending, to retry)
+    failed: str | None = None  # the last action, when it ended as a dead letter
+    error: str | None = None
+    last: str | None = None  # the last action made
+
+
+def moderation_of(session: Session, draft_id: int) -> Moderation:
+    """The comment's state from the draft's moderation rows, oldest first: the last one made
+    decides, an unsettled one is in progress."""
+    rows = session.execute(
+        select(OutboxItem.action, OutboxItem.status, OutboxItem.last_error)
+        .where(OutboxItem.draft_id == draft_id, OutboxItem.action != "reply")
+        .order_by(OutboxItem.id)
+    ).all()
+    hidden = deleted = False
+    pending = failed = error = last = None
+    for action, status, last_error in rows:
+        if status == "sent":
+            hidden = action == "hide" or (hidden and action != "unhide")
+            deleted = deleted or action == "delete"
+            failed = error = None
+            last = action
+        elif status in UNSETTLED:
+            pending = action
+        else:
+            failed, error = action, last_error
+    return Moderation(hidden=hidden, deleted=deleted, pending=pending, failed=failed, error=error, last=last)
+
+
 def _paused_channel() -> Any:
     return exists().where(
         Channel.platform == OutboxItem.platform,
         Channel.account_id == OutboxItem.account_id,
         Channel.paused.is_(True),
+    )
+
+
+def _waits_for_an_earlier_row() -> Any:
+    earlier = aliased(OutboxItem)
+    return and_(
+        OutboxItem.action != "reply",
+        exists().where(
+            earlier.draft_id == OutboxItem.draft_id,
+            earlier.id < OutboxItem.id,
+            earlier.status.in_(UNSETTLED),
+        ),
     )
 
 
@@ -121,7 +224,7 @@ def claim(
     )
     q = (
         select(OutboxItem.id, OutboxItem.status, OutboxItem.lease_until)
-        .where(due, ~_paused_channel())
+        .where(due, ~_paused_channel(), ~_waits_for_an_earlier_row())
         .order_by(OutboxItem.next_attempt_at, OutboxItem.id)
         .limit(limit)
     )
@@ -146,6 +249,7 @@ def claim(
             .returning(
                 OutboxItem.id,
                 OutboxItem.draft_id,
+                OutboxItem.action,
                 OutboxItem.platform,
                 OutboxItem.account_id,
                 OutboxItem.channel,
@@ -167,6 +271,7 @@ def claim(
             Claimed(
                 row.id,
                 row.draft_id,
+                row.action,
                 row.platform,
                 row.account_id,
                 row.channel,
@@ -238,6 +343,7 @@ def mark_sent(
     platform_message_id: str | None,
     http_status: int | None = None,
     via: str = "api",
+    already_done: bool = False,
 ) -> bool:
     now = utcnow()
     changed = db.changed(
@@ -257,6 +363,10 @@ def mark_sent(
     _finish_attempt(session, item, "sent", now, http_status=http_status)
     if changed != 1:
         return False
+    if item.action != "reply":
+        data = {"already": True} if already_done else {}
+        audit.record(session, item.draft_id, DONE[item.action], None, now, attempt=item.attempt, **data)
+        return True
     session.execute(
         update(Draft)
         .where(Draft.id == item.draft_id)
@@ -329,13 +439,15 @@ def mark_dead(
     _finish_attempt(session, item, "dead", now, http_status=http_status, error=error[:2000])
     if changed != 1:
         return False
-    session.execute(
-        update(Draft)
-        .where(Draft.id == item.draft_id)
-        .values(status="failed", updated_at=now, version=Draft.version + 1)
-        .execution_options(synchronize_session=False)
-    )
-    audit.record(session, item.draft_id, "failed", None, now, error=error[:2000], attempt=item.attempt)
+    if item.action == "reply":
+        session.execute(
+            update(Draft)
+            .where(Draft.id == item.draft_id)
+            .values(status="failed", updated_at=now, version=Draft.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    failed = "failed" if item.action == "reply" else f"{item.action}_failed"
+    audit.record(session, item.draft_id, failed, None, now, error=error[:2000], attempt=item.attempt)
     if token_expired:
         pause_channel(
             session,
@@ -381,7 +493,7 @@ def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
 
 
 def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
-    """Put a dead letter back in the queue, once."""
+    """Put a dead letter (a reply or a moderation) back in the queue, once."""
     now = utcnow()
     changed = db.changed(
         session,
@@ -397,11 +509,19 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     if changed != 1:
         why = "was already resent once" if item.resent else f"is {item.status}, not a dead letter"
         raise Conflict(f"outbox item {item_id} {why}", detail={"status": item.status, "resent": item.resent})
-    session.execute(
-        update(Draft)
-        .where(Draft.id == item.draft_id)
-        .values(status="approved", updated_at=now, version=Draft.version + 1)
-        .execution_options(synchronize_session=False)
+    if item.action == "reply":
+        session.execute(
+            update(Draft)
+            .where(Draft.id == item.draft_id)
+            .values(status="approved", updated_at=now, version=Draft.version + 1)
+            .execution_options(synchronize_session=False)
+        )
+    audit.record(
+        session,
+        item.draft_id,
+        "resent",
+        user_id,
+        now,
+        **({} if item.action == "reply" else {"moderation": item.action}),
     )
-    audit.record(session, item.draft_id, "resent", user_id, now)
     return item

@@ -4,9 +4,10 @@ platform's name.
 
 Inbound: `inbound_secret` (unset: the channel refuses its webhooks), `verify` over the raw bytes,
 `parse` into plain records (`app.platforms.types`), and an optional GET `handshake` endpoint.
-Outbound: `send` posts one approved reply and classifies the answer (`app.platforms.sending`).
-Moderation and look-ups (`hide_comment`, `lookup_profile`) are declared for the features to
-come; `PlatformBase` answers them `unsupported` until a platform implements them.
+Outbound: `send` posts one approved reply and classifies the answer (`app.platforms.sending`);
+`moderations` says which of hide, unhide and delete a message of a channel and kind allows, and
+`moderate` makes one of them. Look-ups (`lookup_profile`) are declared for the features to come;
+`PlatformBase` has no moderation and knows no profile until a platform says otherwise.
 """
 
 from __future__ import annotations
@@ -104,10 +105,15 @@ class Platform(Protocol):
         """Every credential it sends with, scrubbed from error texts."""
         ...
 
-    def hide_comment(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, external_id: str, now: dt.datetime
+    def moderations(self, channel: str, kind: str) -> frozenset[str]:
+        """What can be done to a customer's message of this channel and kind: some of hide,
+        unhide, delete (empty: no moderation)."""
+        ...
+
+    def moderate(
+        self, client: httpx.Client, settings: Settings, out: Outgoing, now: dt.datetime
     ) -> SendResult:
-        """Hide (moderate) one comment on the platform."""
+        """Make `out.action` (hide, unhide or delete) once; raise `sending.Final` or return the outcome."""
         ...
 
     def lookup_profile(
@@ -126,10 +132,13 @@ class PlatformBase:
     journal_headers: tuple[str, ...] = ("content-type", "user-agent")
     handshake: Handshake | None = None
 
-    def hide_comment(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, external_id: str, now: dt.datetime
+    def moderations(self, channel: str, kind: str) -> frozenset[str]:
+        return frozenset()
+
+    def moderate(
+        self, client: httpx.Client, settings: Settings, out: Outgoing, now: dt.datetime
     ) -> SendResult:
-        return dead(f"{self.name}: hiding a comment is not supported yet")
+        return dead(f"{out.action} is not supported on {out.channel}")
 
     def lookup_profile(
         self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str

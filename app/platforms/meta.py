@@ -2,7 +2,9 @@
 
 Signature `X-Hub-Signature-256: sha256=<hex HMAC-SHA256(app secret, raw body)>` (the legacy SHA-1
 header is never accepted); the GET subscription handshake echoes `hub.challenge`; replies go
-through the Graph API.
+through the Graph API, and so does the moderation of Facebook and Instagram comments (hide,
+unhide: `POST /{comment-id}` with `is_hidden`, or `hide` on Instagram; delete: `DELETE
+/{comment-id}`).
 """
 
 from __future__ import annotations
@@ -62,6 +64,9 @@ HUMAN_AGENT_WINDOW = timedelta(days=7)
 META_RETRY_CODES = frozenset({1, 2, 4, 17, 32, 613, 130429, 131048, 131056, *range(80001, 80009)})
 META_TOKEN_CODES = frozenset({190})
 META_DEAD_CODES = frozenset({10, 100, 368, 551, 131026, 131047, *range(200, 300)})
+# "Unsupported delete request. Object with ID ... does not exist": deleting it again is done.
+META_GONE = (100, 33)
+MODERATIONS = frozenset({"hide", "unhide", "delete"})
 
 # WhatsApp message types stored with a placeholder when they carry no text: the CM still sees them.
 WA_PLACEHOLDER = {
@@ -118,11 +123,11 @@ def _page_change(out: Parsed, page: str, field: Any, value: dict[str, Any], wher
     comment_id = req_str(value, "comment_id", where)
     author = sub(value, "from")
     verb = value.get("verb")
-    if verb in ("remove", "hide"):
+    if verb == "remove":
         out.deletions.append((PLATFORM, page, comment_id))
         return
     if verb != "add":
-        out.ignored += 1  # edited, unhide, ...
+        out.ignored += 1  # edited; hide and unhide are the Page's moderation (Relais's own, often)
         return
     if author.get("id") is not None and str(author.get("id")) == page:
         out.own.append(
@@ -410,16 +415,52 @@ def _send(
     return _meta_error(response, data, now)
 
 
+def _moderations(channel: str, kind: str) -> frozenset[str]:
+    return MODERATIONS if kind == "comment" and channel in ("facebook", "instagram") else frozenset()
+
+
+def _moderate(
+    client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+) -> sending.SendResult:
+    token = sending.token(settings, settings.meta_access_token, "RELAIS_META_ACCESS_TOKEN", out)
+    url = f"{settings.meta_graph_url.rstrip('/')}/{sending.need(out, 'message_external_id')}"
+    headers = {"Authorization": f"Bearer {token}"}
+    if out.action == "delete":
+        response = sending.call(client, settings, "DELETE", url, headers=headers)
+    else:
+        field = "hide" if out.channel == "instagram" else "is_hidden"
+        body = {field: out.action == "hide"}
+        response = sending.call(client, settings, "POST", url, headers=headers, json_body=body)
+    data = sending.json_of(response)
+    if response.is_success:
+        if isinstance(data, dict) and data.get("success") is False:
+            return sending.dead(f"meta: the {out.action} was refused (success: false)", response.status_code)
+        return sending.SendResult("sent", http_status=response.status_code)
+    if out.action == "delete" and (response.status_code == 404 or _error_code(data) == META_GONE):
+        return sending.SendResult("sent", http_status=response.status_code, already_done=True)
+    return _meta_error(response, data, now)
+
+
+def _error_code(data: Any) -> tuple[int | None, int | None]:
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        return None, None
+    return _int(error.get("code")), _int(error.get("error_subcode"))
+
+
+def _int(value: Any) -> int | None:
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def _meta_error(response: httpx.Response, data: Any, now: datetime) -> sending.SendResult:
     status = response.status_code
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         return sending.http_fallback(response, now, "meta: error without a Graph error body")
-    code: int | None
-    try:
-        code = int(error.get("code"))  # type: ignore[arg-type]  # TypeError when absent
-    except (TypeError, ValueError):
-        code = None
+    code = _int(error.get("code"))
     text = (
         f"meta error {code}"
         + (f"/{error.get('error_subcode')}" if error.get("error_subcode") is not None else "")
@@ -454,6 +495,14 @@ class MetaPlatform(PlatformBase):
         self, client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
     ) -> sending.SendResult:
         return _send(client, settings, out, now)
+
+    def moderations(self, channel: str, kind: str) -> frozenset[str]:
+        return _moderations(channel, kind)
+
+    def moderate(
+        self, client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+    ) -> sending.SendResult:
+        return _moderate(client, settings, out, now)
 
     def outbound_tokens(self, settings: Settings) -> list[str]:
         return [t for t in [sending.secret_value(settings.meta_access_token)] if t]

@@ -1,9 +1,11 @@
-"""Outbound platform clients: post one approved reply, classify what happened.
+"""Outbound platform clients: post one approved reply (or moderate a comment), classify what happened.
 
 `send()` never raises for platform or network trouble: it returns a `SendResult` whose `outcome` tells
 the sender what to do next:
 
-- `sent`: the platform accepted the reply (`platform_message_id` is its id);
+- `sent`: the platform accepted the reply (`platform_message_id` is its id) or the moderation (hiding
+  and unhiding are idempotent; deleting a comment that is already gone counts as done, with
+  `already_done`);
 - `retry`: nothing was posted (rate limit, transient error, connection refused): try again later, no
   sooner than `retry_after_s` when the platform said so;
 - `dead`: final (permission, closed messaging window, bad request, expired token): do not retry;
@@ -19,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any, Literal
@@ -31,13 +33,15 @@ if TYPE_CHECKING:
     from app.config import Settings
 
 Outcome = Literal["sent", "retry", "dead", "unknown"]
+Action = Literal["reply", "hide", "unhide", "delete"]
+MODERATIONS: tuple[Action, ...] = ("hide", "unhide", "delete")
 
 ERROR_MAX_CHARS = 500
 
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One reply to post, built from an outbox row."""
+    """One reply to post, or one moderation of the customer's comment, built from an outbox row."""
 
     platform: str  # "meta", "x", "telegram", "slack", "generic"
     channel: str  # "facebook", "instagram", "messenger", "whatsapp", "x", "telegram", "slack", or a source
@@ -45,6 +49,7 @@ class Outgoing:
     target: dict[str, Any]  # app.outbox.service.target_of()
     text: str
     idempotency_key: str  # stable per outbox row, e.g. "relais-outbox-42"
+    action: Action = "reply"  # hide, unhide, delete: the comment `target.message_external_id`
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +60,7 @@ class SendResult:
     error: str | None = None  # human-readable, never contains a token
     retry_after_s: float | None = None  # platform-imposed minimum wait
     token_expired: bool = False  # the channel must be paused
+    already_done: bool = False  # a deletion found the comment gone already
 
 
 class Final(Exception):
@@ -173,10 +179,26 @@ def post(
     content: bytes | None = None,
 ) -> httpx.Response:
     """POST once; transport failures become `retry` (nothing sent) or `unknown` (maybe sent)."""
+    return call(client, settings, "POST", url, headers=headers, json_body=json_body, content=content)
+
+
+def call(
+    client: httpx.Client,
+    settings: Settings,
+    method: str,
+    url: str,
+    *,
+    headers: Mapping[str, str] | None = None,
+    json_body: Any = None,
+    content: bytes | None = None,
+) -> httpx.Response:
+    """One request of any method, its transport failures classified as `post` does."""
     try:
         if content is not None:
-            return client.post(url, content=content, headers=headers, timeout=settings.send_timeout_s)
-        return client.post(url, json=json_body, headers=headers, timeout=settings.send_timeout_s)
+            return client.request(
+                method, url, content=content, headers=headers, timeout=settings.send_timeout_s
+            )
+        return client.request(method, url, json=json_body, headers=headers, timeout=settings.send_timeout_s)
     except (httpx.ConnectError, httpx.ConnectTimeout, httpx.PoolTimeout) as e:
         # the connection never opened: nothing reached the platform
         raise Final(SendResult("retry", error=f"connection failed: {type(e).__name__}: {e}")) from e
@@ -213,25 +235,24 @@ def malformed(response: httpx.Response, what: str) -> SendResult:
 
 
 def send(client: httpx.Client, settings: Settings, out: Outgoing, *, now: datetime) -> SendResult:
-    """Post `out` once on its platform and classify the answer (never raises for platform trouble)."""
+    """Post `out` (a reply, or a moderation) once on its platform and classify the answer (never
+    raises for platform trouble)."""
     from app import platforms
 
     platform = platforms.get(out.platform)
     if platform is None:
         return dead(f"unknown platform {out.platform!r}")
     try:
-        result = platform.send(client, settings, out, now)
+        if out.action == "reply":
+            result = platform.send(client, settings, out, now)
+        elif out.action not in platform.moderations(out.channel, str(out.target.get("kind"))):
+            result = dead(f"{out.action} is not supported on {out.channel}")
+        else:
+            result = platform.moderate(client, settings, out, now)
     except Final as final:
         result = final.result
     if result.error is not None:
         scrubbed = scrub(result.error, all_tokens(settings))
         if scrubbed != result.error:
-            result = SendResult(
-                result.outcome,
-                result.platform_message_id,
-                result.http_status,
-                scrubbed,
-                result.retry_after_s,
-                result.token_expired,
-            )
+            result = replace(result, error=scrubbed)
     return result

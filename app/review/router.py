@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
@@ -21,6 +21,7 @@ from app.deps import (
 from app.drafts.similar import SimilarReplies
 from app.errors import NotFound, responses
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
 from app.review import schemas as s
@@ -80,6 +81,18 @@ def list_drafts(
     return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
 
 
+def moderation_read(m: moderation.Moderated) -> s.ModerationRead:
+    state = m.moderation
+    return s.ModerationRead(
+        hidden=state.hidden,
+        deleted=state.deleted,
+        pending=state.pending,
+        failed=state.failed,
+        error=state.error,
+        allowed=[a for a in get_args(s.Action) if a in m.allowed],
+    )
+
+
 def _detail(
     session: Any, draft: Draft, similar_replies: SimilarReplies, holder: ModelHolder
 ) -> s.DraftDetail:
@@ -88,7 +101,7 @@ def _detail(
     similar = similar_replies.find(
         session, text=message.text, language=message.language, exclude_message_id=message.id
     )
-    item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
+    item = outbox.reply_of(session, draft.id)
     return s.DraftDetail(
         **base.model_dump(),
         history=[
@@ -100,6 +113,7 @@ def _detail(
         outbox=None
         if item is None
         else s.OutboxRead.model_validate(item, from_attributes=True).model_dump(mode="json"),
+        moderation=moderation_read(moderation.state(session, draft)),
     )
 
 

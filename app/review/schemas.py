@@ -11,7 +11,8 @@ from pydantic import MISSING, BaseModel, ConfigDict, Field
 from app.deps import RowInt
 
 Category = Literal["question", "complaint", "suggestion", "other"]
-DraftStatus = Literal["pending", "approved", "rejected", "sent", "failed", "withdrawn"]
+DraftStatus = Literal["pending", "approved", "rejected", "sent", "failed", "withdrawn", "closed"]
+Action = Literal["hide", "unhide", "delete"]
 OutboxStatus = Literal["queued", "sending", "retry", "sent", "dead", "unknown"]
 
 
@@ -75,11 +76,23 @@ class HistoryEvent(BaseModel):
     data: dict[str, Any]
 
 
+class ModerationRead(BaseModel):
+    """Where the comment stands, as far as Relais moderated it."""
+
+    hidden: bool
+    deleted: bool
+    pending: Action | None = Field(description="the action being made (queued, sending, to retry)")
+    failed: Action | None = Field(description="the last action, when it ended as a dead letter")
+    error: str | None
+    allowed: list[Action] = Field(description="what the platform can do to this message")
+
+
 class DraftDetail(DraftRead):
     history: list[HistoryEvent]
     similar: list[SimilarReply]
     explanation: list[tuple[str, float]]
     outbox: dict[str, Any] | None
+    moderation: ModerationRead
 
 
 class ApproveBody(RequestBody):
@@ -152,6 +165,7 @@ class PreviewBody(RequestBody):
 class OutboxRead(BaseModel):
     id: int
     draft_id: int
+    action: Literal["reply", "hide", "unhide", "delete"]
     platform: str
     channel: str
     status: str

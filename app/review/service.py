@@ -26,7 +26,10 @@ from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, prior
 from app.outbox import service as outbox
 from app.reply_templates import rendering as tpl
 
-STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn")
+STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn", "closed")
+# why a draft was closed without a reply: the reviewer's no_reply or spam; deleted: Relais deleted
+# the comment (nothing left to reply to)
+CLOSE_REASONS = ("no_reply", "spam", "deleted")
 MAX_PAGE = 200
 
 
@@ -240,6 +243,57 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         audit.record(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
     audit.record(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
     outbox.enqueue(session, draft_id=draft_id, message=message, text=final, now=now)
+    return draft
+
+
+def close(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
+    """Close a pending draft without sending anything (`reason`: one of CLOSE_REASONS)."""
+    if reason not in CLOSE_REASONS:
+        raise Invalid(f"reason must be one of {list(CLOSE_REASONS)}")
+    now = utcnow()
+    draft = _decide(session, draft_id, version, user_id, now, status="closed", reason=reason)
+    audit.record(session, draft_id, "closed", user_id, now, reason=reason)
+    return draft
+
+
+def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Draft:
+    """Put a closed draft back in the queue (a close is undone; a deleted comment stays closed)."""
+    now = utcnow()
+    changed = db.changed(
+        session,
+        update(Draft)
+        .where(
+            Draft.id == draft_id,
+            Draft.version == version,
+            Draft.status == "closed",
+            Draft.reason != "deleted",
+        )
+        .values(
+            status="pending",
+            reason=None,
+            decided_by=None,
+            decided_at=None,
+            version=Draft.version + 1,
+            updated_at=now,
+        )
+        .execution_options(synchronize_session=False),
+    )
+    if changed != 1:
+        draft = get(session, draft_id)
+        session.refresh(draft)
+        if draft.status != "closed":
+            raise Conflict(f"draft {draft_id} is {draft.status}, not closed", detail=state(draft))
+        if draft.reason == "deleted":
+            raise Conflict(
+                f"draft {draft_id}: the comment was deleted, there is nothing to reply to",
+                detail=state(draft),
+            )
+        raise Conflict(
+            f"draft {draft_id} changed (version {draft.version}, not {version})", detail=state(draft)
+        )
+    audit.record(session, draft_id, "reopened", user_id, now)
+    draft = get(session, draft_id)
+    session.refresh(draft)
     return draft
 
 

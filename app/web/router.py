@@ -20,14 +20,14 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.templating import Jinja2Templates
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from app import i18n
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
 from app.i18n import Reason
-from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, ReplyTemplate, utcnow
+from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
@@ -358,7 +358,7 @@ def draft_page(
     )
     history = review.history(session, draft.id)
     names = web.user_names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
-    item = session.scalar(select(OutboxItem).where(OutboxItem.draft_id == draft.id))
+    item = outbox.reply_of(session, draft.id)
     query = urlencode(clean)
     prev_id = web.previous_draft_id(session, filt=neighbours_filt, before=draft)
     next_id = web.next_draft_id(session, filt=neighbours_filt, after=draft)
@@ -390,6 +390,7 @@ def draft_page(
             "author_history": web.author_history(session, message),
             "template_options": reply_templates.options_for(session, settings, message),
             "outbox": item,
+            "moderation": moderation.state(session, draft),
             "limit": rendering.length_limit(message.channel),
             "query": query,
             "prev_url": with_query(f"/drafts/{prev_id}", clean) if prev_id else None,

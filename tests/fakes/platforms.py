@@ -6,7 +6,8 @@
         ...
         assert fake.calls[0]["path"] == "/v21.0/123/comments"
 
-Routes (under `.url`): Graph at `/v21.0/...`, X at `/2/...`, Telegram at `/bot<token>/<method>`,
+Routes (under `.url`): Graph at `/v21.0/...` (a comment's hide, unhide or delete answers
+`{"success": true}`), X at `/2/...`, Telegram at `/bot<token>/<method>`,
 Slack at `/api/<method>`, anything else answers like a generic callback (`/generic/reply` is the
 `generic_callback_url` of `settings_overrides()`).
 """
@@ -162,7 +163,7 @@ class FakePlatforms:
         if delay is not None:
             self._stopping.wait(delay[0])
         if canned is None:
-            status, answer, headers = 200, self._default(path, body), {}
+            status, answer, headers = 200, self._default(path, body, request.command), {}
         else:
             status, answer, headers = canned.status, canned.body, canned.headers
         if isinstance(answer, dict | list):
@@ -182,9 +183,11 @@ class FakePlatforms:
         except OSError:
             pass  # the client gave up (read timeout): nothing to answer
 
-    def _default(self, path: str, body: Any) -> Any:
+    def _default(self, path: str, body: Any, method: str = "POST") -> Any:
         n = next(self._ids)
         body = body if isinstance(body, dict) else {}
+        if path.startswith(self.GRAPH_PREFIX) and (method == "DELETE" or {"is_hidden", "hide"} & set(body)):
+            return {"success": True}  # a moderation of a comment
         if path.startswith(self.GRAPH_PREFIX):
             if path.endswith("/messages") and body.get("messaging_product") == "whatsapp":
                 return {

@@ -27,6 +27,12 @@ ROUTES = [
     ("DELETE", "/api/drafts/1/claim", None, "reviewer"),
     ("GET", "/api/messages/1", None, "reviewer"),
     ("PATCH", "/api/messages/1", {"category": "question"}, "reviewer"),
+    ("POST", "/api/drafts/1/close", {"version": 1, "reason": "no_reply"}, "reviewer"),
+    ("POST", "/api/drafts/1/reopen", {"version": 1}, "reviewer"),
+    ("POST", "/api/drafts/bulk", {"action": "no_reply", "ids": [1]}, "reviewer"),
+    ("POST", "/api/messages/1/hide", None, "reviewer"),
+    ("POST", "/api/messages/1/unhide", None, "reviewer"),
+    ("POST", "/api/messages/1/delete", {"confirm": True}, "admin"),
     ("GET", "/api/templates", None, "reviewer"),
     (
         "POST",

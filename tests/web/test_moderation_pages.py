@@ -1,0 +1,117 @@
+"""The message page's moderation forms, on SQLite and PostgreSQL: in French by default, CSRF on
+every one, Spam / Terminé, sans réponse / Rouvrir / Masquer / Réafficher for reviewers, Supprimer
+for admins only and only once the box saying it is final is ticked."""
+
+from __future__ import annotations
+
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app.models import Draft, OutboxItem
+from tests.web.conftest import assert_safe_page, csrf, db, feed, login, make_user
+
+
+def _draft(client: TestClient) -> Draft:
+    with db(client) as s:
+        draft = s.scalar(select(Draft))
+        assert draft is not None
+        s.expunge(draft)
+        return draft
+
+
+def _actions(client: TestClient) -> list[tuple[str, str]]:
+    with db(client) as s:
+        return [(o.action, o.status) for o in s.scalars(select(OutboxItem).order_by(OutboxItem.id))]
+
+
+def test_a_reviewer_sees_the_moderation_buttons_in_french(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_1", "Gagnez un iPhone ici")
+    d = _draft(client)
+    r = client.get(f"/drafts/{d.id}")
+    assert r.status_code == 200
+    page = assert_safe_page(r.text)
+    assert {f"/drafts/{d.id}/close", f"/drafts/{d.id}/hide"} <= {f["action"] for f in page.forms}
+    for text in ("Modération", "Masquer", "Spam", "Terminé, sans réponse"):
+        assert text in r.text
+    assert "Supprimer" not in r.text and "/delete" not in r.text  # admins only
+
+
+def test_spam_then_reopen_then_show_again(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_2", "Promo crypto")
+    d = _draft(client)
+    token = csrf(client, f"/drafts/{d.id}")
+    assert (
+        client.post(f"/drafts/{d.id}/close", data={"version": d.version, "reason": "spam"}).status_code == 403
+    )  # no CSRF token
+    r = client.post(
+        f"/drafts/{d.id}/close",
+        data={"csrf_token": token, "version": d.version, "reason": "spam"},
+        follow_redirects=False,
+    )
+    assert r.status_code == 303, r.text
+    closed = _draft(client)
+    assert (closed.status, closed.reason) == ("closed", "spam") and _actions(client) == [("hide", "queued")]
+    page = client.get(f"/drafts/{d.id}").text
+    assert "Clos comme spam : le commentaire est en cours de masquage." in page
+    assert "Rouvrir" in page and "Réafficher" in page and "Motif : spam" in page
+    assert "En cours d’envoi à Facebook : masquage." in page
+    r = client.post(
+        f"/drafts/{d.id}/reopen", data={"csrf_token": token, "version": closed.version}, follow_redirects=True
+    )
+    assert "De retour dans la file." in r.text and _draft(client).status == "pending"
+    assert _actions(client) == [("hide", "queued"), ("unhide", "queued")]
+
+
+def test_done_without_a_reply_sends_nothing_and_goes_to_the_next_draft(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_3", "Merci beaucoup !")
+    feed(client, "5_4", "Vous livrez le dimanche ?")
+    with db(client) as s:
+        first, second = s.scalars(select(Draft).order_by(Draft.id)).all()
+        ids = (first.id, second.id, first.version)
+    token = csrf(client, f"/drafts/{ids[0]}")
+    r = client.post(
+        f"/drafts/{ids[0]}/close",
+        data={"csrf_token": token, "version": ids[2], "reason": "no_reply"},
+        follow_redirects=False,
+    )
+    assert r.headers["location"].startswith(f"/drafts/{ids[1]}")
+    assert _actions(client) == []
+    stale = client.post(
+        f"/drafts/{ids[0]}/close",
+        data={"csrf_token": token, "version": ids[2], "reason": "no_reply"},
+        follow_redirects=True,
+    )
+    assert "Pas fait" in stale.text
+
+
+def test_delete_is_for_admins_and_only_once_confirmed(client: TestClient) -> None:
+    make_user(client)
+    make_user(client, "ada", "admin")
+    feed(client, "5_5", "Insultes")
+    d = _draft(client)
+    login(client)
+    token = csrf(client, f"/drafts/{d.id}")
+    r = client.post(f"/drafts/{d.id}/delete", data={"csrf_token": token, "confirm": "yes"})
+    assert r.status_code == 403 and _actions(client) == []
+    client.cookies.clear()
+    login(client, "ada")
+    page = client.get(f"/drafts/{d.id}").text
+    assert "Supprimer" in page and "La suppression est définitive" in page
+    token = csrf(client, f"/drafts/{d.id}")
+    r = client.post(f"/drafts/{d.id}/delete", data={"csrf_token": token}, follow_redirects=True)
+    assert "Pas supprimé : cochez la case" in r.text and _actions(client) == []
+    r = client.post(
+        f"/drafts/{d.id}/delete", data={"csrf_token": token, "confirm": "yes"}, follow_redirects=True
+    )
+    assert "Le commentaire est en cours de suppression." in r.text
+    assert _actions(client) == [("delete", "queued")]
+    after = _draft(client)
+    assert (after.status, after.reason) == ("closed", "deleted")
+    page = client.get(f"/drafts/{d.id}").text
+    assert f'action="/drafts/{d.id}/delete"' not in page and "Rouvrir" not in page
