@@ -391,7 +391,9 @@ def withdraw(session: Session, *, message_id: int, reason: str, now: dt.datetime
 
 
 def relabel(session: Session, drafter: Drafter, *, message_id: int, category: str, user_id: int) -> Message:
-    """A reviewer's correction: stored as a training label; a pending draft is re-suggested."""
+    """A reviewer's correction: stored as a training label; a pending draft is re-suggested.
+    Choosing the category a sorted message already has changes nothing (no second correction);
+    for a message left *to sort* it confirms the model's guess, which is a label too."""
     if category not in CATEGORIES:
         raise Invalid(f"category must be one of {list(CATEGORIES)}")
     now = utcnow()
@@ -399,6 +401,8 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
     if message is None:
         raise NotFound(f"message {message_id} not found")
     old = message.category
+    if category == old and not message.to_sort:
+        return message  # re-saving the category it has: not a correction, nothing changes
     session.add(
         Correction(
             message_id=message_id,

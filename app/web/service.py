@@ -328,14 +328,15 @@ def dashboard(
 def corrections_per_week(
     session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS
 ) -> list[tuple[str, dict[str, int]]]:
-    """Reviewers' category corrections per ISO week, by the category they chose."""
+    """Reviewers' category corrections per ISO week, by the category they chose: messages, not
+    clicks (a message corrected twice the same day counts once, as in the dashboard's table)."""
     monday = (now - dt.timedelta(days=now.weekday())).date()
     first = monday - dt.timedelta(weeks=weeks - 1)
     start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
     out: dict[str, dict[str, int]] = {(first + dt.timedelta(weeks=i)).isoformat(): {} for i in range(weeks)}
     day = _day(session, Correction.created_at)
     for d, category, n in session.execute(
-        select(day, Correction.new_category, func.count())
+        select(day, Correction.new_category, func.count(func.distinct(Correction.message_id)))
         .where(Correction.created_at >= start)
         .group_by(day, Correction.new_category)
     ).all():

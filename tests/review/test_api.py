@@ -366,6 +366,29 @@ def test_templates_admin_and_sandbox(client: TestClient, api: dict[str, dict[str
     assert client.delete(f"/api/templates/{tid}", headers=h).status_code == 204
 
 
+def test_resaving_the_same_category_is_not_a_second_correction(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
+    """Issue 19: choosing again the category a message has changed the chart (2) but not the table (1)."""
+    from app.web import service as web
+
+    deliver(client, "l2", "Vous pourriez ouvrir le dimanche ?")
+    d = drafts_by_external(client, api["reviewer"])["l2"]
+    mid = d["message"]["id"]
+    new = "complaint" if d["message"]["category"] != "complaint" else "question"
+    for _ in range(2):
+        r = client.patch(f"/api/messages/{mid}", json={"category": new}, headers=api["reviewer"])
+        assert r.status_code == 200 and r.json()["category"] == new
+    after = drafts_by_external(client, api["reviewer"])["l2"]
+    assert after["version"] == d["version"] + 1  # the second save changed nothing
+    with db.transaction(client.app.state.sessions) as s:
+        assert len(s.scalars(select(Correction).where(Correction.message_id == mid)).all()) == 1
+        weeks = web.corrections_per_week(s, now=dt.datetime.now(dt.UTC))
+        assert sum(n for _, per in weeks for n in per.values()) == 1
+        history = web.model_history(s, now=dt.datetime.now(dt.UTC))
+        assert sum(w.corrected for w in history.weeks) == 1
+
+
 def test_register_follows_the_customer(client: TestClient, api: dict[str, dict[str, str]]) -> None:
     if client.app.state.holder.version is None:
         pytest.skip("no trained model: drafts are empty until sorted")
