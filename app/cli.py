@@ -33,9 +33,11 @@ app = typer.Typer(
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
 users_app = typer.Typer(help="Reviewers and admins.", no_args_is_help=True)
 models_app = typer.Typer(help="Trained classifier versions.", no_args_is_help=True)
+answers_app = typer.Typer(help="The knowledge base (saved answers): import and export.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(users_app, name="users")
 app.add_typer(models_app, name="models")
+app.add_typer(answers_app, name="answers")
 
 
 def _settings() -> Settings:
@@ -217,6 +219,58 @@ def users_add(
     else:
         typer.echo(_say("created %(role)s %(name)s", role=role, name=repr(name)), err=True)
     typer.echo(token)
+
+
+def _answers_format(path: Path) -> str:
+    fmt = path.suffix.lower().lstrip(".")
+    if fmt not in ("json", "csv"):
+        _fail(_say("%(path)s: the file name ends in .json or .csv", path=str(path)))
+    return fmt
+
+
+@answers_app.command("import")
+def answers_import(path: Path) -> None:
+    """Add the answers of a JSON or CSV file (by its extension); an answer of the same title and
+    language is changed. One bad row and nothing is written."""
+    from app import db
+    from app.answers import service as answers
+    from app.errors import RelaisError
+
+    fmt = _answers_format(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        _fail(f"{path}: {e.__class__.__name__}")
+    engine, factory = _session()
+    try:
+        with db.transaction(factory) as session:
+            created, changed = answers.import_rows(
+                session, _settings(), answers.parse(text, fmt=fmt), user_id=None
+            )
+    except RelaisError as e:
+        _fail(e.message)
+    finally:
+        engine.dispose()
+    typer.echo(_say("%(created)s answers added, %(changed)s changed", created=created, changed=changed))
+
+
+@answers_app.command("export")
+def answers_export(path: Path) -> None:
+    """Write every answer to a JSON or CSV file (by its extension), in the import format."""
+    from app.answers import service as answers
+
+    fmt = _answers_format(path)
+    engine, factory = _session()
+    try:
+        with factory() as session:
+            rows = answers.export_rows(answers.list_all(session))
+    finally:
+        engine.dispose()
+    try:
+        path.write_text(answers.to_csv(rows) if fmt == "csv" else answers.to_json(rows), encoding="utf-8")
+    except OSError as e:
+        _fail(f"{path}: {e.__class__.__name__}")
+    typer.echo(_say("%(count)s answers written to %(path)s", count=len(rows), path=str(path)))
 
 
 @users_app.command("passwd")

@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app import db, errors, i18n, metrics
+from app.answers.router import router as answers_router
 from app.config import Settings
 from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
@@ -128,6 +129,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(webhooks_router)
     app.include_router(review_router)
     app.include_router(moderation_router)
+    app.include_router(answers_router)
     # The pages speak the viewer's language (installed here until the page templates get a module
     # of their own, issue 16).
     i18n.install(web_pages.templates.env)

@@ -156,6 +156,11 @@ class Draft(Base):
     status: Mapped[str] = mapped_column(String(16), default="pending")
     text: Mapped[str] = mapped_column(Text, default="")  # the suggestion
     template_id: Mapped[int | None] = mapped_column(BigInteger)
+    # where the suggestion came from: "answer" (a knowledge-base answer's id), "past_reply" (the
+    # draft whose approved reply was adapted) or "template"; its similarity to the message, 0..1
+    source_kind: Mapped[str | None] = mapped_column(String(16))
+    source_id: Mapped[int | None] = mapped_column(BigInteger)
+    source_score: Mapped[float | None] = mapped_column(Float)
     suggestions: Mapped[list[Any]] = mapped_column(JSON, default=list)
     final_text: Mapped[str | None] = mapped_column(Text)
     edited: Mapped[bool] = mapped_column(Boolean, default=False)
@@ -351,6 +356,55 @@ class ReplyTemplate(Base):
     version: Mapped[int] = mapped_column(Integer, default=1)
     updated_by: Mapped[int | None] = mapped_column(BigInteger)
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Answer(Base):
+    """A saved answer of the knowledge base ("réponse enregistrée"): a Jinja2 body rendered like
+    the templates, drafted for the messages that look like its title and examples."""
+
+    __tablename__ = "answers"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    language: Mapped[str] = mapped_column(String(8))
+    category: Mapped[str | None] = mapped_column(String(16))
+    examples: Mapped[list[Any]] = mapped_column(JSON, default=list)
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+    updated_by: Mapped[int | None] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class AdminEvent(Base):
+    """The audit trail of what admins change outside the queue (knowledge-base answers...)."""
+
+    __tablename__ = "admin_events"
+    __table_args__ = (Index("ix_admin_events_subject", "subject", "subject_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    subject: Mapped[str] = mapped_column(String(32))
+    subject_id: Mapped[int] = mapped_column(BigInteger)
+    action: Mapped[str] = mapped_column(String(32))
+    actor_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class PastReply(Base):
+    """A reply the team approved, as sent, beside the message it answered: what drafting reuses
+    for similar later messages. Append-only, so each process's index catches up by id."""
+
+    __tablename__ = "past_replies"
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    draft_id: Mapped[int | None] = mapped_column(BigInteger)
+    language: Mapped[str | None] = mapped_column(String(8))
+    message_text: Mapped[str] = mapped_column(Text)
+    author_name: Mapped[str | None] = mapped_column(String(255))
+    reply: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class Echo(Base):

@@ -1,0 +1,86 @@
+"""The knowledge base API, under /api/answers: reviewers read, admins write with `version`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Query, Response
+
+from app.answers import schemas as s
+from app.answers import service
+from app.deps import MAX_ROW_INT, AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, SettingsDep
+from app.errors import responses
+from app.models import Answer
+
+router = APIRouter(prefix="/api/answers", tags=["answers"], responses=responses(401, 503))
+
+
+@router.get("", response_model=list[s.AnswerRead], responses=responses(422))
+def list_answers(
+    session: ReadSessionDep,
+    user: ReviewerDep,
+    language: Annotated[str | None, Query(min_length=2, max_length=8)] = None,
+) -> list[Answer]:
+    """Every saved answer (or those of one language), by language and title."""
+    return service.list_all(session, language=language)
+
+
+@router.get(
+    "/export",
+    response_class=Response,
+    responses={
+        200: {
+            "description": "Every answer, as `relais answers export` writes them",
+            "content": {"application/json": {"schema": {}}, "text/csv": {"schema": {"type": "string"}}},
+        },
+        **responses(422),
+    },
+)
+def export_answers(
+    session: ReadSessionDep, user: ReviewerDep, format: Literal["json", "csv"] = "json"
+) -> Response:
+    """Every answer in the import format: JSON (a list) or CSV (the examples one a line)."""
+    rows = service.export_rows(service.list_all(session))
+    if format == "csv":
+        return Response(service.to_csv(rows), media_type="text/csv; charset=utf-8")
+    return Response(service.to_json(rows), media_type="application/json")
+
+
+@router.post("", response_model=s.AnswerRead, status_code=201, responses=responses(403, 422))
+def create_answer(body: s.AnswerCreate, session: SessionDep, settings: SettingsDep, user: AdminDep) -> Answer:
+    """Add an answer (admin); its body must render in the templates' sandbox."""
+    return service.save(session, settings, answer=None, values=body.model_dump(), user_id=user.id)
+
+
+@router.get("/{answer_id:int}", response_model=s.AnswerRead, responses=responses(404, 422))
+def get_answer(answer_id: RowInt, session: ReadSessionDep, user: ReviewerDep) -> Answer:
+    """One answer."""
+    return service.get(session, answer_id)
+
+
+@router.patch("/{answer_id:int}", response_model=s.AnswerRead, responses=responses(403, 404, 409, 422))
+def update_answer(
+    answer_id: RowInt, body: s.AnswerUpdate, session: SessionDep, settings: SettingsDep, user: AdminDep
+) -> Answer:
+    """Change an answer (admin) from the `version` read; 409 when someone changed it since."""
+    values = body.model_dump(exclude_unset=True)
+    version = values.pop("version")
+    return service.save(
+        session,
+        settings,
+        answer=service.get(session, answer_id),
+        values=values,
+        user_id=user.id,
+        expected_version=version,
+    )
+
+
+@router.delete("/{answer_id:int}", status_code=204, responses=responses(403, 404, 409, 422))
+def delete_answer(
+    answer_id: RowInt,
+    session: SessionDep,
+    user: AdminDep,
+    version: Annotated[int | None, Query(ge=1, le=MAX_ROW_INT, description="the version read")] = None,
+) -> None:
+    """Remove an answer (admin); with `version`, 409 when someone changed it since."""
+    service.delete(session, answer=service.get(session, answer_id), user_id=user.id, expected_version=version)

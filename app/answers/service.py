@@ -1,0 +1,238 @@
+"""The knowledge base for the admin: list, read, check (the body must render in the templates'
+sandbox), create, change under a version, delete, import and export (JSON or CSV).
+
+Services flush; the caller's unit of work commits. Every change is audited (`audit.record_admin`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from app import audit
+from app.config import Settings
+from app.errors import Conflict, Invalid, NotFound
+from app.models import CATEGORIES, Answer, utcnow
+from app.reply_templates import service as reply_templates
+
+FIELDS = ("title", "body", "language", "category", "examples", "enabled")
+CSV_COLUMNS = ("title", "body", "language", "category", "examples", "enabled")
+MAX_EXAMPLES = 20
+BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def list_all(session: Session, *, language: str | None = None) -> list[Answer]:
+    """Every answer, by language and title."""
+    q = select(Answer).order_by(Answer.language, Answer.title, Answer.id)
+    if language is not None:
+        q = q.where(Answer.language == language)
+    return list(session.scalars(q))
+
+
+def get(session: Session, answer_id: int) -> Answer:
+    answer = session.get(Answer, answer_id)
+    if answer is None:
+        raise NotFound(f"answer {answer_id} not found")
+    return answer
+
+
+def errors_in(settings: Settings, values: dict[str, Any]) -> list[str]:
+    """Every reason these fields cannot be saved (empty when they can)."""
+    errors = []
+    title, body, language = values.get("title"), values.get("body"), values.get("language")
+    if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
+        errors.append("The title needs 1 to 200 characters.")
+    if not isinstance(body, str) or not 1 <= len(body.strip()) <= 5000:
+        errors.append("The body needs 1 to 5000 characters.")
+    else:
+        shown = reply_templates.preview(settings, body)
+        if not shown["ok"]:
+            errors.append(f"The body does not render: {shown['error']}")
+    if not isinstance(language, str) or not 2 <= len(language) <= 8 or not language.isalpha():
+        errors.append("The language is a code such as fr or en.")
+    if values.get("category") is not None and values.get("category") not in CATEGORIES:
+        errors.append(f"The category is empty or one of {', '.join(CATEGORIES)}.")
+    examples = values.get("examples")
+    if (
+        not isinstance(examples, list)
+        or len(examples) > MAX_EXAMPLES
+        or not all(isinstance(e, str) and 1 <= len(e.strip()) <= 500 for e in examples)
+    ):
+        errors.append(f"The examples are at most {MAX_EXAMPLES} customer messages of 1 to 500 characters.")
+    if not isinstance(values.get("enabled"), bool):
+        errors.append("Enabled is true or false.")
+    return errors
+
+
+def _clean(values: dict[str, Any]) -> dict[str, Any]:
+    out = dict(values)
+    for k in ("title", "body"):
+        if isinstance(out.get(k), str):
+            out[k] = out[k].strip()
+    if isinstance(out.get("language"), str):
+        out["language"] = out["language"].strip().lower()
+    if isinstance(out.get("examples"), list):
+        out["examples"] = [e.strip() for e in out["examples"] if isinstance(e, str) and e.strip()] + [
+            e for e in out["examples"] if not isinstance(e, str)
+        ]
+    return out
+
+
+def snapshot(answer: Answer) -> dict[str, Any]:
+    """The fields of an answer, as exported and audited."""
+    return {k: getattr(answer, k) for k in FIELDS}
+
+
+def save(
+    session: Session,
+    settings: Settings,
+    *,
+    answer: Answer | None,
+    values: dict[str, Any],
+    user_id: int | None,
+    expected_version: int | None = None,
+) -> Answer:
+    """Create (`answer` None) or change an answer: validated whole, its version moved on.
+    Invalid (422) with every reason, Conflict (409) on a stale version; nothing written then."""
+    merged = snapshot(answer) if answer is not None else {"category": None, "examples": [], "enabled": True}
+    merged.update({k: v for k, v in values.items() if k in FIELDS})
+    merged = _clean(merged)
+    errors = errors_in(settings, merged)
+    if errors:
+        raise Invalid(" ".join(errors), detail={"errors": errors})
+    if answer is not None and expected_version is not None and answer.version != expected_version:
+        raise Conflict(
+            "Someone changed this answer meanwhile: reload it, then apply your change again.",
+            detail={"version": answer.version},
+        )
+    now = utcnow()
+    action = "created" if answer is None else "changed"
+    if answer is None:
+        answer = Answer(version=0, created_at=now)
+        session.add(answer)
+    before = snapshot(answer) if action == "changed" else {}
+    for k in FIELDS:
+        setattr(answer, k, merged[k])
+    answer.version += 1
+    answer.updated_by, answer.updated_at = user_id, now
+    session.flush()
+    changed = {k: merged[k] for k in FIELDS if before.get(k) != merged[k]}
+    audit.record_admin(session, "answer", answer.id, action, user_id, now, version=answer.version, **changed)
+    return answer
+
+
+def delete(
+    session: Session, *, answer: Answer, user_id: int | None, expected_version: int | None = None
+) -> None:
+    """Remove an answer (409 on a stale version); its fields stay in the audit trail."""
+    if expected_version is not None and answer.version != expected_version:
+        raise Conflict(
+            "Someone changed this answer meanwhile: reload it before deleting it.",
+            detail={"version": answer.version},
+        )
+    audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))
+    session.delete(answer)
+    session.flush()
+
+
+# -- import and export -----------------------------------------------------------------------------
+
+
+def export_rows(answers: Iterable[Answer]) -> list[dict[str, Any]]:
+    return [snapshot(a) for a in answers]
+
+
+def to_json(rows: list[dict[str, Any]]) -> str:
+    return json.dumps(rows, ensure_ascii=False, indent=2) + "\n"
+
+
+def to_csv(rows: list[dict[str, Any]]) -> str:
+    """One answer a row; the examples one a line inside their cell."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow(
+            {
+                **r,
+                "category": r["category"] or "",
+                "examples": "\n".join(r["examples"]),
+                "enabled": "true" if r["enabled"] else "false",
+            }
+        )
+    return out.getvalue()
+
+
+def parse(text: str, *, fmt: str) -> list[dict[str, Any]]:
+    """The answers of a JSON (a list of objects) or CSV export; Invalid when it is neither."""
+    if fmt == "json":
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as e:
+            raise Invalid(f"not JSON: {e}") from e
+        if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
+            raise Invalid("the JSON must be a list of answers (objects)")
+        return data
+    if fmt != "csv":
+        raise Invalid("the format is json or csv")
+    reader = csv.DictReader(io.StringIO(text))
+    missing = {"title", "body", "language"} - set(reader.fieldnames or [])
+    if missing:
+        raise Invalid(f"the CSV lacks the columns {', '.join(sorted(missing))}")
+    rows = []
+    for r in reader:
+        enabled = (r.get("enabled") or "true").strip().lower()
+        rows.append(
+            {
+                "title": r.get("title") or "",
+                "body": r.get("body") or "",
+                "language": r.get("language") or "",
+                "category": (r.get("category") or "").strip() or None,
+                "examples": [e for e in (r.get("examples") or "").splitlines() if e.strip()],
+                "enabled": {
+                    "true": True,
+                    "1": True,
+                    "yes": True,
+                    "false": False,
+                    "0": False,
+                    "no": False,
+                }.get(enabled, enabled),
+            }
+        )
+    return rows
+
+
+def import_rows(
+    session: Session, settings: Settings, rows: list[dict[str, Any]], *, user_id: int | None
+) -> tuple[int, int]:
+    """Create each answer, or change the one of the same title and language: (created, changed).
+    Every row is checked first; one bad row and nothing is written (Invalid naming the rows)."""
+    problems = []
+    for number, r in enumerate(rows, 1):
+        unknown = set(r) - set(FIELDS) - {"id", "version", "created_at", "updated_at"}
+        errors = errors_in(settings, _clean({"category": None, "examples": [], "enabled": True, **r}))
+        if unknown:
+            errors.append(f"Unknown fields: {', '.join(sorted(unknown))}.")
+        if errors:
+            problems.append(f"answer {number}: {' '.join(errors)}")
+    if problems:
+        raise Invalid(" ".join(problems[:10]), detail={"errors": problems})
+    existing = {(a.title, a.language): a for a in list_all(session)}
+    created = changed = 0
+    for r in rows:
+        values = _clean({k: r[k] for k in FIELDS if k in r})
+        current = existing.get((values["title"], values["language"]))
+        if current is not None and all(
+            current_value == values.get(k, current_value) for k, current_value in snapshot(current).items()
+        ):
+            continue
+        saved = save(session, settings, answer=current, values=values, user_id=user_id)
+        existing[(saved.title, saved.language)] = saved
+        created, changed = (created + 1, changed) if current is None else (created, changed + 1)
+    return created, changed
