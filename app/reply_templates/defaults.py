@@ -1,4 +1,13 @@
-"""The reply templates a new database starts with (the initial migration inserts them)."""
+"""The reply templates a new database starts with (the initial migration inserts them; later
+migrations bring the ones an admin never changed up to date).
+
+Each reads correctly with and without the customer's first name, and asks only for what the
+customer has not given: with an order number, it names the order instead. French puts a no-break
+space (U+00A0) before ? ! : ; (the renderer makes any space there one), English none.
+"""
+
+# the greeting, with the customer's first name when known ("Bonjour Camille," / "Bonjour,")
+_NAME = "{% if first_name %} {{ first_name }}{% endif %}"
 
 # name, category, language, channel kind, register, body
 DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
@@ -8,9 +17,10 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "vous",
-        "Bonjour {{ first_name }}, nous sommes sincèrement désolés pour ce désagrément. Pouvez-vous nous "
-        "écrire en message privé avec votre numéro de commande ou de dossier ? Nous regardons cela tout "
-        "de suite. {{ signature }}",
+        f"Bonjour{_NAME}, nous sommes sincèrement désolés pour ce désagrément. {{% if order_number %}}"
+        "Nous regardons tout de suite la commande {{ order_number }} et revenons vers vous en message "
+        "privé.{% else %}Pouvez-vous nous écrire en message privé avec votre numéro de commande ou de "
+        "dossier\u00a0? Nous regardons cela tout de suite.{% endif %} {{ signature }}",
     ),
     (
         "complaint-fr-public-tu",
@@ -18,8 +28,9 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "tu",
-        "Salut {{ first_name }}, désolés pour ce souci ! Écris-nous en privé avec ton numéro de commande "
-        "ou de dossier, on regarde ça tout de suite. {{ signature }}",
+        f"Salut{_NAME}, désolés pour ce souci\u00a0! {{% if order_number %}}On regarde tout de suite la "
+        "commande {{ order_number }} et on revient vers toi en privé.{% else %}Écris-nous en privé avec "
+        "ton numéro de commande ou de dossier, on regarde ça tout de suite.{% endif %} {{ signature }}",
     ),
     (
         "complaint-fr-private-vous",
@@ -27,9 +38,10 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "vous",
-        "Bonjour {{ first_name }}, merci de nous avoir écrit et toutes nos excuses pour ce désagrément. "
-        "Pouvez-vous nous donner votre numéro de commande ou de dossier ? Nous nous en occupons en "
-        "priorité. {{ signature }}",
+        f"Bonjour{_NAME}, merci de nous avoir écrit et toutes nos excuses pour ce désagrément. "
+        "{% if order_number %}Nous regardons tout de suite la commande {{ order_number }} et nous nous "
+        "en occupons en priorité.{% else %}Pouvez-vous nous donner votre numéro de commande ou de "
+        "dossier\u00a0? Nous nous en occupons en priorité.{% endif %} {{ signature }}",
     ),
     (
         "complaint-fr-private-tu",
@@ -37,8 +49,10 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "tu",
-        "Salut {{ first_name }}, merci pour ton message et désolés pour ce souci. Tu peux nous donner ton "
-        "numéro de commande ou de dossier ? On s'en occupe en priorité. {{ signature }}",
+        f"Salut{_NAME}, merci pour ton message et désolés pour ce souci. {{% if order_number %}}On "
+        "regarde tout de suite la commande {{ order_number }} et on s'en occupe en priorité.{% else %}"
+        "Tu peux nous donner ton numéro de commande ou de dossier\u00a0? On s'en occupe en priorité."
+        "{% endif %} {{ signature }}",
     ),
     (
         "question-fr-public-vous",
@@ -46,8 +60,9 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "vous",
-        "Bonjour {{ first_name }}, merci pour votre question ! Nous vous répondons en message privé avec "
-        "tous les détails. {{ signature }}",
+        f"Bonjour{_NAME}, merci pour votre question\u00a0! {{% if order_number %}}Nous regardons la "
+        "commande {{ order_number }} et vous répondons{% else %}Nous vous répondons{% endif %} en "
+        "message privé avec tous les détails. {{ signature }}",
     ),
     (
         "question-fr-public-tu",
@@ -55,8 +70,9 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "tu",
-        "Salut {{ first_name }}, merci pour ta question ! On te répond en message privé avec tous les "
-        "détails. {{ signature }}",
+        f"Salut{_NAME}, merci pour ta question\u00a0! {{% if order_number %}}On regarde la commande "
+        "{{ order_number }} et on te répond{% else %}On te répond{% endif %} en message privé avec "
+        "tous les détails. {{ signature }}",
     ),
     (
         "question-fr-private-vous",
@@ -64,7 +80,8 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "vous",
-        "Bonjour {{ first_name }}, merci pour votre message. {{ signature }}",
+        f"Bonjour{_NAME}, merci pour votre message. {{% if order_number %}}Nous regardons la commande "
+        "{{ order_number }} et revenons vers vous très vite.{% endif %} {{ signature }}",
     ),
     (
         "question-fr-private-tu",
@@ -72,7 +89,8 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "tu",
-        "Salut {{ first_name }}, merci pour ton message. {{ signature }}",
+        f"Salut{_NAME}, merci pour ton message. {{% if order_number %}}On regarde la commande "
+        "{{ order_number }} et on revient vers toi très vite.{% endif %} {{ signature }}",
     ),
     (
         "suggestion-fr-any-vous",
@@ -80,7 +98,7 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "any",
         "vous",
-        "Merci {{ first_name }} pour cette idée ! Nous la transmettons à l'équipe concernée. {{ signature }}",
+        f"Merci{_NAME} pour cette idée\u00a0! Nous la transmettons à l'équipe concernée. {{{{ signature }}}}",
     ),
     (
         "suggestion-fr-any-tu",
@@ -88,18 +106,20 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "any",
         "tu",
-        "Merci {{ first_name }} pour l'idée ! On la transmet à l'équipe. {{ signature }}",
+        f"Merci{_NAME} pour l'idée\u00a0! On la transmet à l'équipe. {{{{ signature }}}}",
     ),
-    ("other-fr-any-vous", "other", "fr", "any", "vous", "Merci beaucoup {{ first_name }} ! {{ signature }}"),
-    ("other-fr-any-tu", "other", "fr", "any", "tu", "Merci {{ first_name }} ! {{ signature }}"),
+    ("other-fr-any-vous", "other", "fr", "any", "vous", f"Merci beaucoup{_NAME}\u00a0! {{{{ signature }}}}"),
+    ("other-fr-any-tu", "other", "fr", "any", "tu", f"Merci{_NAME}\u00a0! {{{{ signature }}}}"),
     (
         "complaint-en-public",
         "complaint",
         "en",
         "public",
         "any",
-        "Hi {{ first_name }}, we're really sorry about this. Could you send us a private message with "
-        "your order or case number? We'll look into it right away. {{ signature }}",
+        f"Hi{_NAME}, we're really sorry about this. {{% if order_number %}}We're looking into order "
+        "{{ order_number }} right away and will get back to you in a private message.{% else %}Could "
+        "you send us a private message with your order or case number? We'll look into it right away."
+        "{% endif %} {{ signature }}",
     ),
     (
         "complaint-en-private",
@@ -107,8 +127,9 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "private",
         "any",
-        "Hi {{ first_name }}, thanks for reaching out, and we're sorry for the trouble. Could you share "
-        "your order or case number? We'll make this a priority. {{ signature }}",
+        f"Hi{_NAME}, thanks for reaching out, and we're sorry for the trouble. {{% if order_number %}}"
+        "We're looking into order {{ order_number }} right away and making it a priority.{% else %}"
+        "Could you share your order or case number? We'll make this a priority.{% endif %} {{ signature }}",
     ),
     (
         "question-en-public",
@@ -116,8 +137,9 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "public",
         "any",
-        "Hi {{ first_name }}, thanks for your question! We'll reply in a private message with all the "
-        "details. {{ signature }}",
+        f"Hi{_NAME}, thanks for your question! {{% if order_number %}}We're looking into order "
+        "{{ order_number }} and will reply{% else %}We'll reply{% endif %} in a private message with "
+        "all the details. {{ signature }}",
     ),
     (
         "question-en-private",
@@ -125,7 +147,8 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "private",
         "any",
-        "Hi {{ first_name }}, thanks for your message. {{ signature }}",
+        f"Hi{_NAME}, thanks for your message. {{% if order_number %}}We're looking into order "
+        "{{ order_number }} and will get back to you shortly.{% endif %} {{ signature }}",
     ),
     (
         "suggestion-en-any",
@@ -133,7 +156,7 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "any",
         "any",
-        "Thanks {{ first_name }} for the idea! We're passing it on to the team. {{ signature }}",
+        f"Thanks{_NAME} for the idea! We're passing it on to the team. {{{{ signature }}}}",
     ),
-    ("other-en-any", "other", "en", "any", "any", "Thank you {{ first_name }}! {{ signature }}"),
+    ("other-en-any", "other", "en", "any", "any", f"Thank you{_NAME}! {{{{ signature }}}}"),
 ]

@@ -8,7 +8,7 @@ message: a broken template gives an empty draft and the error is reported to the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,6 +16,7 @@ from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
 
 from app.config import Settings
+from app.drafts import details as customer_details
 
 PUBLIC_KINDS = {"comment", "mention", "review"}
 # Longest reply each channel accepts (characters); the check runs on every draft and approval.
@@ -35,6 +36,14 @@ _TU = re.compile(r"\b(tu|t'|toi|ton|ta|tes|te)\b", re.IGNORECASE)
 _VOUS = re.compile(r"\b(vous|votre|vos)\b", re.IGNORECASE)
 _BLANKS = re.compile(r"[ \t]{2,}|\t")
 _BLANK_LINES = re.compile(r"\n{3,}")
+# Typography. A variable that renders empty leaves "Bonjour ,": no space before , or . in a
+# reply. French puts one no-break space before ? ! : ; (it never wraps onto the next line): the
+# template's own text gets it when compiled; the customer's words quoted in it keep theirs.
+# Smileys (":)") and runs ("?!") are left as they are.
+_BEFORE_COMMA = re.compile(r"[ \t\u00a0\u202f]+(?=[,.](?:\s|$))")
+_BEFORE_NBSP = re.compile(r"[ \t]+(?=\u00a0)")
+_FRENCH_MARK = re.compile(r"(?:(?<=[^\s?!])|^)[ \t\u202f]*([?!:;])(?=[\s?!»]|$)")
+_TAGS = re.compile(r"(\{\{.*?\}\}|\{%.*?%\}|\{#.*?#\})", re.DOTALL)
 
 
 def channel_kind(kind: str) -> str:
@@ -69,7 +78,7 @@ class _Env(SandboxedEnvironment):
 
 
 _env = _Env(undefined=ChainableUndefined, autoescape=False, trim_blocks=True, lstrip_blocks=True)
-_cache: dict[tuple[int, int, str], Any] = {}
+_cache: dict[tuple[int, int, str, bool], Any] = {}
 
 
 def variables_read(source: str) -> set[str]:
@@ -78,23 +87,33 @@ def variables_read(source: str) -> set[str]:
     return meta.find_undeclared_variables(_env.parse(source)) - set(_env.globals)
 
 
-def compile_template(source: str) -> Any:
-    return _env.from_string(source)
+def french_text(source: str) -> str:
+    """The template's own text (not its tags) with a no-break space before ? ! : ;."""
+    parts = _TAGS.split(source)
+    parts[::2] = [_FRENCH_MARK.sub("\u00a0\\1", p) for p in parts[::2]]
+    return "".join(parts)
+
+
+def compile_template(source: str, *, french: bool = False) -> Any:
+    return _env.from_string(french_text(source) if french else source)
 
 
 def render(source: str, variables: dict[str, Any], *, cache_key: tuple[int, int] | None = None) -> str:
-    """Render one template in the sandbox; whitespace is tidied, errors propagate (TemplateError)."""
+    """Render one template in the sandbox; whitespace and punctuation are tidied, errors
+    propagate (TemplateError)."""
+    french = variables.get("language") == "fr"
     if cache_key is not None:
-        key = (cache_key[0], cache_key[1], source)
+        key = (cache_key[0], cache_key[1], source, french)
         tpl = _cache.get(key)
         if tpl is None:
             if len(_cache) > 1000:
                 _cache.clear()
-            tpl = _cache[key] = compile_template(source)
+            tpl = _cache[key] = compile_template(source, french=french)
     else:
-        tpl = compile_template(source)
+        tpl = compile_template(source, french=french)
     text = tpl.render(**variables)
     text = _BLANKS.sub(" ", text)
+    text = _BEFORE_NBSP.sub("", _BEFORE_COMMA.sub("", text))
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
@@ -147,7 +166,10 @@ def variables(
     channel: str,
     register: str,
     language: str | None,
+    details: customer_details.Details = customer_details.NONE,
 ) -> dict[str, Any]:
+    """Every variable a template reads; the customer's details ("order_number", ...) are ""
+    when not given, for `{% if order_number %}`."""
     quoted = text.strip().replace("\n", " ")
     return {
         "first_name": first_name(author_name),
@@ -159,6 +181,7 @@ def variables(
         "channel": channel,
         "register": register,
         "language": language or "",
+        **details.as_variables(),
     }
 
 
@@ -171,9 +194,12 @@ def variables_for(
     channel: str,
     language: str | None,
     register: str | None = None,
+    earlier: Sequence[str] = (),
 ) -> dict[str, Any]:
     """`variables` for one message in the brand's voice; its register is read from the text
-    unless the caller has already read it (drafting does, to choose the template)."""
+    unless the caller has already read it (drafting does, to choose the template). The details
+    the customer gave come from `text`, then from `earlier` (the customer's earlier messages in
+    the conversation, newest first)."""
     return variables(
         author_name=author_name,
         text=text,
@@ -185,6 +211,7 @@ def variables_for(
         if register is not None
         else register_for(text, language, settings.default_register),
         language=language,
+        details=customer_details.gather([text, *earlier]),
     )
 
 

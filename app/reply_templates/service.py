@@ -49,6 +49,15 @@ VARIABLE_ALIASES = {
     "langue": "language",
     "categorie": "category",
     "tutoiement": "register",
+    "commande": "order_number",
+    "numero_commande": "order_number",
+    "num_commande": "order_number",
+    "courriel": "email",
+    "mail": "email",
+    "telephone": "phone",
+    "tel": "phone",
+    "montant": "amount",
+    "prix": "amount",
 }
 
 

@@ -41,7 +41,7 @@ def live(admin: TestClient, body: str, **fields: str) -> dict[str, Any]:
 
 def test_a_misspelt_variable_is_flagged_in_the_live_preview_in_french(admin: TestClient) -> None:
     shown = live(admin, "Bonjour {{ prenom }}, {{ fist_name }} !", category="question", language="fr")
-    assert shown["ok"] and shown["text"] == "Bonjour , !"
+    assert shown["ok"] and shown["text"] == "Bonjour,\u00a0!"  # the typography of a French reply
     assert shown["unknown"] == ["fist_name", "prenom"]
     meant = " n’est pas une variable (elle s’afficherait vide) : vouliez-vous dire {{ first_name }} ?"
     assert shown["unknown_reasons"] == ["{{ fist_name }}" + meant, "{{ prenom }}" + meant]
@@ -60,7 +60,7 @@ def test_a_misspelt_variable_is_refused_on_save_with_nothing_written(admin: Test
     assert r.status_code == 422
     assert "vouliez-vous dire {{ first_name }}" in r.text
     r = admin.post("/templates", data={**FORM, "csrf_token": token, "body": "Bonjour {{ zzz }} !"})
-    assert r.status_code == 422 and "Les variables : author_name, brand" in r.text
+    assert r.status_code == 422 and "Les variables : amount, author_name, brand" in r.text
     with db(admin) as s:
         names = [t.name for t in reply_templates.list_all(s)]
     assert FORM["name"] not in names
@@ -96,7 +96,8 @@ def test_the_preview_uses_a_sample_of_the_templates_category_and_language(
     )
     sample = reply_templates.SAMPLES[(category, language)]
     assert shown["sample"] == sample
-    assert shown["text"] == f"{category}/{language}: {sample}"
+    colon = "\u00a0:" if language == "fr" else ":"  # French typography: a no-break space before ":"
+    assert shown["text"] == f"{category}/{language}{colon} {sample}"
 
 
 def test_the_page_says_which_sample_it_previews(admin: TestClient) -> None:

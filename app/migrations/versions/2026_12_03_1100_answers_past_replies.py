@@ -1,8 +1,8 @@
 """the knowledge base (answers) and its audit (admin_events), the approved replies drafting
 reuses (past_replies), and where each draft came from (drafts.source_*)
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-12-02 18:00:00
 """
 
