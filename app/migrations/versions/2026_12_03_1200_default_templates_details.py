@@ -4,8 +4,8 @@ The defaults an admin never changed (still version 1 with the body the first mig
 brought up to date: no "Bonjour ," without a first name, no question for an order number the
 customer gave, a no-break space before ? ! : ; in French.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0006
+Revises: 0005
 Create Date: 2026-12-02 18:40:00
 """
 
@@ -16,8 +16,8 @@ from alembic import op
 
 from app.reply_templates.defaults import DEFAULT_TEMPLATES
 
-revision: str = "0004"
-down_revision: str | None = "0003"
+revision: str = "0006"
+down_revision: str | None = "0005"
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
