@@ -309,6 +309,8 @@ def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.dat
             "in_reply_to": o.in_reply_to,
             "text": o.text,
             "seen_at": now,
+            "conversation_id": o.conversation_id,
+            "created_at": o.created_at,
         }
         for d in deliveries
         for o in d.parsed.own
