@@ -137,6 +137,25 @@ def choose(
     return best[1] if best else None
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the template variables take from the conversation before the message
+    (`app.review.conversation` gathers it)."""
+
+    already_replied: bool = False  # the brand answered in it already (sent, on its way, or posted)
+    earlier_customer_text: str = ""  # the customer's message before this one
+    last_brand_reply: str = ""
+    earlier_customer_texts: tuple[str, ...] = ()  # all the customer's earlier ones, newest first
+
+
+NO_CONVERSATION = Conversation()
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    flat = text.strip().replace("\n", " ")
+    return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
 def variables(
     *,
     author_name: str | None,
@@ -147,6 +166,7 @@ def variables(
     channel: str,
     register: str,
     language: str | None,
+    conversation: Conversation = NO_CONVERSATION,
 ) -> dict[str, Any]:
     quoted = text.strip().replace("\n", " ")
     return {
@@ -159,6 +179,9 @@ def variables(
         "channel": channel,
         "register": register,
         "language": language or "",
+        "already_replied": conversation.already_replied,
+        "earlier_customer_text": _quoted(conversation.earlier_customer_text),
+        "last_brand_reply": _quoted(conversation.last_brand_reply, 500),
     }
 
 
@@ -171,9 +194,11 @@ def variables_for(
     channel: str,
     language: str | None,
     register: str | None = None,
+    conversation: Conversation = NO_CONVERSATION,
 ) -> dict[str, Any]:
     """`variables` for one message in the brand's voice; its register is read from the text
-    unless the caller has already read it (drafting does, to choose the template)."""
+    unless the caller has already read it (drafting does, to choose the template); what the
+    conversation before it says, when the caller knows (`already_replied`, ...)."""
     return variables(
         author_name=author_name,
         text=text,
@@ -185,6 +210,7 @@ def variables_for(
         if register is not None
         else register_for(text, language, settings.default_register),
         language=language,
+        conversation=conversation,
     )
 
 
