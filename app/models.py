@@ -411,13 +411,15 @@ class Echo(Base):
     """Something the brand posted, seen coming back through a webhook (our own replies included).
 
     The outbox reads these to confirm a send whose outcome it could not see (a timeout after the
-    request left, a sender killed before its commit) instead of posting the reply twice.
+    request left, a sender killed before its commit) instead of posting the reply twice; the
+    conversation (`app.review.conversation`) shows them, replies typed on the platform included.
     """
 
     __tablename__ = "echoes"
     __table_args__ = (
         UniqueConstraint("platform", "account_id", "external_id"),
         Index("ix_echoes_target", "platform", "account_id", "in_reply_to"),
+        Index("ix_echoes_conversation", "platform", "account_id", "conversation_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -427,3 +429,6 @@ class Echo(Base):
     in_reply_to: Mapped[str | None] = mapped_column(String(255))
     text: Mapped[str | None] = mapped_column(Text)
     seen_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # the thread, as `Message.conversation_id` names it, and the platform's time of posting
+    conversation_id: Mapped[str | None] = mapped_column(String(255))
+    created_at: Mapped[dt.datetime | None]

@@ -80,8 +80,10 @@ class Drafter:
         text: str,
         author_name: str | None,
         to_sort: bool = False,
+        conversation: tpl.Conversation = tpl.NO_CONVERSATION,
     ) -> tuple[str, int | None]:
-        """The template reply for one message: (text, template id); empty when nothing fits."""
+        """The template reply for one message: (text, template id); empty when nothing fits;
+        `conversation`: what came before it (`app.review.conversation.context`)."""
         if to_sort:
             return "", None  # a human sorts it first; no guess put in the customer's mouth
         register = tpl.register_for(text, language, self.settings.default_register)
@@ -96,6 +98,7 @@ class Drafter:
             channel=channel,
             language=language,
             register=register,
+            conversation=conversation,
         )
         key = (chosen.id, chosen.version)
         reply = tpl.render_reply(chosen.body, variables, channel=channel, cache_key=key)
@@ -109,6 +112,7 @@ class Drafter:
         category: str | None,
         language: str | None,
         to_sort: bool = False,
+        conversation: tpl.Conversation = tpl.NO_CONVERSATION,
     ) -> tuple[str, int | None]:
         """`suggest` for a message (an `InboundMessage` or a stored `Message`: its kind, channel,
         text and author's name) under the given triage."""
@@ -121,6 +125,7 @@ class Drafter:
             text=message.text,
             author_name=message.author_name,
             to_sort=to_sort,
+            conversation=conversation,
         )
 
     def cached_templates(self) -> list[tpl.TemplateRow] | None:

@@ -26,6 +26,7 @@ from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.platforms.types import InboundMessage
+from app.review import conversation
 from app.review import service as review_service
 from app.triage import ModelHolder, Triage
 
@@ -98,6 +99,9 @@ class Prepared:
     message_rows: list[MessageRow]  # aligned with `fresh`; event_id is filled in at write time
     draft_rows: list[dict[str, Any]]  # aligned with `fresh`; message_id is filled in at write time
     duplicates: list[int]  # per delivery: messages repeated within this batch
+    # what drafted them, to draft again in their conversation those of returning customers
+    drafter: drafts_service.Drafter | None = None
+    templates: Sequence[Any] = ()
 
 
 def propose(
@@ -186,7 +190,7 @@ def prepare_batch(
         row = message_row(m, p.triage, now)
         message_rows.append(row)
         draft_rows.append(drafter.draft_row(templates, cast(dict[str, Any], row), now=now, suggested=p.draft))
-    return Prepared(now, fresh, message_rows, draft_rows, duplicates)
+    return Prepared(now, fresh, message_rows, draft_rows, duplicates, drafter, templates)
 
 
 def write_batch(
@@ -254,6 +258,7 @@ def write_batch(
         inserted_messages = MESSAGES_INSERT.run(conn, [c[2] for c in chosen])
     ids = {(p, a, e): i for i, p, a, e in inserted_messages}
     drafts = []
+    authors: list[conversation.NewMessage] = []
     for k, m, _, draft in chosen:
         mid = ids.get(m.key)
         if mid is None:
@@ -262,8 +267,15 @@ def write_batch(
         results[k].stored += 1
         results[k].message_ids.append(mid)
         drafts.append({**draft, "message_id": mid})
+        if m.author_id is not None:
+            authors.append((mid, m.platform, m.account_id, m.author_id))
     if not one_statement:
         drafts_service.DRAFTS_INSERT.run(conn, drafts)
+    if prepared.drafter is not None and authors:
+        # a returning customer's draft is rendered again in its conversation (one query otherwise)
+        conversation.redraft_returning(
+            session, drafter=prepared.drafter, new=authors, templates=prepared.templates
+        )
 
     _apply_deletions(session, deliveries, now)
     _record_echoes(session, deliveries, now)
@@ -310,6 +322,8 @@ def _record_echoes(session: Session, deliveries: Sequence[Delivery], now: dt.dat
             "in_reply_to": o.in_reply_to,
             "text": o.text,
             "seen_at": now,
+            "conversation_id": o.conversation_id,
+            "created_at": o.created_at,
         }
         for d in deliveries
         for o in d.parsed.own

@@ -34,7 +34,9 @@ MESSAGE_IDS = _limits(
 )
 # descriptive fields: cut to their column
 MESSAGE_CUT = _limits(Message.__table__, ("kind", "channel", "author_name", "author_handle"))
-ECHO_IDS = _limits(Echo.__table__, ("platform", "account_id", "external_id", "in_reply_to"))
+ECHO_IDS = _limits(
+    Echo.__table__, ("platform", "account_id", "external_id", "in_reply_to", "conversation_id")
+)
 DELIVERY_ID = _limits(Event.__table__, ("delivery_id",))["delivery_id"]
 NUL_ESCAPE = b"\\u0000"  # JSON cannot hold a raw NUL: a body without this escape has none
 

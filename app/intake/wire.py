@@ -55,6 +55,13 @@ def _message(fields: dict[str, Any]) -> InboundMessage:
     return InboundMessage(**fields)
 
 
+def _own(fields: dict[str, Any]) -> OwnMessage:
+    created = fields.get("created_at")
+    if created is not None:
+        fields["created_at"] = dt.datetime.fromisoformat(created)
+    return OwnMessage(**fields)
+
+
 def decode_delivery(payload: bytes) -> tuple[int, Delivery, list[Proposal] | None]:
     """What `encode_delivery` wrote: (id, delivery, the web process's proposals or None)."""
     meta, _, body = payload.partition(b"\0")
@@ -63,7 +70,7 @@ def decode_delivery(payload: bytes) -> tuple[int, Delivery, list[Proposal] | Non
     )
     parsed = Parsed(
         messages=[_message(m) for m in messages],
-        own=[OwnMessage(**o) for o in own],
+        own=[_own(o) for o in own],
         deletions=[(a, b, c) for a, b, c in deletions],
         ignored=ignored,
         delivery_id=delivery_id,

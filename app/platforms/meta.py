@@ -34,6 +34,7 @@ from app.platforms.types import (
     epoch,
     obj,
     opt_str,
+    posted_at,
     req_str,
     sub,
 )
@@ -132,7 +133,13 @@ def _page_change(out: Parsed, page: str, field: Any, value: dict[str, Any], wher
     if author.get("id") is not None and str(author.get("id")) == page:
         out.own.append(
             OwnMessage(
-                PLATFORM, page, comment_id, opt_str(value.get("parent_id")), opt_str(value.get("message"))
+                PLATFORM,
+                page,
+                comment_id,
+                opt_str(value.get("parent_id")),
+                opt_str(value.get("message")),
+                conversation_id=opt_str(value.get("post_id")),
+                created_at=posted_at(value.get("created_time")),
             )
         )
         return
@@ -173,7 +180,13 @@ def _instagram_change(
     if author.get("self_ig_scoped_id") or (author.get("id") is not None and str(author.get("id")) == account):
         out.own.append(
             OwnMessage(
-                PLATFORM, account, comment_id, opt_str(value.get("parent_id")), opt_str(value.get("text"))
+                PLATFORM,
+                account,
+                comment_id,
+                opt_str(value.get("parent_id")),
+                opt_str(value.get("text")),
+                conversation_id=opt_str(sub(value, "media").get("id")),
+                created_at=posted_at(entry.get("time")),
             )
         )
         return
@@ -209,8 +222,18 @@ def _messaging(out: Parsed, account: str, item: dict[str, Any], channel: str, wh
     recipient = sub(item, "recipient")
     mid = req_str(message, "mid", f"{where}.message")
     if message.get("is_echo"):
+        # a DM's thread is the customer's PSID, as for the messages the customer sends
+        customer = opt_str(recipient.get("id"))
         out.own.append(
-            OwnMessage(PLATFORM, account, mid, opt_str(recipient.get("id")), opt_str(message.get("text")))
+            OwnMessage(
+                PLATFORM,
+                account,
+                mid,
+                customer,
+                opt_str(message.get("text")),
+                conversation_id=customer,
+                created_at=posted_at(item.get("timestamp")),
+            )
         )
         return
     if message.get("is_deleted"):
@@ -251,8 +274,16 @@ def _whatsapp_change(out: Parsed, value: dict[str, Any], where: str) -> None:
     for k, status in enumerate(arr(value.get("statuses"), f"{where}.statuses")):
         status = obj(status, f"{where}.statuses[{k}]")
         if phone_id and status.get("id"):
+            customer = opt_str(status.get("recipient_id"))
             out.own.append(
-                OwnMessage(PLATFORM, phone_id, str(status["id"]), opt_str(status.get("recipient_id")))
+                OwnMessage(
+                    PLATFORM,
+                    phone_id,
+                    str(status["id"]),
+                    customer,
+                    conversation_id=customer,
+                    created_at=posted_at(status.get("timestamp")),
+                )
             )
         else:
             out.ignored += 1

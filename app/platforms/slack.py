@@ -25,6 +25,7 @@ from app.platforms.types import (
     epoch,
     obj,
     opt_str,
+    posted_at,
     req_str,
 )
 
@@ -81,7 +82,13 @@ def parse(headers: Mapping[str, str], payload: Any, ctx: AdapterContext) -> Pars
     if event.get("bot_id") or subtype == "bot_message":
         out.own.append(
             OwnMessage(
-                PLATFORM, team, f"{channel}:{ts}", opt_str(event.get("thread_ts")), opt_str(event.get("text"))
+                PLATFORM,
+                team,
+                f"{channel}:{ts}",
+                opt_str(event.get("thread_ts")),
+                opt_str(event.get("text")),
+                conversation_id=channel,
+                created_at=posted_at(ts),
             )
         )
         return out

@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -47,6 +48,10 @@ class OwnMessage:
     external_id: str
     in_reply_to: str | None = None  # the message or conversation it answers
     text: str | None = None
+    # the thread it was posted in, as the customer's messages there carry it (their
+    # `conversation_id`), and when the platform says it was posted: the conversation page uses both
+    conversation_id: str | None = None
+    created_at: dt.datetime | None = None
 
 
 @dataclass(slots=True)
@@ -92,6 +97,15 @@ def epoch(value: Any) -> dt.datetime | None:
         return dt.datetime.fromtimestamp(value, dt.UTC)
     except (OverflowError, OSError, ValueError) as e:
         raise MalformedPayload(f"timestamp out of range: {str(value)[:40]}") from e
+
+
+def posted_at(value: Any, read: Callable[[Any], dt.datetime | None] = epoch) -> dt.datetime | None:
+    """When one of our own posts was made, read with `read`; None when unreadable (an echo is
+    worth keeping without its time)."""
+    try:
+        return read(value)
+    except MalformedPayload:
+        return None
 
 
 def utc(value: dt.datetime) -> dt.datetime:

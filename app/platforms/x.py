@@ -32,6 +32,7 @@ from app.platforms.types import (
     epoch,
     obj,
     opt_str,
+    posted_at,
     req_str,
     sub,
     utc,
@@ -95,7 +96,17 @@ def _tweet(out: Parsed, me: str, tweet: dict[str, Any], where: str) -> None:
     author = req_str(user, "id_str", f"{where}.user")
     in_reply_to = opt_str(tweet.get("in_reply_to_status_id_str"))
     if author == me:
-        out.own.append(OwnMessage(PLATFORM, me, tweet_id, in_reply_to, opt_str(tweet.get("text"))))
+        # no thread id in v1.1: our reply joins the conversation through the tweet it answers
+        out.own.append(
+            OwnMessage(
+                PLATFORM,
+                me,
+                tweet_id,
+                in_reply_to,
+                opt_str(tweet.get("text")),
+                created_at=posted_at(tweet.get("timestamp_ms") or tweet.get("created_at"), _created),
+            )
+        )
         return
     if "retweeted_status" in tweet:
         out.ignored += 1  # a retweet of something that mentioned us: nothing to answer
@@ -136,8 +147,17 @@ def _dm(
     data = sub(create, "message_data")
     target = sub(create, "target")
     if sent or sender == me:
+        customer = opt_str(target.get("recipient_id"))
         out.own.append(
-            OwnMessage(PLATFORM, me, event_id, opt_str(target.get("recipient_id")), opt_str(data.get("text")))
+            OwnMessage(
+                PLATFORM,
+                me,
+                event_id,
+                customer,
+                opt_str(data.get("text")),
+                conversation_id=customer,
+                created_at=posted_at(event.get("created_timestamp")),
+            )
         )
         return
     user = sub(users, sender)
@@ -191,15 +211,25 @@ def _activity_event(out: Parsed, event: dict[str, Any], body: dict[str, Any], wh
     if event_type == "post.mention.create":
         post_id = req_str(payload, "id", f"{where}.payload")
         author = opt_str(payload.get("author_id"))
-        if author is not None and author == me:
-            out.own.append(OwnMessage(PLATFORM, me, post_id, None, opt_str(payload.get("text"))))
-            return
-        user = users.get(author or "", {})
         replied = [
             r.get("id")
             for r in arr(payload.get("referenced_tweets"), f"{where}.payload.referenced_tweets")
             if isinstance(r, dict) and r.get("type") == "replied_to"
         ]
+        if author is not None and author == me:
+            out.own.append(
+                OwnMessage(
+                    PLATFORM,
+                    me,
+                    post_id,
+                    opt_str(replied[0]) if replied else None,
+                    opt_str(payload.get("text")),
+                    conversation_id=opt_str(payload.get("conversation_id")),
+                    created_at=posted_at(payload.get("created_at")),
+                )
+            )
+            return
+        user = users.get(author or "", {})
         out.messages.append(
             InboundMessage(
                 platform=PLATFORM,
@@ -235,7 +265,13 @@ def _activity_event(out: Parsed, event: dict[str, Any], body: dict[str, Any], wh
     if event_type == "dm.sent" or (sender is not None and sender == me):
         out.own.append(
             OwnMessage(
-                PLATFORM, me, dm_id, opt_str(payload.get("dm_conversation_id")), opt_str(payload.get("text"))
+                PLATFORM,
+                me,
+                dm_id,
+                opt_str(payload.get("dm_conversation_id")),
+                opt_str(payload.get("text")),
+                conversation_id=opt_str(payload.get("dm_conversation_id")),
+                created_at=posted_at(payload.get("created_at")),
             )
         )
         return

@@ -8,7 +8,7 @@ message: a broken template gives an empty draft and the error is reported to the
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -156,6 +156,25 @@ def choose(
     return best[1] if best else None
 
 
+@dataclass(frozen=True, slots=True)
+class Conversation:
+    """What the template variables take from the conversation before the message
+    (`app.review.conversation` gathers it)."""
+
+    already_replied: bool = False  # the brand answered in it already (sent, on its way, or posted)
+    earlier_customer_text: str = ""  # the customer's message before this one
+    last_brand_reply: str = ""
+    earlier_customer_texts: tuple[str, ...] = ()  # all the customer's earlier ones, newest first
+
+
+NO_CONVERSATION = Conversation()
+
+
+def _quoted(text: str, limit: int = 200) -> str:
+    flat = text.strip().replace("\n", " ")
+    return flat[:limit] + ("…" if len(flat) > limit else "")
+
+
 def variables(
     *,
     author_name: str | None,
@@ -167,6 +186,7 @@ def variables(
     register: str,
     language: str | None,
     details: customer_details.Details = customer_details.NONE,
+    conversation: Conversation = NO_CONVERSATION,
 ) -> dict[str, Any]:
     """Every variable a template reads; the customer's details ("order_number", ...) are ""
     when not given, for `{% if order_number %}`."""
@@ -182,6 +202,9 @@ def variables(
         "register": register,
         "language": language or "",
         **details.as_variables(),
+        "already_replied": conversation.already_replied,
+        "earlier_customer_text": _quoted(conversation.earlier_customer_text),
+        "last_brand_reply": _quoted(conversation.last_brand_reply, 500),
     }
 
 
@@ -194,12 +217,12 @@ def variables_for(
     channel: str,
     language: str | None,
     register: str | None = None,
-    earlier: Sequence[str] = (),
+    conversation: Conversation = NO_CONVERSATION,
 ) -> dict[str, Any]:
     """`variables` for one message in the brand's voice; its register is read from the text
-    unless the caller has already read it (drafting does, to choose the template). The details
-    the customer gave come from `text`, then from `earlier` (the customer's earlier messages in
-    the conversation, newest first)."""
+    unless the caller has already read it (drafting does, to choose the template); what the
+    conversation before it says, when the caller knows (`already_replied`, ...). The details the
+    customer gave come from `text`, then from their earlier messages in the conversation."""
     return variables(
         author_name=author_name,
         text=text,
@@ -211,7 +234,8 @@ def variables_for(
         if register is not None
         else register_for(text, language, settings.default_register),
         language=language,
-        details=customer_details.gather([text, *earlier]),
+        details=customer_details.gather([text, *conversation.earlier_customer_texts]),
+        conversation=conversation,
     )
 
 

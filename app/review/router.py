@@ -24,6 +24,7 @@ from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcno
 from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
+from app.review import conversation
 from app.review import schemas as s
 from app.review import service as review
 from app.triage import ModelHolder
@@ -167,6 +168,33 @@ def get_message(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) 
     if m is None:
         raise NotFound(f"message {message_id} not found")
     return message_read(m)
+
+
+@router.get(
+    "/messages/{message_id:int}/conversation",
+    response_model=s.ConversationRead,
+    responses=responses(404, 422),
+)
+def get_conversation(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) -> s.ConversationRead:
+    """The message's whole conversation, oldest first: the customer's messages (same author on the
+    same account, across threads) and the brand's replies (sent from Relais or typed on the platform)."""
+    m = session.get(Message, message_id)
+    if m is None:
+        raise NotFound(f"message {message_id} not found")
+    timeline = conversation.timeline(session, m)
+    before = conversation.context_of(timeline.before(m.id))
+    return s.ConversationRead(
+        message_id=m.id,
+        entries=[
+            s.CustomerEntryRead.model_validate(e, from_attributes=True)
+            if isinstance(e, conversation.CustomerEntry)
+            else s.BrandEntryRead.model_validate(e, from_attributes=True)
+            for e in timeline.entries
+        ],
+        earlier_left_out=timeline.earlier_left_out,
+        already_replied=before.already_replied,
+        last_brand_reply=before.last_brand_reply or None,
+    )
 
 
 @router.patch("/messages/{message_id:int}", response_model=s.MessageRead, responses=responses(404, 422))

@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
@@ -175,3 +175,46 @@ class OutboxRead(BaseModel):
     resent: int
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class CustomerEntryRead(BaseModel):
+    """One of the customer's messages in the conversation."""
+
+    side: Literal["customer"]
+    at: dt.datetime
+    message_id: int
+    draft_id: int | None
+    channel: str
+    kind: str
+    author_name: str | None
+    text: str
+    deleted: bool
+    current: bool
+
+
+class BrandEntryRead(BaseModel):
+    """One of the brand's replies: `source` "relais" (the outbox: approved by whom and when, its
+    sending state) or "platform" (seen only through the platform's webhook: typed there)."""
+
+    side: Literal["brand"]
+    at: dt.datetime
+    source: Literal["relais", "platform"]
+    text: str | None
+    status: Literal["queued", "sending", "retry", "sent", "dead", "unknown", "published"]
+    in_reply_to_message_id: int | None
+    draft_id: int | None
+    approved_by: str | None
+    approved_at: dt.datetime | None
+    sent_at: dt.datetime | None
+    error: str | None
+    seen_on_platform: bool
+
+
+class ConversationRead(BaseModel):
+    """A message's whole conversation, oldest first, and what a draft takes from it."""
+
+    message_id: int
+    entries: list[Annotated[CustomerEntryRead | BrandEntryRead, Field(discriminator="side")]]
+    earlier_left_out: int
+    already_replied: bool
+    last_brand_reply: str | None

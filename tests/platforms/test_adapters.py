@@ -459,3 +459,63 @@ def test_generic_item_and_batch() -> None:
         generic.parse({}, {**item, "kind": "fax"}, CTX)
     with pytest.raises(MalformedPayload):
         generic.parse({}, {"id": "x"}, CTX)
+
+
+# -- echoes carry the thread of the customer's messages (their conversation_id) and a time --------
+
+
+def test_echoes_name_the_thread_the_customers_messages_name() -> None:
+    """Each echo's `conversation_id` is what the customer's messages in the same thread carry, so
+    that the conversation page can put our replies, typed on the platform or not, in it."""
+    parsed = meta.parse({}, load("facebook_feed_comment.json"), CTX)
+    [own] = parsed.own
+    body = load("facebook_feed_comment.json")
+    body["entry"][0]["changes"][0]["value"]["from"] = {"id": "999", "name": "Camille Martin"}
+    [customer] = meta.parse({}, body, CTX).messages
+    assert own.conversation_id == customer.conversation_id == "448242228374517_122131676912594941"
+    assert own.created_at == dt.datetime.fromtimestamp(1742667604, dt.UTC)
+
+    echo = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "111111",
+                "messaging": [
+                    {
+                        "sender": {"id": "111111"},
+                        "recipient": {"id": "USER_ID"},
+                        "timestamp": 1457764200000,
+                        "message": {"mid": "m.echo", "is_echo": True, "text": "Bonjour !"},
+                    }
+                ],
+            }
+        ],
+    }
+    [dm] = meta.parse({}, load("messenger_text.json"), CTX).messages
+    [own] = meta.parse({}, echo, CTX).own
+    assert (own.in_reply_to, own.conversation_id) == ("USER_ID", dm.conversation_id)
+    assert own.created_at == dt.datetime.fromtimestamp(1457764200, dt.UTC)
+
+    [status] = meta.parse({}, load("whatsapp_status.json"), CTX).own
+    assert status.conversation_id == "972987654321" and status.created_at is not None
+
+    body = load("x_dm.json")
+    create = body["direct_message_events"][0]["message_create"]
+    create["sender_id"], create["target"]["recipient_id"] = "4337869213", "3001969357"
+    [own] = x.parse({}, body, CTX).own
+    [customer] = x.parse({}, load("x_dm.json"), CTX).messages
+    assert own.conversation_id == own.in_reply_to == customer.conversation_id == "3001969357"
+
+    body = load("slack_event.json")
+    body["event"].update(bot_id="B1", thread_ts="1595926230.009600")
+    [own] = slack.parse({}, body, CTX).own
+    [customer] = slack.parse({}, load("slack_event.json"), CTX).messages
+    assert own.conversation_id == customer.conversation_id == "C111"
+    assert own.in_reply_to == customer.reply_to_id
+
+
+def test_an_echo_with_an_unreadable_time_is_kept_without_it() -> None:
+    body = load("facebook_feed_comment.json")
+    body["entry"][0]["changes"][0]["value"]["created_time"] = "yesterday"
+    [own] = meta.parse({}, body, CTX).own
+    assert own.created_at is None and own.external_id == "122131676912594941_1213590066982748"
