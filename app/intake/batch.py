@@ -26,6 +26,7 @@ from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.platforms.types import InboundMessage
+from app.review import team
 from app.triage import ModelHolder, Triage
 
 log = logging.getLogger("relais.intake")
@@ -253,6 +254,7 @@ def write_batch(
         inserted_messages = MESSAGES_INSERT.run(conn, [c[2] for c in chosen])
     ids = {(p, a, e): i for i, p, a, e in inserted_messages}
     drafts = []
+    threaded: list[int] = []
     for k, m, _, draft in chosen:
         mid = ids.get(m.key)
         if mid is None:
@@ -261,8 +263,11 @@ def write_batch(
         results[k].stored += 1
         results[k].message_ids.append(mid)
         drafts.append({**draft, "message_id": mid})
+        if m.conversation_id is not None:
+            threaded.append(mid)
     if not one_statement:
         drafts_service.DRAFTS_INSERT.run(conn, drafts)
+    team.inherit(session, threaded)  # a new message of an assigned conversation is that person's
 
     _apply_deletions(session, deliveries, now)
     _record_echoes(session, deliveries, now)
