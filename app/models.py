@@ -148,6 +148,7 @@ class Draft(Base):
         Index("ix_drafts_queue_category", "status", "category", "priority", "received_at", "id"),
         Index("ix_drafts_queue_platform", "status", "platform", "priority", "received_at", "id"),
         Index("ix_drafts_queue_language", "status", "language", "priority", "received_at", "id"),
+        Index("ix_drafts_queue_assignee", "status", "assignee_id", "priority", "received_at", "id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -172,6 +173,8 @@ class Draft(Base):
     platform: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
+    # the conversation's assignee (`Assignment`), copied for the "mine" filter's index
+    assignee_id: Mapped[int | None] = mapped_column(BigInteger)
 
     claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     claimed_until: Mapped[dt.datetime | None]
@@ -199,6 +202,58 @@ class DraftEvent(Base):
 
 
 OUTBOX_ACTIONS = ("reply", "hide", "unhide", "delete")
+
+
+def conversation_key(conversation_id: str | None, external_id: str) -> str:
+    """What ties a message to its conversation for the team: the platform's conversation (a post's
+    comments, a DM thread), else the message alone ("#" and its own id: no conversation id is
+    empty)."""
+    return conversation_id or "#" + external_id
+
+
+class Assignment(Base):
+    """Who on the team takes a conversation: every pending draft of it, and every new message of
+    it, carries this user as `Draft.assignee_id`. No row: nobody."""
+
+    __tablename__ = "assignments"
+    __table_args__ = (UniqueConstraint("platform", "account_id", "conversation"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(128))
+    conversation: Mapped[str] = mapped_column(String(256))  # `conversation_key`
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    assigned_by: Mapped[int | None] = mapped_column(BigInteger)
+    assigned_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    """An internal note on a conversation, for the team only: never sent to the customer."""
+
+    __tablename__ = "notes"
+    __table_args__ = (Index("ix_notes_conversation", "platform", "account_id", "conversation", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    platform: Mapped[str] = mapped_column(String(16))
+    account_id: Mapped[str] = mapped_column(String(128))
+    conversation: Mapped[str] = mapped_column(String(256))  # `conversation_key`
+    draft_id: Mapped[int | None] = mapped_column(BigInteger)  # the draft it was written from
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class SavedFilter(Base):
+    """A reviewer's named queue filter: the query string of the queue page, kept for her alone."""
+
+    __tablename__ = "saved_filters"
+    __table_args__ = (UniqueConstraint("user_id", "name"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    name: Mapped[str] = mapped_column(String(100))
+    query: Mapped[str] = mapped_column(String(1000))
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
 class OutboxItem(Base):

@@ -26,7 +26,7 @@ from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
 from app.models import Channel, Echo, Event, Message, utcnow
 from app.platforms.types import InboundMessage
-from app.review import conversation
+from app.review import conversation, team
 from app.review import service as review_service
 from app.triage import ModelHolder, Triage
 
@@ -259,6 +259,7 @@ def write_batch(
     ids = {(p, a, e): i for i, p, a, e in inserted_messages}
     drafts = []
     authors: list[conversation.NewMessage] = []
+    threaded: list[int] = []
     for k, m, _, draft in chosen:
         mid = ids.get(m.key)
         if mid is None:
@@ -269,8 +270,11 @@ def write_batch(
         drafts.append({**draft, "message_id": mid})
         if m.author_id is not None:
             authors.append((mid, m.platform, m.account_id, m.author_id))
+        if m.conversation_id is not None:
+            threaded.append(mid)
     if not one_statement:
         drafts_service.DRAFTS_INSERT.run(conn, drafts)
+    team.inherit(session, threaded)  # a new message of an assigned conversation is that person's
     if prepared.drafter is not None and authors:
         # a returning customer's draft is rendered again in its conversation (one query otherwise)
         conversation.redraft_returning(

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query
 from sqlalchemy import select
 
 from app.deps import (
+    MAX_ROW_INT,
     AdminDep,
     DrafterDep,
     HolderDep,
@@ -19,17 +20,38 @@ from app.deps import (
     SimilarDep,
 )
 from app.drafts.similar import SimilarReplies
-from app.errors import NotFound, responses
-from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, utcnow
+from app.errors import Invalid, NotFound, responses
+from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, User, utcnow
 from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import service as reply_templates
-from app.review import conversation
+from app.review import conversation, team
 from app.review import schemas as s
 from app.review import service as review
 from app.triage import ModelHolder
 
 router = APIRouter(prefix="/api", tags=["review"], responses=responses(401, 503))
+
+AssigneeQuery = Annotated[
+    str | None,
+    Query(
+        pattern=r"^(me|none|[1-9][0-9]{0,15})$",
+        description="'me', 'none' (nobody's) or a user id: the drafts of conversations assigned so",
+    ),
+]
+
+
+def assignee_of(value: str | None, user: User) -> int | None:
+    """The queue filter's assignee from the query: 'me' is the caller, 'none' nobody."""
+    if value is None:
+        return None
+    if value == "me":
+        return user.id
+    if value == "none":
+        return review.UNASSIGNED
+    if int(value) > MAX_ROW_INT:
+        raise Invalid(f"assignee: a user id is at most {MAX_ROW_INT}")
+    return int(value)
 
 
 def message_read(m: Message) -> s.MessageRead:
@@ -47,6 +69,7 @@ def draft_read(d: Draft, m: Message) -> s.DraftRead:
         reason=d.reason,
         claimed_by=d.claimed_by,
         claimed_until=d.claimed_until,
+        assignee_id=d.assignee_id,
         waiting_s=max(0.0, (utcnow() - m.received_at).total_seconds()),
         message=message_read(m),
     )
@@ -66,6 +89,7 @@ def list_drafts(
     limit: Annotated[int, Query(ge=1, le=review.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
+    assignee: AssigneeQuery = None,
 ) -> s.DraftPage:
     """The queue: complaints first, then oldest first; keyset pagination with `cursor`."""
     filt = review.QueueFilter(
@@ -74,12 +98,48 @@ def list_drafts(
         platform=platform,
         language=language,
         to_sort=to_sort,
+        assignee=assignee_of(assignee, user),
     )
     rows, next_cursor = review.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
-    counts = (
-        review.queue_counts(session, status=status or "pending") if with_counts and status != "all" else {}
+    counts, per_assignee = {}, {}
+    if with_counts and status != "all":
+        counts = review.queue_counts(session, status=status or "pending")
+        per_assignee = {
+            "none" if k is None else str(k): n
+            for k, n in team.assignee_counts(session, status=status or "pending").items()
+        }
+    return s.DraftPage(
+        items=[draft_read(d, m) for d, m in rows],
+        next_cursor=next_cursor,
+        counts=counts,
+        assignee_counts=per_assignee,
     )
-    return s.DraftPage(items=[draft_read(d, m) for d, m in rows], next_cursor=next_cursor, counts=counts)
+
+
+@router.get("/drafts/news", response_model=s.News, responses=responses(400, 422))
+def news(
+    session: ReadSessionDep,
+    user: ReviewerDep,
+    after: Annotated[int, Query(ge=0, le=MAX_ROW_INT, description="the newest draft id already seen")],
+    status: s.DraftStatus = "pending",
+    category: s.Category | None = None,
+    platform: str | None = None,
+    language: str | None = None,
+    to_sort: bool | None = None,
+    assignee: AssigneeQuery = None,
+) -> s.News:
+    """How many drafts matching the filters arrived after draft `after`: what a queue open in a
+    browser polls to say "3 new messages" without a reload."""
+    filt = review.QueueFilter(
+        status=status,
+        category=category,
+        platform=platform,
+        language=language,
+        to_sort=to_sort,
+        assignee=assignee_of(assignee, user),
+    )
+    count, newest = team.news(session, filt=filt, after=after)
+    return s.News(count=count, newest=newest)
 
 
 def moderation_read(m: moderation.Moderated) -> s.ModerationRead:
@@ -326,3 +386,76 @@ def resume_channel(platform: str, account_id: str, session: SessionDep, user: Ad
 def me(user: ReviewerDep) -> dict[str, Any]:
     """Who the token belongs to."""
     return {"id": user.id, "name": user.name, "role": user.role}
+
+
+# -- team work: assignment, notes, saved filters ---------------------------------------------------
+
+
+def user_ref(u: User) -> s.UserRef:
+    return s.UserRef(id=u.id, name=u.name, role=u.role)
+
+
+def note_read(n: team.NoteRow) -> s.NoteRead:
+    return s.NoteRead(
+        id=n.id,
+        text=n.text,
+        author_id=n.author_id,
+        author_name=n.author_name,
+        created_at=n.created_at,
+        draft_id=n.draft_id,
+    )
+
+
+@router.get("/users", response_model=list[s.UserRef])
+def list_users(session: ReadSessionDep, user: ReviewerDep) -> list[s.UserRef]:
+    """Who a conversation can be assigned to: every active user."""
+    return [user_ref(u) for u in team.assignable(session)]
+
+
+@router.post("/drafts/{draft_id:int}/assign", response_model=s.AssignResult, responses=responses(404, 422))
+def assign(draft_id: RowInt, body: s.AssignBody, session: SessionDep, user: ReviewerDep) -> s.AssignResult:
+    """Give the draft's conversation to a reviewer (`"me"`, a user id, or null for nobody): the
+    draft and every pending draft of the conversation follow, and so do its new messages."""
+    target = user.id if body.user_id == "me" else body.user_id
+    done = team.assign(session, draft_id=draft_id, user_id=target, actor_id=user.id)
+    return s.AssignResult(
+        draft=draft_read(done.draft, done.message),
+        assignee=None if done.assignee is None else user_ref(done.assignee),
+        drafts=done.drafts,
+    )
+
+
+@router.get("/drafts/{draft_id:int}/notes", response_model=list[s.NoteRead], responses=responses(404, 422))
+def list_notes(draft_id: RowInt, session: ReadSessionDep, user: ReviewerDep) -> list[s.NoteRead]:
+    """The team's internal notes on the draft's conversation, oldest first (never sent)."""
+    return [note_read(n) for n in team.notes(session, draft_id=draft_id)]
+
+
+@router.post(
+    "/drafts/{draft_id:int}/notes", response_model=s.NoteRead, status_code=201, responses=responses(404, 422)
+)
+def add_note(draft_id: RowInt, body: s.NoteBody, session: SessionDep, user: ReviewerDep) -> s.NoteRead:
+    """Write an internal note on the draft's conversation: for the team, never sent."""
+    return note_read(team.add_note(session, draft_id=draft_id, author_id=user.id, text=body.text))
+
+
+@router.get("/saved-filters", response_model=list[s.SavedFilterRead])
+def list_saved_filters(session: ReadSessionDep, user: ReviewerDep) -> list[s.SavedFilterRead]:
+    """The caller's saved queue filters, by name."""
+    return [
+        s.SavedFilterRead.model_validate(f, from_attributes=True)
+        for f in team.saved_filters(session, user_id=user.id)
+    ]
+
+
+@router.post("/saved-filters", response_model=s.SavedFilterRead, responses=responses(422))
+def save_filter(body: s.SavedFilterBody, session: SessionDep, user: ReviewerDep) -> s.SavedFilterRead:
+    """Save a queue query string under a name (the caller's own; the same name replaces it)."""
+    row = team.save_filter(session, user_id=user.id, name=body.name, query=body.query)
+    return s.SavedFilterRead.model_validate(row, from_attributes=True)
+
+
+@router.delete("/saved-filters/{filter_id:int}", status_code=204, responses=responses(404, 422))
+def delete_saved_filter(filter_id: RowInt, session: SessionDep, user: ReviewerDep) -> None:
+    """Delete one of the caller's saved filters."""
+    team.delete_filter(session, user_id=user.id, filter_id=filter_id)

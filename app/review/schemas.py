@@ -6,9 +6,17 @@ from __future__ import annotations
 import datetime as dt
 from typing import Annotated, Any, Literal
 
-from pydantic import MISSING, BaseModel, ConfigDict, Field
+from pydantic import (
+    MISSING,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    ValidatorFunctionWrapHandler,
+    field_validator,
+)
 
-from app.deps import RowInt
+from app.deps import MAX_ROW_INT, RowInt
 
 Category = Literal["question", "complaint", "suggestion", "other"]
 DraftStatus = Literal["pending", "approved", "rejected", "sent", "failed", "withdrawn", "closed"]
@@ -52,6 +60,7 @@ class DraftRead(BaseModel):
     reason: str | None
     claimed_by: int | None
     claimed_until: dt.datetime | None
+    assignee_id: int | None = Field(default=None, description="who the conversation is assigned to")
     waiting_s: float
     message: MessageRead
 
@@ -60,6 +69,9 @@ class DraftPage(BaseModel):
     items: list[DraftRead]
     next_cursor: str | None
     counts: dict[str, int] = Field(default_factory=dict)
+    assignee_counts: dict[str, int] = Field(
+        default_factory=dict, description="with_counts: drafts per assignee's user id, 'none' for nobody's"
+    )
 
 
 class SimilarReply(BaseModel):
@@ -218,3 +230,65 @@ class ConversationRead(BaseModel):
     earlier_left_out: int
     already_replied: bool
     last_brand_reply: str | None
+
+
+# -- team work -------------------------------------------------------------------------------------
+
+
+class UserRef(BaseModel):
+    id: int
+    name: str
+    role: str
+
+
+class AssignBody(RequestBody):
+    user_id: RowInt | Literal["me"] | None = Field(
+        description="the user who takes the conversation, 'me', or null for nobody"
+    )
+
+    @field_validator("user_id", mode="wrap")
+    @classmethod
+    def _one_reason(cls, value: Any, handler: ValidatorFunctionWrapHandler) -> Any:
+        """One reason instead of one per member of the union."""
+        try:
+            return handler(value)
+        except ValidationError:
+            raise ValueError(f'a user id from 1 to {MAX_ROW_INT}, "me" or null') from None
+
+
+class AssignResult(BaseModel):
+    draft: DraftRead
+    assignee: UserRef | None
+    drafts: list[int] = Field(description="the conversation's drafts whose assignee changed")
+
+
+class NoteBody(RequestBody):
+    text: str = Field(min_length=1, max_length=4000)
+
+
+class NoteRead(BaseModel):
+    id: int
+    text: str
+    author_id: int | None
+    author_name: str | None
+    created_at: dt.datetime
+    draft_id: int | None
+
+
+class SavedFilterBody(RequestBody):
+    name: str = Field(min_length=1, max_length=100)
+    query: str = Field(
+        max_length=1000, description="the queue's query string, e.g. category=complaint&assignee=me"
+    )
+
+
+class SavedFilterRead(BaseModel):
+    id: int
+    name: str
+    query: str
+    created_at: dt.datetime
+
+
+class News(BaseModel):
+    count: int = Field(description="drafts after `after` that match the filters (at most 1000)")
+    newest: int = Field(description="the newest draft id: the next `after`")

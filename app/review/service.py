@@ -43,6 +43,10 @@ class QueueFilter:
     platform: str | None = None
     language: str | None = None
     to_sort: bool | None = None
+    assignee: int | None = None  # a user's id; `UNASSIGNED`: nobody's
+
+
+UNASSIGNED = 0  # no row has id 0
 
 
 def encode_cursor(priority: int, received_at: dt.datetime, draft_id: int) -> str:
@@ -83,7 +87,16 @@ def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
         q = q.where(Draft.language == filt.language)
     if filt.to_sort is not None:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
+    if filt.assignee is not None:
+        q = q.where(
+            Draft.assignee_id.is_(None) if filt.assignee == UNASSIGNED else Draft.assignee_id == filt.assignee
+        )
     return q
+
+
+def filtered(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
+    """A query of drafts narrowed by the queue's filters (validated)."""
+    return _queue_query(q, filt)
 
 
 def list_drafts(

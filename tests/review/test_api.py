@@ -48,6 +48,14 @@ ROUTES = [
     ("GET", "/api/channels", None, "reviewer"),
     ("POST", "/api/channels/meta/1111/resume", None, "admin"),
     ("GET", "/api/me", None, "reviewer"),
+    ("GET", "/api/drafts/news?after=0", None, "reviewer"),
+    ("POST", "/api/drafts/1/assign", {"user_id": "me"}, "reviewer"),
+    ("GET", "/api/drafts/1/notes", None, "reviewer"),
+    ("POST", "/api/drafts/1/notes", {"text": "x"}, "reviewer"),
+    ("GET", "/api/users", None, "reviewer"),
+    ("GET", "/api/saved-filters", None, "reviewer"),
+    ("POST", "/api/saved-filters", {"name": "x", "query": ""}, "reviewer"),
+    ("DELETE", "/api/saved-filters/1", None, "reviewer"),
 ]
 
 
