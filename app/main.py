@@ -19,9 +19,10 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
-from app import db, errors, i18n, metrics
+from app import db, errors, metrics
 from app.answers.router import router as answers_router
 from app.config import Settings
+from app.dashboard.pages import router as dashboard_pages
 from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
 from app.intake import Intake
@@ -29,12 +30,14 @@ from app.intake.process import ProcessIntake
 from app.intake.thread import ThreadIntake
 from app.moderation.pages import router as moderation_pages
 from app.moderation.router import router as moderation_router
+from app.outbox.pages import router as outbox_pages
 from app.platforms.types import AdapterContext
+from app.reply_templates.pages import router as reply_template_pages
+from app.review.pages import router as review_pages
 from app.review.router import router as review_router
 from app.triage import ModelHolder
-from app.web import router as web_pages
-from app.web.account import router as account_router
-from app.web.router import router as web_router
+from app.web.account import router as account_pages
+from app.web.login import router as login_pages
 from app.webhooks.router import DELIVERY_ENDPOINTS
 from app.webhooks.router import router as webhooks_router
 
@@ -130,12 +133,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(review_router)
     app.include_router(moderation_router)
     app.include_router(answers_router)
-    # The pages speak the viewer's language (installed here until the page templates get a module
-    # of their own, issue 16).
-    i18n.install(web_pages.templates.env)
-    app.include_router(web_router)
-    app.include_router(moderation_pages)
-    app.include_router(account_router)
+    for pages in (
+        login_pages,
+        review_pages,
+        outbox_pages,
+        dashboard_pages,
+        reply_template_pages,
+        moderation_pages,
+        account_pages,
+    ):
+        app.include_router(pages)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

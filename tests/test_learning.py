@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 
 from app import cli, db, learning
 from app.config import Settings
+from app.dashboard import service as dashboard
 from app.learning import (
     CONFIRMATION_WEIGHT,
     CORRECTION_WEIGHT,
@@ -27,7 +28,6 @@ from app.learning import (
 )
 from app.main import create_app
 from app.models import Correction, Draft, Message, utcnow
-from app.web import service as web
 from classifier import artifacts
 from tests.conftest import ROOT, deliver, make_settings, make_user, social_rows, write_social_csv
 from tests.web.conftest import assert_safe_page, login
@@ -543,8 +543,8 @@ def test_dashboard_shows_the_model_history(client: TestClient, models_dir: Path)
     assert login(client).status_code == 200
     r = client.get("/dashboard")
     assert r.status_code == 200 and r.template.name == "dashboard.html"  # type: ignore[attr-defined]
-    history: web.ModelHistory = r.context["stats"].history  # type: ignore[attr-defined]
-    assert len(history.weeks) == web.CORRECTION_WEEKS
+    history: dashboard.ModelHistory = r.context["stats"].history  # type: ignore[attr-defined]
+    assert len(history.weeks) == dashboard.CORRECTION_WEEKS
     week = history.weeks[-1]
     monday = utcnow().date() - dt.timedelta(days=utcnow().weekday())
     assert week.week == monday.isoformat()
@@ -565,7 +565,7 @@ def test_model_history_lists_versions_newest_first(
     tmp_path: Path, models_dir: Path, client: TestClient
 ) -> None:
     with db.transaction(client.app.state.sessions) as session:
-        history = web.model_history(session, now=utcnow(), models_dir=models_dir)
+        history = dashboard.model_history(session, now=utcnow(), models_dir=models_dir)
     assert [v["version"] for v in history.versions or []] == [artifacts.current_version(models_dir)]
     assert (history.weeks[-1].accuracy, history.weeks[-1].unedited_share, history.confusions) == (
         None,

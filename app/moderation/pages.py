@@ -15,15 +15,9 @@ from app.deps import RowInt, SessionDep, SettingsDep
 from app.errors import Invalid, RelaisError
 from app.moderation import service as moderation
 from app.review import service as review
-from app.web.router import (
-    MAX_FORM_BYTES,
-    WebRoute,
-    after_decision,
-    filter_from_form,
-    flash,
-    redirect,
-    with_query,
-)
+from app.review.pages import after_decision, filter_from_form, with_query
+from app.web.flash import flash
+from app.web.pages import MAX_FORM_BYTES, WebRoute, redirect
 from app.web.security import FormAdmin, FormViewer
 
 router = APIRouter(

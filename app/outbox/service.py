@@ -29,7 +29,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, exists, insert, or_, select, update
+from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
 from app import audit, db
@@ -525,3 +525,31 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
         **({} if item.action == "reply" else {"moderation": item.action}),
     )
     return item
+
+
+# -- the outbox page ------------------------------------------------------------------------------
+
+
+def dead_letters(session: Session, limit: int = 100) -> list[tuple[OutboxItem, Message | None]]:
+    """The replies given up on, newest first, with their message."""
+    rows = session.execute(
+        select(OutboxItem, Message)
+        .join(Draft, Draft.id == OutboxItem.draft_id)
+        .join(Message, Message.id == Draft.message_id)
+        .where(OutboxItem.status == "dead")
+        .order_by(OutboxItem.updated_at.desc())
+        .limit(limit)
+    ).all()
+    return [(o, m) for o, m in rows]
+
+
+def status_counts(session: Session) -> dict[str, int]:
+    """How many replies are in each sending state."""
+    return dict(
+        session.execute(select(OutboxItem.status, func.count()).group_by(OutboxItem.status)).tuples().all()
+    )
+
+
+def channels(session: Session) -> list[Channel]:
+    """Every channel, with its traffic and token state."""
+    return list(session.scalars(select(Channel).order_by(Channel.platform, Channel.account_id)))

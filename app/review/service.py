@@ -132,6 +132,13 @@ def previous_in_queue(session: Session, *, filt: QueueFilter, before: Draft) -> 
     )
 
 
+def next_in_queue(session: Session, *, filt: QueueFilter, after: Draft | None) -> int | None:
+    """The draft after `after` in queue order (or the first one), through `list_drafts`."""
+    cursor = encode_cursor(after.priority, after.received_at, after.id) if after is not None else None
+    rows, _ = list_drafts(session, filt=filt, limit=1, cursor=cursor)
+    return rows[0][0].id if rows else None
+
+
 def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]:
     rows = session.execute(
         select(Draft.category, func.count()).where(Draft.status == status).group_by(Draft.category)
@@ -172,6 +179,62 @@ def state(draft: Draft) -> dict[str, Any]:
         "decided_by": draft.decided_by,
         "reason": draft.reason,
     }
+
+
+def filter_options(session: Session) -> dict[str, list[str]]:
+    """Platforms and languages present in the queue, for the filter menus."""
+    platforms = [p for p in session.scalars(select(Draft.platform).distinct().order_by(Draft.platform)) if p]
+    languages = [x for x in session.scalars(select(Draft.language).distinct().order_by(Draft.language)) if x]
+    return {"platforms": platforms, "languages": languages}
+
+
+def to_sort_count(session: Session) -> int:
+    return (
+        session.scalar(
+            select(func.count()).select_from(Draft).where(Draft.status == "pending", Draft.to_sort.is_(True))
+        )
+        or 0
+    )
+
+
+# -- a message's context ------------------------------------------------------------------------
+
+
+def conversation(session: Session, message: Message, limit: int = 20) -> list[Message]:
+    """Other messages of the same post or conversation, oldest first."""
+    if not message.conversation_id:
+        return []
+    rows = session.scalars(
+        select(Message)
+        .where(
+            Message.platform == message.platform,
+            Message.account_id == message.account_id,
+            Message.conversation_id == message.conversation_id,
+            Message.id != message.id,
+        )
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(limit)
+    ).all()
+    return list(reversed(rows))
+
+
+def author_history(session: Session, message: Message, limit: int = 10) -> list[tuple[Message, Draft | None]]:
+    """The author's earlier messages (newest first), with what was done with each."""
+    if not message.author_id:
+        return []
+    rows = session.execute(
+        select(Message, Draft)
+        .outerjoin(Draft, Draft.message_id == Message.id)
+        .where(
+            Message.platform == message.platform,
+            Message.author_id == message.author_id,
+            Message.id != message.id,
+            Message.received_at <= message.received_at,
+        )
+        .order_by(Message.received_at.desc(), Message.id.desc())
+        .limit(limit)
+    ).all()
+    return [(m, d) for m, d in rows]
 
 
 # -- decisions -----------------------------------------------------------------------------------

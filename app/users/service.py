@@ -138,3 +138,11 @@ def clear_failures(session: Session, *, name: str, address: str) -> None:
 
 def list_users(session: Session) -> list[User]:
     return list(session.scalars(select(User).order_by(User.name)))
+
+
+def names(session: Session, ids: set[int | None]) -> dict[int, str]:
+    """The names of the users among `ids` (None ignored)."""
+    wanted = {i for i in ids if i is not None}
+    if not wanted:
+        return {}
+    return dict(session.execute(select(User.id, User.name).where(User.id.in_(wanted))).tuples().all())

@@ -6,18 +6,17 @@ import zoneinfo
 from functools import cache
 from typing import Annotated
 
-from fastapi import APIRouter, Form, Request
+from fastapi import Form, Request
 from fastapi.responses import Response
 
 from app import i18n
 from app.deps import SessionDep, SettingsDep
 from app.users import service as users
-from app.web.router import MAX_FORM_BYTES, WebRoute, flash, page, redirect
+from app.web.flash import flash
+from app.web.pages import page, page_router, redirect
 from app.web.security import FormViewer, PageViewer
 
-router = APIRouter(
-    tags=["pages"], route_class=WebRoute, include_in_schema=False, max_body_size=MAX_FORM_BYTES
-)
+router = page_router()
 
 
 @cache

@@ -378,7 +378,7 @@ def test_resaving_the_same_category_is_not_a_second_correction(
     client: TestClient, api: dict[str, dict[str, str]]
 ) -> None:
     """Issue 19: choosing again the category a message has changed the chart (2) but not the table (1)."""
-    from app.web import service as web
+    from app.dashboard import service as web
 
     deliver(client, "l2", "Vous pourriez ouvrir le dimanche ?")
     d = drafts_by_external(client, api["reviewer"])["l2"]

@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select, update
 
 from app.config import Settings
+from app.dashboard import service as dashboard
 from app.main import create_app
 from app.models import (
     Channel,
@@ -28,7 +29,7 @@ from app.models import (
     WebSession,
     utcnow,
 )
-from app.web import service as web
+from app.web import format as fmt
 from app.web.security import CSP, safe_next
 from tests.conftest import make_settings
 from tests.web.conftest import (
@@ -268,7 +269,7 @@ def test_dashboard_page(reviewer: TestClient) -> None:
     reviewer.post(f"/drafts/{ids[0]}/approve", data={"version": 1, "csrf_token": token, "text": "Merci !"})
     r = reviewer.get("/dashboard")
     assert r.status_code == 200 and r.template.name == "dashboard.html"  # type: ignore[attr-defined]
-    stats: web.Dashboard = r.context["stats"]  # type: ignore[attr-defined]
+    stats: dashboard.Dashboard = r.context["stats"]  # type: ignore[attr-defined]
     assert stats.received == 3 and stats.went_to_sort == 3 and stats.to_sort_share == 1.0
     today = utcnow().date().isoformat()
     assert stats.days[-1] == today and len(stats.days) == 14
@@ -588,7 +589,7 @@ def test_live_preview_renders_in_the_sandbox(admin: TestClient) -> None:
     ],
 )
 def test_waited(seconds: float, text: str) -> None:
-    assert web.waited(seconds) == text
+    assert fmt.waited(seconds) == text
 
 
 @pytest.mark.parametrize(
@@ -601,7 +602,7 @@ def test_waited(seconds: float, text: str) -> None:
     ],
 )
 def test_confidence_in_plain_words(confidence: float | None, expected: tuple[str, str]) -> None:
-    assert web.confidence_text(confidence, 0.55) == expected
+    assert fmt.confidence_text(confidence, 0.55) == expected
 
 
 @pytest.mark.parametrize(
@@ -618,14 +619,14 @@ def test_confidence_in_plain_words(confidence: float | None, expected: tuple[str
     ],
 )
 def test_only_http_links(url: Any, ok: bool) -> None:
-    assert (web.safe_url(url) is not None) is ok
+    assert (fmt.safe_url(url) is not None) is ok
 
 
 def test_percentile() -> None:
-    assert web.percentile([], 0.5) is None
-    assert web.percentile([10.0], 0.9) == 10.0
-    assert web.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
-    assert web.percentile([float(i) for i in range(1, 11)], 0.9) == pytest.approx(9.1)
+    assert dashboard.percentile([], 0.5) is None
+    assert dashboard.percentile([10.0], 0.9) == 10.0
+    assert dashboard.percentile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert dashboard.percentile([float(i) for i in range(1, 11)], 0.9) == pytest.approx(9.1)
 
 
 def test_dashboard_numbers(client: TestClient, settings: Settings) -> None:
@@ -679,7 +680,7 @@ def test_dashboard_numbers(client: TestClient, settings: Settings) -> None:
         add(4, now, "complaint", 0.95, "approved", 60)
         add(5, now, "complaint", 0.95, "rejected", 120)
         s.commit()
-        stats = web.dashboard(s, threshold=0.55, now=now + dt.timedelta(hours=1))
+        stats = dashboard.dashboard(s, threshold=0.55, now=now + dt.timedelta(hours=1))
     y, t = yesterday.date().isoformat(), now.date().isoformat()
     assert stats.per_day[y] == {"complaint": 1, "question": 1, "unsorted": 1}
     assert stats.per_day[t] == {"complaint": 2}

@@ -1,0 +1,299 @@
+"""The review pages: the queue (`/`), one message (`/drafts/{id}`) and its decisions, over
+`app.review.service` like the JSON API. A decision redirects (303) to the next draft of the queue;
+a conflict becomes a flash message.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Annotated, Any
+from urllib.parse import parse_qsl, urlencode
+
+from fastapi import Form, Query, Request
+from fastapi.responses import Response
+from sqlalchemy.orm import Session
+
+from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
+from app.errors import BadRequest, RelaisError
+from app.models import CATEGORIES, Draft, Message, utcnow
+from app.moderation import service as moderation
+from app.outbox import service as outbox
+from app.reply_templates import rendering
+from app.reply_templates import service as reply_templates
+from app.review import service as review
+from app.users import service as users
+from app.web import format as fmt
+from app.web.flash import flash
+from app.web.pages import friendly, page, page_router, redirect
+from app.web.security import FormViewer, PageViewer
+
+router = page_router()
+MAX_TEXT = 10_000
+
+
+# -- queue filters, carried from the queue to each draft and back ----------------------------------
+
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort")
+
+
+def parse_filter(params: dict[str, str]) -> tuple[review.QueueFilter, dict[str, str]]:
+    """A QueueFilter from query or form values, and the clean values to carry on in links."""
+    clean = {k: params[k].strip() for k in FILTER_KEYS if params.get(k, "").strip()}
+    status = clean.get("status", "pending")
+    if status not in review.STATUSES:
+        clean.pop("status", None)
+        status = "pending"
+    category = clean.get("category")
+    if category is not None and category not in CATEGORIES:
+        clean.pop("category")
+        category = None
+    to_sort = {"yes": True, "no": False}.get(clean.get("to_sort", ""))
+    if to_sort is None:
+        clean.pop("to_sort", None)
+    platform = clean.get("platform", "")[:16] or None
+    language = clean.get("language", "")[:8] or None
+    filt = review.QueueFilter(
+        status=status, category=category, platform=platform, language=language, to_sort=to_sort
+    )
+    return filt, clean
+
+
+def with_query(path: str, query: dict[str, str]) -> str:
+    return path + ("?" + urlencode(query) if query else "")
+
+
+def filter_from_form(q: str) -> tuple[review.QueueFilter, dict[str, str]]:
+    return parse_filter(dict(parse_qsl(q[:1000])))
+
+
+def after_decision(session: Session, draft: Draft, q: str) -> str:
+    """Where to go once a draft is decided: the next pending draft of the same view, else the queue."""
+    filt, clean = filter_from_form(q)
+    filt = review.QueueFilter(
+        status="pending",
+        category=filt.category,
+        platform=filt.platform,
+        language=filt.language,
+        to_sort=filt.to_sort,
+    )
+    clean.pop("status", None)
+    nxt = review.next_in_queue(session, filt=filt, after=draft) or review.next_in_queue(
+        session, filt=filt, after=None
+    )
+    return with_query(f"/drafts/{nxt}", clean) if nxt is not None else with_query("/", clean)
+
+
+# -- the queue -------------------------------------------------------------------------------------
+
+
+@router.get("/")
+def queue(
+    request: Request,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    viewer: PageViewer,
+    cursor: Annotated[str | None, Query(max_length=200)] = None,
+) -> Response:
+    """The queue: complaints first then oldest first, with filters and counts per category."""
+    filt, clean = parse_filter(dict(request.query_params))
+    try:
+        rows, next_cursor = review.list_drafts(session, filt=filt, limit=50, cursor=cursor)
+    except BadRequest:
+        rows, next_cursor = review.list_drafts(session, filt=filt, limit=50)
+    now = utcnow()
+    items = [
+        {
+            "draft": d,
+            "message": m,
+            "waiting_s": (now - m.received_at).total_seconds(),
+            "confidence": fmt.confidence_text(m.confidence, settings.confidence_threshold),
+        }
+        for d, m in rows
+    ]
+    counts = review.queue_counts(session, status=filt.status or "pending")
+    return page(
+        request,
+        "queue.html",
+        {
+            "viewer": viewer,
+            "items": items,
+            "counts": counts,
+            "total": sum(counts.values()),
+            "to_sort": review.to_sort_count(session),
+            "filters": clean,
+            "filt": filt,
+            "options": review.filter_options(session),
+            "statuses": review.STATUSES,
+            "next_url": with_query("/", {**clean, "cursor": next_cursor}) if next_cursor else None,
+            "query": urlencode(clean),
+        },
+        session=session,
+    )
+
+
+# -- one message -----------------------------------------------------------------------------------
+
+
+@router.get("/drafts/{draft_id:int}")
+def draft_page(
+    draft_id: RowInt,
+    request: Request,
+    session: ReadSessionDep,
+    settings: SettingsDep,
+    viewer: PageViewer,
+    holder: HolderDep,
+    similar: SimilarDep,
+) -> Response:
+    """One message with its context, the draft in an editor, and every decision."""
+    draft = review.get(session, draft_id)
+    message = session.get(Message, draft.message_id)
+    assert message is not None
+    filt, clean = parse_filter(dict(request.query_params))
+    neighbours_filt = review.QueueFilter(
+        status=draft.status if filt.status == draft.status else "pending",
+        category=filt.category,
+        platform=filt.platform,
+        language=filt.language,
+        to_sort=filt.to_sort,
+    )
+    history = review.history(session, draft.id)
+    names = users.names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
+    item = outbox.reply_of(session, draft.id)
+    query = urlencode(clean)
+    prev_id = review.previous_in_queue(session, filt=neighbours_filt, before=draft)
+    next_id = review.next_in_queue(session, filt=neighbours_filt, after=draft)
+    claimed_by_other = (
+        draft.claimed_by not in (None, viewer.user_id)
+        and draft.claimed_until is not None
+        and draft.claimed_until > utcnow()
+    )
+    return page(
+        request,
+        "draft.html",
+        {
+            "viewer": viewer,
+            "draft": draft,
+            "message": message,
+            "history": history,
+            "names": names,
+            "waiting_s": (utcnow() - message.received_at).total_seconds(),
+            "confidence": fmt.confidence_text(message.confidence, settings.confidence_threshold),
+            "explanation": holder.explain(message.text),
+            "similar": similar.find(
+                session,
+                text=message.text,
+                language=message.language,
+                exclude_message_id=message.id,
+                top=settings.similar_replies,
+            ),
+            "conversation": review.conversation(session, message),
+            "author_history": review.author_history(session, message),
+            "template_options": reply_templates.options_for(session, settings, message),
+            "outbox": item,
+            "moderation": moderation.state(session, draft),
+            "limit": rendering.length_limit(message.channel),
+            "query": query,
+            "prev_url": with_query(f"/drafts/{prev_id}", clean) if prev_id else None,
+            "next_url": with_query(f"/drafts/{next_id}", clean) if next_id else None,
+            "back_url": with_query("/", clean),
+            "claimed_by_other": claimed_by_other,
+            "link": fmt.safe_url(
+                (message.extra or {}).get("permalink") or (message.extra or {}).get("reply_url")
+            ),
+            "threshold": settings.confidence_threshold,
+        },
+        session=session,
+    )
+
+
+def _decided(
+    session: Session, settings: Any, draft_id: int, q: str, action: Callable[[], Draft], done: str
+) -> Response:
+    """Run one decision; on success go to the next draft, on a conflict or refusal stay with a flash."""
+    try:
+        draft = action()
+    except RelaisError as e:
+        session.rollback()
+        if e.status_code == 404:
+            raise
+        return flash(
+            redirect(with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])),
+            settings,
+            "error",
+            friendly(e),
+        )
+    return flash(redirect(after_decision(session, draft, q)), settings, "ok", done)
+
+
+@router.post("/drafts/{draft_id:int}/approve")
+def approve(
+    draft_id: RowInt,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: FormViewer,
+    version: Annotated[int, Form()],
+    text: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    q: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Approve the draft as shown in the editor (edited or not); the reply is queued for sending."""
+    return _decided(
+        session,
+        settings,
+        draft_id,
+        q,
+        lambda: review.approve(
+            session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text
+        ),
+        f"Draft #{draft_id} approved: the reply is on its way.",
+    )
+
+
+@router.post("/drafts/{draft_id:int}/reject")
+def reject(
+    draft_id: RowInt,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: FormViewer,
+    version: Annotated[int, Form()],
+    reason: Annotated[str, Form(max_length=2000)] = "",
+    q: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Reject with a reason; nothing is sent."""
+    return _decided(
+        session,
+        settings,
+        draft_id,
+        q,
+        lambda: review.reject(
+            session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
+        ),
+        f"Draft #{draft_id} rejected.",
+    )
+
+
+@router.post("/drafts/{draft_id:int}/category")
+def relabel(
+    draft_id: RowInt,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: FormViewer,
+    drafter: DrafterDep,
+    category: Annotated[str, Form(max_length=16)],
+    q: Annotated[str, Form(max_length=1000)] = "",
+) -> Response:
+    """Change the category (a training label); a pending draft is re-suggested, and stays on screen."""
+    draft = review.get(session, draft_id)
+    back = with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])
+    try:
+        review.relabel(
+            session,
+            drafter,
+            message_id=draft.message_id,
+            category=category,
+            user_id=viewer.user_id,
+        )
+    except RelaisError as e:
+        session.rollback()
+        return flash(redirect(back), settings, "error", friendly(e))
+    label = fmt.CATEGORY_LABELS.get(category, category)
+    return flash(redirect(back), settings, "ok", f"Category changed to {label}.")
