@@ -244,6 +244,8 @@ LABELS: dict[str, dict[str, str]] = {
         "delete": N_("deletion asked"),
         "deleted": N_("comment deleted"),
         "delete_failed": N_("deletion failed"),
+        "assigned": N_("assigned"),
+        "note": N_("note written"),
     },
     "series": {"median": N_("median"), "p90": N_("90th percentile")},
 }

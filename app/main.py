@@ -35,6 +35,7 @@ from app.platforms.types import AdapterContext
 from app.reply_templates.pages import router as reply_template_pages
 from app.review.pages import router as review_pages
 from app.review.router import router as review_router
+from app.review.team_pages import router as team_pages
 from app.triage import ModelHolder
 from app.web.account import router as account_pages
 from app.web.login import router as login_pages
@@ -140,6 +141,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dashboard_pages,
         reply_template_pages,
         moderation_pages,
+        team_pages,
         account_pages,
     ):
         app.include_router(pages)

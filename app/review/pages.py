@@ -21,6 +21,7 @@ from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
 from app.review import service as review
+from app.review import team
 from app.users import service as users
 from app.web import format as fmt
 from app.web.flash import flash
@@ -33,11 +34,14 @@ MAX_TEXT = 10_000
 
 # -- queue filters, carried from the queue to each draft and back ----------------------------------
 
-FILTER_KEYS = ("status", "category", "platform", "language", "to_sort")
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee")
 
 
-def parse_filter(params: dict[str, str]) -> tuple[review.QueueFilter, dict[str, str]]:
-    """A QueueFilter from query or form values, and the clean values to carry on in links."""
+def parse_filter(
+    params: dict[str, str], viewer_id: int | None = None
+) -> tuple[review.QueueFilter, dict[str, str]]:
+    """A QueueFilter from query or form values, and the clean values to carry on in links
+    (`assignee=me` is the viewer)."""
     clean = {k: params[k].strip() for k in FILTER_KEYS if params.get(k, "").strip()}
     status = clean.get("status", "pending")
     if status not in review.STATUSES:
@@ -53,7 +57,12 @@ def parse_filter(params: dict[str, str]) -> tuple[review.QueueFilter, dict[str, 
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
     filt = review.QueueFilter(
-        status=status, category=category, platform=platform, language=language, to_sort=to_sort
+        status=status,
+        category=category,
+        platform=platform,
+        language=language,
+        to_sort=to_sort,
+        assignee=team.assignee_filter(clean, viewer_id),
     )
     return filt, clean
 
@@ -62,19 +71,20 @@ def with_query(path: str, query: dict[str, str]) -> str:
     return path + ("?" + urlencode(query) if query else "")
 
 
-def filter_from_form(q: str) -> tuple[review.QueueFilter, dict[str, str]]:
-    return parse_filter(dict(parse_qsl(q[:1000])))
+def filter_from_form(q: str, viewer_id: int | None = None) -> tuple[review.QueueFilter, dict[str, str]]:
+    return parse_filter(dict(parse_qsl(q[:1000])), viewer_id)
 
 
 def after_decision(session: Session, draft: Draft, q: str) -> str:
     """Where to go once a draft is decided: the next pending draft of the same view, else the queue."""
-    filt, clean = filter_from_form(q)
+    filt, clean = filter_from_form(q, draft.decided_by)  # the viewer's "mine" stays hers
     filt = review.QueueFilter(
         status="pending",
         category=filt.category,
         platform=filt.platform,
         language=filt.language,
         to_sort=filt.to_sort,
+        assignee=filt.assignee,
     )
     clean.pop("status", None)
     nxt = review.next_in_queue(session, filt=filt, after=draft) or review.next_in_queue(
@@ -95,7 +105,7 @@ def queue(
     cursor: Annotated[str | None, Query(max_length=200)] = None,
 ) -> Response:
     """The queue: complaints first then oldest first, with filters and counts per category."""
-    filt, clean = parse_filter(dict(request.query_params))
+    filt, clean = parse_filter(dict(request.query_params), viewer.user_id)
     try:
         rows, next_cursor = review.list_drafts(session, filt=filt, limit=50, cursor=cursor)
     except BadRequest:
@@ -126,6 +136,7 @@ def queue(
             "statuses": review.STATUSES,
             "next_url": with_query("/", {**clean, "cursor": next_cursor}) if next_cursor else None,
             "query": urlencode(clean),
+            **team.queue_context(session, viewer.user_id, filt),
         },
         session=session,
     )
@@ -148,13 +159,14 @@ def draft_page(
     draft = review.get(session, draft_id)
     message = session.get(Message, draft.message_id)
     assert message is not None
-    filt, clean = parse_filter(dict(request.query_params))
+    filt, clean = parse_filter(dict(request.query_params), viewer.user_id)
     neighbours_filt = review.QueueFilter(
         status=draft.status if filt.status == draft.status else "pending",
         category=filt.category,
         platform=filt.platform,
         language=filt.language,
         to_sort=filt.to_sort,
+        assignee=filt.assignee,
     )
     history = review.history(session, draft.id)
     names = users.names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
@@ -201,6 +213,7 @@ def draft_page(
                 (message.extra or {}).get("permalink") or (message.extra or {}).get("reply_url")
             ),
             "threshold": settings.confidence_threshold,
+            **team.draft_context(session, draft, message),
         },
         session=session,
     )

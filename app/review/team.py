@@ -309,3 +309,47 @@ def news(session: Session, *, filt: review.QueueFilter, after: int) -> tuple[int
     ids = review.filtered(select(Draft.id), filt).where(Draft.id > after).limit(NEWS_CAP).subquery()
     count = session.scalar(select(func.count()).select_from(ids)) or 0
     return count, max(after, newest(session))
+
+
+# -- what the pages show ---------------------------------------------------------------------------
+
+
+def assignee_filter(clean: dict[str, str], viewer_id: int | None) -> int | None:
+    """The queue's `assignee` value ('me', 'none' or a user id) as a filter; a value that is
+    none of those is dropped from `clean`."""
+    value = clean.get("assignee")
+    if value is None:
+        return None
+    if value == "me" and viewer_id is not None:
+        return viewer_id
+    if value == "none":
+        return review.UNASSIGNED
+    if value.isdigit() and 1 <= int(value) <= 2**53 - 1:
+        return int(value)
+    clean.pop("assignee")
+    return None
+
+
+def queue_context(session: Session, viewer_id: int, filt: review.QueueFilter) -> dict[str, object]:
+    """The queue page's team part: who can be assigned, the counts per assignee, the viewer's
+    saved filters, the newest draft id (where polling for new messages starts)."""
+    people = assignable(session)
+    per = assignee_counts(session, status=filt.status or "pending")
+    return {
+        "people": people,
+        "names": {u.id: u.name for u in people},
+        "assignee_counts": per,
+        "mine_count": per.get(viewer_id, 0),
+        "saved_filters": saved_filters(session, user_id=viewer_id),
+        "newest": newest(session),
+    }
+
+
+def draft_context(session: Session, draft: Draft, message: Message) -> dict[str, object]:
+    """The message page's team part: who has the conversation, who could, the notes."""
+    people = assignable(session)
+    return {
+        "people": people,
+        "assignee": next((u for u in people if u.id == draft.assignee_id), None),
+        "notes": notes_of(session, message),
+    }

@@ -67,11 +67,81 @@
     items[i].scrollIntoView({ block: "nearest" });
   }
 
+  // ?: the help as an overlay over the page; Esc, a click outside or Close hides it
+  var help = $("#shortcuts");
+  var helpFrom = null;
+  function helpOpen() { return help && !help.classList.contains("hidden"); }
   function toggleHelp() {
-    var help = $("#shortcuts");
     if (!help) return;
-    help.classList.toggle("hidden");
-    if (!help.classList.contains("hidden")) help.scrollIntoView({ block: "nearest" });
+    if (helpOpen()) {
+      help.classList.add("hidden");
+      if (helpFrom && helpFrom.focus) helpFrom.focus();
+    } else {
+      helpFrom = document.activeElement;
+      help.classList.remove("hidden");
+      help.setAttribute("tabindex", "-1");
+      help.focus();
+    }
+  }
+  if (help) {
+    var close = $("#shortcuts-close");
+    if (close) close.addEventListener("click", toggleHelp);
+    document.addEventListener("click", function (ev) {
+      if (helpOpen() && !help.contains(ev.target)) toggleHelp();
+    });
+  }
+
+  // queue: boxes to act on several messages; x ticks the selected one
+  var bulk = $("#bulk-form");
+  var picks = Array.prototype.slice.call(document.querySelectorAll("input.pick"));
+  var countLine = $("#selected-count");
+  function updatePicked() {
+    if (!countLine) return;
+    var n = picks.filter(function (p) { return p.checked; }).length;
+    countLine.textContent = n ? n + " ✓" : countLine.getAttribute("data-none");
+  }
+  picks.forEach(function (p) { p.addEventListener("change", updatePicked); });
+  var all = $("#select-all");
+  if (all) {
+    all.addEventListener("change", function () {
+      picks.forEach(function (p) { p.checked = all.checked; });
+      updatePicked();
+    });
+  }
+  function pickOf(el) {
+    var li = el && el.closest ? el.closest("li.item") : null;
+    return li ? li.querySelector("input.pick") : null;
+  }
+  function assignFocusedToMe() {
+    var pick = pickOf(document.activeElement);
+    if (!bulk || !pick) return false;
+    picks.forEach(function (p) { p.checked = p === pick; });
+    $("#bulk-assignee").value = "me";
+    var button = $("#bulk-assign");
+    if (bulk.requestSubmit) bulk.requestSubmit(button); else button.click();
+    return true;
+  }
+
+  // queue: new messages are announced without a reload (a small JSON asked every few seconds)
+  var news = $("#news");
+  if (news && window.fetch) {
+    var after = parseInt(news.getAttribute("data-after"), 10) || 0;
+    var query = news.getAttribute("data-query") || "";
+    var every = parseInt(news.getAttribute("data-interval"), 10) || 5000;
+    var ask = function () {
+      if (document.hidden) return;
+      var url = "/queue/news?after=" + after + (query ? "&" + query : "");
+      fetch(url, { credentials: "same-origin", headers: { Accept: "application/json" } })
+        .then(function (r) { return r.ok ? r.json() : null; })
+        .then(function (res) {
+          if (!res || !res.count) return;
+          $("#news-text").textContent = res.text;
+          news.classList.remove("hidden");
+        })
+        .catch(function () { /* offline: try again later */ });
+    };
+    setInterval(ask, every);
+    document.addEventListener("visibilitychange", ask);
   }
 
   var category = $("#category");
@@ -88,6 +158,7 @@
       submit($("#approve-form"));
       return;
     }
+    if (ev.key === "Escape" && helpOpen()) { toggleHelp(); return; }
     if (ev.key === "Escape" && typing(target)) { target.blur(); return; }
     if (typing(target) || ev.ctrlKey || ev.metaKey || ev.altKey) return;
     var handled = true;
@@ -101,6 +172,16 @@
         break;
       case "r": if ($("#reason")) $("#reason").focus(); break;
       case "c": if (category) category.focus(); break;
+      case "m":
+        if ($("#assign-me-form")) submit($("#assign-me-form"));
+        else handled = assignFocusedToMe();
+        break;
+      case "n": if ($("#note")) $("#note").focus(); else handled = false; break;
+      case "x": {
+        var pick = pickOf(document.activeElement);
+        if (pick) { pick.checked = !pick.checked; updatePicked(); } else handled = false;
+        break;
+      }
       case "?": toggleHelp(); break;
       default: handled = false;
     }

@@ -288,10 +288,18 @@ def test_work_the_queue_with_the_keyboard(session: Session, server: Server, brow
     assert server.draft(first).category == "complaint"
     assert page.input_value("#editor").strip()
 
-    # ?: the help toggles
+    # ?: the help opens over the page (not at its bottom), ? or Esc closes it
+    assert not page.is_visible("#shortcuts")
     page.keyboard.press("?")
-    assert "hidden" in (page.get_attribute("#shortcuts", "class") or "")
+    assert page.is_visible("#shortcuts")
+    assert page.evaluate("getComputedStyle(document.getElementById('shortcuts')).position") == "fixed"
+    box = page.locator("#shortcuts").bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= DESKTOP["height"]
+    page.keyboard.press("Escape")
+    assert not page.is_visible("#shortcuts")
     page.keyboard.press("?")
+    page.keyboard.press("?")
+    assert not page.is_visible("#shortcuts")
 
     # a: approve as shown; the next draft opens
     suggested = page.input_value("#editor")
@@ -416,7 +424,7 @@ def test_the_pages_in_an_english_browser(server: Server, browser: Browser) -> No
     page.fill("input[name=password]", PASSWORD)
     page.press("input[name=password]", "Enter")
     page.wait_for_url(server.url + "/")
-    assert "Log out" in page.inner_text("header") and "Keyboard shortcuts" in page.inner_text("main")
+    assert "Log out" in page.inner_text("header") and "Keyboard shortcuts" in page.text_content("main")
     page.goto(f"{server.url}/drafts/{server.draft_of(MESSAGES[1][0])}")
     main = page.inner_text("main")
     assert "Change category" in main and "waiting" in main
@@ -427,10 +435,119 @@ def test_the_pages_in_an_english_browser(server: Server, browser: Browser) -> No
     page.wait_for_url(server.url + "/account")
     assert page.get_attribute("html", "lang") == "fr" and "Enregistré." in page.inner_text(".flash")
     page.goto(server.url + "/")
-    assert "Raccourcis clavier" in page.inner_text("main")
+    assert "Raccourcis clavier" in (page.text_content("main") or "")
     page.goto(server.url + "/account")
     page.select_option("#language", "")
     page.click("#account-form button[type=submit]")
     page.wait_for_url(server.url + "/account")
     assert page.get_attribute("html", "lang") == "en"
     context.close()
+
+
+# -- team work: assign to me with m, a note, the mine filter, bulk approve, the new-message banner --
+
+
+def _team_page(browser: Browser, server: Server, locale: str, viewport: dict[str, int]) -> Page:
+    context = browser.new_context(
+        viewport=viewport, locale=locale, is_mobile=viewport is PHONE, has_touch=viewport is PHONE
+    )
+    page = context.new_page()
+    page.set_default_timeout(10_000)
+    page.goto(server.url + "/login")
+    page.fill("input[name=username]", "camille")
+    page.fill("input[name=password]", PASSWORD)
+    page.press("input[name=password]", "Enter")
+    page.wait_for_url(server.url + "/")
+    return page
+
+
+def _deliver(server: Server, cid: str, text: str, author: str, page_id: str = "1111") -> None:
+    body = fb_comment(cid, text, author=author, name="Inès Garnier", page=page_id)
+    assert post(server.url + "/webhooks/meta", body, meta_headers(body)) == 200
+
+
+@pytest.mark.parametrize(
+    "locale,viewport,words",
+    [
+        ("fr-FR", DESKTOP, {"mine": "à moi", "assigned": "Conversation assignée à", "news": "nouveau"}),
+        ("en-US", PHONE, {"mine": "mine", "assigned": "Conversation assigned to", "news": "new message"}),
+    ],
+    ids=["french-desktop", "english-phone"],
+)
+def test_team_work_in_the_browser(
+    server: Server, browser: Browser, locale: str, viewport: dict[str, int], words: dict[str, str]
+) -> None:
+    tag = "fr" if locale.startswith("fr") else "en"
+    post_page = "7771" if tag == "fr" else "7772"
+    for k in range(3):  # a post of its own, so that the other tests' drafts stay as they are
+        _deliver(
+            server,
+            f"77{tag}_{k}",
+            f"Question {tag} {k} : vous livrez le dimanche ?",
+            f"88{tag}{k}",
+            post_page,
+        )
+    page = _team_page(browser, server, locale, viewport)
+    first = server.draft_of(f"77{tag}_0")
+
+    # m on the message page: the conversation is mine, every pending draft of it follows
+    page.goto(f"{server.url}/drafts/{first}")
+    with page.expect_navigation():
+        if viewport is DESKTOP:
+            page.keyboard.press("m")
+        else:
+            page.click("#assign-me")
+    assert words["assigned"] in page.inner_text(".flash")
+    me = server.draft(first).assignee_id
+    assert me is not None and all(
+        server.draft(server.draft_of(f"77{tag}_{k}")).assignee_id == me for k in range(3)
+    )
+
+    # a note: on the page with its author, never sent
+    page.fill("#note", "Client fidèle <b>VIP</b>, rappeler")
+    page.click("#add-note")
+    page.wait_for_url("**#notes")
+    assert "Client fidèle <b>VIP</b>, rappeler" in page.inner_text("#notes-list")
+    assert "camille" in page.inner_text("#notes-list")
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 10
+
+    # the mine filter, then bulk approve two of mine
+    page.goto(server.url + "/")
+    page.click("#mine")
+    page.wait_for_url("**assignee=me**")
+    assert words["mine"] in page.inner_text("#mine")
+    cards = page.locator("li.item")
+    assert cards.count() >= 3
+    second, third = server.draft_of(f"77{tag}_1"), server.draft_of(f"77{tag}_2")
+    page.check(f"input.pick[value='{second}']")
+    page.check(f"input.pick[value='{third}']")
+    with page.expect_navigation():
+        page.click("#bulk-approve")
+    assert server.draft(second).status == "approved" and server.draft(third).status == "approved"
+    assert page.evaluate("document.documentElement.scrollWidth") <= viewport["width"] + 10
+
+    # a new message of my conversation: a banner says so without a reload, "show" shows it
+    page.goto(server.url + "/?assignee=me")
+    page.evaluate("window.__same_page = true")
+    _deliver(server, f"77{tag}_9", "Et le samedi aussi ?", f"88{tag}9", post_page)
+    page.wait_for_selector("#news:not(.hidden)", timeout=15_000)
+    assert words["news"] in page.inner_text("#news")
+    assert page.evaluate("window.__same_page") is True  # no reload happened
+    page.click("#news-show")
+    page.wait_for_load_state()
+    assert "Et le samedi aussi ?" in page.inner_text("#queue")
+    page.context.close()
+
+
+def test_m_in_the_queue_assigns_the_selected_message_to_me(server: Server, browser: Browser) -> None:
+    _deliver(server, "7799_1", "Vous êtes ouverts le 1er mai ?", "87991", "7799")
+    target = server.draft_of("7799_1")
+    page = _team_page(browser, server, "fr-FR", DESKTOP)
+    page.goto(server.url + "/?assignee=none")
+    link = page.locator(f"a.item-link[href^='/drafts/{target}']")
+    link.focus()
+    with page.expect_navigation():
+        page.keyboard.press("m")
+    assert server.draft(target).assignee_id is not None
+    assert "1 message assigné." in page.inner_text(".flash")
+    page.context.close()

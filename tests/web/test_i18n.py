@@ -26,7 +26,7 @@ from sqlalchemy import select, update
 from app import i18n
 from app.config import Settings
 from app.main import create_app
-from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, User
+from app.models import Channel, Draft, Message, Note, OutboxItem, ReplyTemplate, SavedFilter, User
 from app.reply_templates import service as reply_templates
 from classifier import artifacts
 from tests.conftest import ROOT, make_settings
@@ -159,6 +159,13 @@ def busy(client: TestClient) -> Iterator[TestClient]:
     )
     assert r.status_code == 303
     client.get(r.headers["location"])  # the flash is read once
+    # the team's part: the second message's conversation assigned, a note, a saved filter
+    for path, data in (
+        ("/drafts/2/assign", {"user": "me"}),
+        ("/drafts/2/notes", {"text": "Client fidèle, rappeler"}),
+        ("/filters", {"name": "Mes questions", "q": "category=question&assignee=me"}),
+    ):
+        assert client.post(path, data={"csrf_token": csrf(client), **data}).status_code == 200
     with db(client) as s:
         s.execute(update(OutboxItem).values(status="dead", attempts=8, last_error="connection refused"))
         s.execute(update(Channel).values(paused=True, pause_reason="token expired", token_state="expired"))
@@ -193,6 +200,7 @@ def data_words(client: TestClient) -> set[str]:
         for c in s.scalars(select(Channel)):
             texts += [c.pause_reason or "", c.account_id]
         texts += list(s.scalars(select(User.name)))
+        texts += list(s.scalars(select(Note.text))) + list(s.scalars(select(SavedFilter.name)))
     texts += list(reply_templates.SAMPLES.values())  # the editor's sample customer messages
     for version in artifacts.list_versions(ROOT / "models"):
         texts.append(str(version.get("version", "")))
@@ -248,6 +256,7 @@ PAGES = [
     "/",
     "/?status=rejected",
     "/?category=question&platform=facebook&language=fr&to_sort=yes",
+    "/?assignee=me",
     "/drafts/1",
     "/drafts/2",
     "/dashboard",
