@@ -32,6 +32,7 @@ from app.models import CATEGORIES, CATEGORY_PRIORITY, Draft, Message, OutboxItem
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
+from app.review import conversation
 from app.users import service as users
 from app.web import security as sec
 from app.web import service as web
@@ -380,8 +381,7 @@ def draft_page(
                 exclude_message_id=message.id,
                 top=settings.similar_replies,
             ),
-            "conversation": web.conversation(session, message),
-            "author_history": web.author_history(session, message),
+            "timeline": conversation.timeline(session, message),
             "template_options": reply_templates.options_for(session, settings, message),
             "outbox": item,
             "limit": rendering.length_limit(message.channel),

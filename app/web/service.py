@@ -1,5 +1,6 @@
-"""Page-specific queries of the review pages: neighbours in the queue, a message's context, the outbox
-and channel health, and the dashboard's numbers (SQL over messages, drafts and corrections).
+"""Page-specific queries of the review pages: neighbours in the queue, the outbox and channel health,
+and the dashboard's numbers (SQL over messages, drafts and corrections). A message's conversation
+is `app.review.conversation`.
 
 Decisions themselves (approve, reject, relabel, ...) are `app.drafts.service`; nothing here writes.
 """
@@ -108,43 +109,6 @@ def to_sort_count(session: Session) -> int:
 
 
 # -- one message -----------------------------------------------------------------------------------
-
-
-def conversation(session: Session, message: Message, limit: int = 20) -> list[Message]:
-    """Other messages of the same post or conversation, oldest first."""
-    if not message.conversation_id:
-        return []
-    rows = session.scalars(
-        select(Message)
-        .where(
-            Message.platform == message.platform,
-            Message.account_id == message.account_id,
-            Message.conversation_id == message.conversation_id,
-            Message.id != message.id,
-        )
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
-
-
-def author_history(session: Session, message: Message, limit: int = 10) -> list[tuple[Message, Draft | None]]:
-    """The author's earlier messages (newest first), with what was done with each."""
-    if not message.author_id:
-        return []
-    rows = session.execute(
-        select(Message, Draft)
-        .outerjoin(Draft, Draft.message_id == Message.id)
-        .where(
-            Message.platform == message.platform,
-            Message.author_id == message.author_id,
-            Message.id != message.id,
-            Message.received_at <= message.received_at,
-        )
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
-    ).all()
-    return [(m, d) for m, d in rows]
 
 
 def user_names(session: Session, ids: set[int | None]) -> dict[int, str]:
