@@ -5,12 +5,14 @@ echoes (of our sends, and of replies typed on Facebook) back through the webhook
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from app.main import create_app
 from app.models import Echo, Message, OutboxItem, ReplyTemplate
 from app.outbox.sender import Sender
 from app.reply_templates import rendering
+from app.reply_templates.defaults import DEFAULT_TEMPLATES
 from app.review import conversation
 from tests.conftest import deliver, fb_comment, make_settings, make_user, meta_headers
 from tests.fakes.platforms import FakePlatforms
@@ -276,3 +279,58 @@ def test_template_variables_take_the_conversation() -> None:
         "Commande 12345 abîmée",
         "Nous regardons.",
     )
+
+
+def test_default_complaint_templates_do_not_ask_again_once_the_brand_replied() -> None:
+    settings = make_settings("sqlite://")
+    complaints = [t for t in DEFAULT_TEMPLATES if t[1] == "complaint"]
+    assert len(complaints) == 6
+    for name, _, language, _, _, body in complaints:
+        message = {"author_name": "Camille", "category": "complaint", "channel": "messenger"}
+        first = rendering.render(
+            body, rendering.variables_for(settings, text="x", language=language, **message)
+        )
+        later = rendering.render(
+            body,
+            rendering.variables_for(
+                settings,
+                text="x",
+                language=language,
+                conversation=rendering.Conversation(already_replied=True),
+                **message,
+            ),
+        )
+        asked = "numéro de commande" if language == "fr" else "order or case number"
+        assert asked in first and asked not in later, name
+        assert later.startswith(("Merci Camille", "Thanks Camille")), name
+
+
+def test_the_migration_brings_untouched_default_complaints_up_to_date(tmp_path: Any) -> None:
+    """A database made before: its defaults an admin never changed get the follow-up; a changed
+    one is left alone; downgrading gives the first bodies back."""
+    from app.config import Settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    settings = Settings(database_url=url)
+    db.upgrade(settings, "0004")
+    follow_up = importlib.import_module("app.migrations.versions.2026_12_02_1910_complaint_follow_up")
+    engine = db.make_engine(settings)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            for name, (old, _) in follow_up.BODIES.items():
+                t = s.scalar(select(ReplyTemplate).where(ReplyTemplate.name == name))
+                assert t is not None
+                t.body = old if name != "complaint-en-public" else "Our own words. {{ signature }}"
+            s.commit()
+        db.upgrade(settings)
+        with db.make_sessionmaker(engine)() as s:
+            bodies = dict(s.execute(select(ReplyTemplate.name, ReplyTemplate.body)).tuples().all())
+        for name, (_, new) in follow_up.BODIES.items():
+            expected = new if name != "complaint-en-public" else "Our own words. {{ signature }}"
+            assert bodies[name] == expected, name
+        command.downgrade(db.alembic_config(url), "0004")
+        with db.make_sessionmaker(engine)() as s:
+            bodies = dict(s.execute(select(ReplyTemplate.name, ReplyTemplate.body)).tuples().all())
+        assert bodies["complaint-fr-private-vous"] == follow_up.BODIES["complaint-fr-private-vous"][0]
+    finally:
+        engine.dispose()
