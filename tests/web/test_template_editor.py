@@ -60,7 +60,7 @@ def test_a_misspelt_variable_is_refused_on_save_with_nothing_written(admin: Test
     assert r.status_code == 422
     assert "vouliez-vous dire {{ first_name }}" in r.text
     r = admin.post("/templates", data={**FORM, "csrf_token": token, "body": "Bonjour {{ zzz }} !"})
-    assert r.status_code == 422 and "Les variables : author_name, brand" in r.text
+    assert r.status_code == 422 and "Les variables : already_replied, author_name, brand" in r.text
     with db(admin) as s:
         names = [t.name for t in reply_templates.list_all(s)]
     assert FORM["name"] not in names
