@@ -311,26 +311,28 @@ def redraft_returning(
     query when none did); returns how many drafts changed. The intake calls it after a write."""
     if not new:
         return 0
-    new_ids = [i for i, *_ in new]
-    by_platform: dict[str, set[str]] = {}
+    per_author: dict[tuple[str, str], int] = {}  # messages of each (platform, author) in the batch
     for _, platform, _, author in new:
-        by_platform.setdefault(platform, set()).add(author)
-    returning = set(
-        session.execute(
-            select(Message.platform, Message.account_id, Message.author_id)
-            .where(
-                or_(
-                    *(
-                        (Message.platform == p) & Message.author_id.in_(sorted(a))
-                        for p, a in by_platform.items()
-                    )
-                ),
-                Message.id.not_in(new_ids),
-            )
-            .distinct()
-        ).tuples()
-    )
-    again = [i for i, platform, account, author in new if (platform, account, author) in returning]
+        per_author[(platform, author)] = per_author.get((platform, author), 0) + 1
+    conn = session.connection()
+    mark = "?" if conn.dialect.paramstyle == "qmark" else "%s"
+    stored: dict[tuple[str, str], int] = {}
+    for platform in sorted({p for p, _ in per_author}):
+        authors = sorted(a for p, a in per_author if p == platform)
+        # plain SQL on the driver: building this statement with SQLAlchemy cost more than running it
+        # (about 0.8 ms a batch); grouped by (platform, author) it is served by ix_messages_author
+        # alone, and the account is checked by `context`
+        rows = conn.exec_driver_sql(
+            f"SELECT author_id, count(*) FROM messages WHERE platform = {mark} "
+            f"AND author_id IN ({', '.join([mark] * len(authors))}) GROUP BY author_id",
+            (platform, *authors),
+        )
+        stored.update({(platform, str(a)): int(n) for a, n in rows})
+    again = [
+        i
+        for i, platform, _, author in new
+        if stored.get((platform, author), 0) > per_author[(platform, author)]
+    ]
     if not again:
         return 0
     changed = 0
