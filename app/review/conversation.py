@@ -89,6 +89,17 @@ class Timeline:
     entries: list[Entry] = field(default_factory=list)
     earlier_left_out: int = 0  # the customer's older messages beyond CUSTOMER_LIMIT
 
+    def answered_since(self, message_id: int, when: dt.datetime) -> bool:
+        """Whether the brand replied after `when` to anything of the customer's but `message_id`
+        (its draft, written at `when`, may ask again what that reply settled)."""
+        return any(
+            isinstance(e, BrandEntry)
+            and e.answered
+            and e.at > when
+            and (e.in_reply_to_message_id is None or e.in_reply_to_message_id != message_id)
+            for e in self.entries
+        )
+
     def before(self, message_id: int) -> list[Entry]:
         """The entries that came before the customer's message `message_id`."""
         for i, e in enumerate(self.entries):
