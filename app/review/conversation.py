@@ -213,7 +213,9 @@ def timeline(session: Session, message: Message, *, limit: int = CUSTOMER_LIMIT)
         else {}
     )
 
-    # (the time shown, the time it reached Relais: platforms give seconds, ties are common)
+    # Entries are put in the order Relais saw them (a message received, a reply sent or approved,
+    # an echo seen): one clock, which says what the customer could have read before writing. The
+    # time shown is the platform's where it gives one (in whole seconds: it cannot order them).
     arrived: dict[int, dt.datetime] = {}
     entries: list[Entry] = [
         CustomerEntry(
@@ -285,7 +287,7 @@ def timeline(session: Session, message: Message, *, limit: int = CUSTOMER_LIMIT)
         )
     for i, m in enumerate(customer):
         arrived[i] = m.received_at
-    order = sorted(range(len(entries)), key=lambda i: (entries[i].at, arrived[i], i))
+    order = sorted(range(len(entries)), key=lambda i: (arrived[i], i))
     return Timeline(message_id=message.id, entries=[entries[i] for i in order], earlier_left_out=left_out)
 
 

@@ -362,6 +362,7 @@ def draft_page(
         and draft.claimed_until is not None
         and draft.claimed_until > utcnow()
     )
+    timeline = conversation.timeline(session, message)
     return page(
         request,
         "draft.html",
@@ -381,8 +382,13 @@ def draft_page(
                 exclude_message_id=message.id,
                 top=settings.similar_replies,
             ),
-            "timeline": conversation.timeline(session, message),
-            "template_options": reply_templates.options_for(session, settings, message),
+            "timeline": timeline,
+            "template_options": reply_templates.options_for(
+                session,
+                settings,
+                message,
+                conversation=conversation.context_of(timeline.before(message.id)),
+            ),
             "outbox": item,
             "limit": rendering.length_limit(message.channel),
             "query": query,

@@ -49,3 +49,21 @@ def test_the_page_shows_our_reply_and_warns_a_draft_written_before_it(client: Te
     r = client.get(f"/drafts/{first}")
     assert "depuis que ce brouillon a été écrit" not in r.text
     assert f'href="/drafts/{second}"' in r.text  # the later message, linked
+
+
+def test_the_template_picker_renders_in_the_conversation(client: TestClient) -> None:
+    """After our reply, the templates offered for the customer's next message follow up instead
+    of asking again for the order number."""
+    make_user(client)
+    feed(client, "30_1", "Mon colis est abîmé", author="5555")
+    assert login(client).status_code == 200
+    first = draft_of(client, "30_1")
+    before = client.get(f"/drafts/{first}").text
+    assert "numéro de commande" in before and "pour ces précisions" not in before
+    client.post(
+        f"/drafts/{first}/approve",
+        data={"version": 1, "csrf_token": csrf(client), "text": "Désolés ! Votre numéro de commande ?"},
+    )
+    feed(client, "30_2", "C'est la 998877", author="5555")
+    after = client.get(f"/drafts/{draft_of(client, '30_2')}").text
+    assert "Merci Camille pour ces précisions" in after
