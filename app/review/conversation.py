@@ -200,16 +200,10 @@ def timeline(session: Session, message: Message, *, limit: int = CUSTOMER_LIMIT)
             select(OutboxItem).where(OutboxItem.draft_id.in_([d.id for d in drafts.values()]))
         )
     }
-    wanted_users = {d.decided_by for d in drafts.values() if d.id in items}
+    approvers = [d.decided_by for d in drafts.values() if d.id in items and d.decided_by is not None]
     names = (
-        dict(
-            session.execute(
-                select(User.id, User.name).where(User.id.in_([u for u in wanted_users if u is not None]))
-            )
-            .tuples()
-            .all()
-        )
-        if any(u is not None for u in wanted_users)
+        dict(session.execute(select(User.id, User.name).where(User.id.in_(approvers))).tuples().all())
+        if approvers
         else {}
     )
 
@@ -236,7 +230,7 @@ def timeline(session: Session, message: Message, *, limit: int = CUSTOMER_LIMIT)
         for m in customer
         if m.id in drafts and drafts[m.id].id in items
     ]
-    echoes = [e for e in _echoes(session, message, customer)]
+    echoes = _echoes(session, message, customer)
     used: set[int] = set()
     for m, d, o in replies:
         echo = next(
