@@ -334,3 +334,68 @@ def test_the_migration_brings_untouched_default_complaints_up_to_date(tmp_path: 
         assert bodies["complaint-fr-private-vous"] == follow_up.BODIES["complaint-fr-private-vous"][0]
     finally:
         engine.dispose()
+
+
+def _message(s: Any, **kw: Any) -> Message:
+    values: dict[str, Any] = {"platform": "slack", "account_id": "T1", "kind": "message", "channel": "slack"}
+    m = Message(**{**values, **kw})
+    s.add(m)
+    s.flush()
+    return m
+
+
+def test_an_echo_naming_another_thread_is_not_in_the_conversation(database_url: str) -> None:
+    """Slack: the same thread_ts in two channels; only the bot reply in the customer's channel is
+    ours to show. WhatsApp: a status without text, of a send made elsewhere, still shows."""
+    with TestClient(create_app(make_settings(database_url))) as c, db.transaction(c.app.state.sessions) as s:
+        m = _message(
+            s, external_id="C1:1.1", conversation_id="C1", reply_to_id="1.1", author_id="U1", text="Aide ?"
+        )
+        s.add_all(
+            [
+                Echo(
+                    platform="slack",
+                    account_id="T1",
+                    external_id="C1:1.2",
+                    in_reply_to="1.1",
+                    conversation_id="C1",
+                    text="Oui !",
+                ),
+                Echo(
+                    platform="slack",
+                    account_id="T1",
+                    external_id="C2:1.3",
+                    in_reply_to="1.1",
+                    conversation_id="C2",
+                    text="Ailleurs",
+                ),
+            ]
+        )
+        wa = _message(
+            s,
+            platform="meta",
+            account_id="PN1",
+            kind="dm",
+            channel="whatsapp",
+            external_id="wamid.in",
+            conversation_id="33600",
+            reply_to_id="wamid.in",
+            author_id="33600",
+            text="Bonjour",
+        )
+        s.add(
+            Echo(
+                platform="meta",
+                account_id="PN1",
+                external_id="wamid.out",
+                in_reply_to="33600",
+                conversation_id="33600",
+            )
+        )
+        s.flush()
+        slack = conversation.timeline(s, m)
+        assert [(e.side, e.text) for e in slack.entries] == [("customer", "Aide ?"), ("brand", "Oui !")]
+        whatsapp = conversation.timeline(s, wa)
+        [brand] = [e for e in whatsapp.entries if isinstance(e, conversation.BrandEntry)]
+        assert brand.text is None and brand.source == "platform"
+        assert conversation.context(s, wa) == conversation.NO_CONTEXT  # nothing before the message
