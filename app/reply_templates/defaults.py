@@ -2,7 +2,9 @@
 migrations bring the ones an admin never changed up to date).
 
 Each reads correctly with and without the customer's first name, and asks only for what the
-customer has not given: with an order number, it names the order instead. French puts a no-break
+customer has not given: with an order number, it names the order instead; once the brand has
+answered in the conversation (`already_replied`), a complaint's next reply follows up instead of
+greeting and asking again. French puts a no-break
 space (U+00A0) before ? ! : ; (the renderer makes any space there one), English none.
 """
 
@@ -17,10 +19,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "vous",
+        f"{{% if already_replied %}}Merci{_NAME} pour ces précisions, nous suivons votre dossier et revenons "
+        "vers vous en message privé. {% else %}"
         f"Bonjour{_NAME}, nous sommes sincèrement désolés pour ce désagrément. {{% if order_number %}}"
         "Nous regardons tout de suite la commande {{ order_number }} et revenons vers vous en message "
         "privé.{% else %}Pouvez-vous nous écrire en message privé avec votre numéro de commande ou de "
-        "dossier\u00a0? Nous regardons cela tout de suite.{% endif %} {{ signature }}",
+        "dossier\u00a0? Nous regardons cela tout de suite.{% endif %} {% endif %}{{ signature }}",
     ),
     (
         "complaint-fr-public-tu",
@@ -28,9 +32,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "public",
         "tu",
+        f"{{% if already_replied %}}Merci{_NAME} pour ces précisions, on suit ton dossier et on revient vers "
+        "toi en privé. {% else %}"
         f"Salut{_NAME}, désolés pour ce souci\u00a0! {{% if order_number %}}On regarde tout de suite la "
         "commande {{ order_number }} et on revient vers toi en privé.{% else %}Écris-nous en privé avec "
-        "ton numéro de commande ou de dossier, on regarde ça tout de suite.{% endif %} {{ signature }}",
+        "ton numéro de commande ou de dossier, on regarde ça tout de suite.{% endif %} {% endif %}"
+        "{{ signature }}",
     ),
     (
         "complaint-fr-private-vous",
@@ -38,10 +45,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "vous",
+        f"{{% if already_replied %}}Merci{_NAME} pour ces précisions, nous suivons votre dossier en priorité "
+        "et revenons vers vous très vite. {% else %}"
         f"Bonjour{_NAME}, merci de nous avoir écrit et toutes nos excuses pour ce désagrément. "
         "{% if order_number %}Nous regardons tout de suite la commande {{ order_number }} et nous nous "
         "en occupons en priorité.{% else %}Pouvez-vous nous donner votre numéro de commande ou de "
-        "dossier\u00a0? Nous nous en occupons en priorité.{% endif %} {{ signature }}",
+        "dossier\u00a0? Nous nous en occupons en priorité.{% endif %} {% endif %}{{ signature }}",
     ),
     (
         "complaint-fr-private-tu",
@@ -49,10 +58,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "fr",
         "private",
         "tu",
+        f"{{% if already_replied %}}Merci{_NAME} pour ces précisions, on suit ton dossier en priorité et on "
+        "revient vers toi très vite. {% else %}"
         f"Salut{_NAME}, merci pour ton message et désolés pour ce souci. {{% if order_number %}}On "
         "regarde tout de suite la commande {{ order_number }} et on s'en occupe en priorité.{% else %}"
         "Tu peux nous donner ton numéro de commande ou de dossier\u00a0? On s'en occupe en priorité."
-        "{% endif %} {{ signature }}",
+        "{% endif %} {% endif %}{{ signature }}",
     ),
     (
         "question-fr-public-vous",
@@ -116,10 +127,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "public",
         "any",
+        f"{{% if already_replied %}}Thanks{_NAME} for the details, we're following up on your case and will "
+        "get back to you in a private message. {% else %}"
         f"Hi{_NAME}, we're really sorry about this. {{% if order_number %}}We're looking into order "
         "{{ order_number }} right away and will get back to you in a private message.{% else %}Could "
         "you send us a private message with your order or case number? We'll look into it right away."
-        "{% endif %} {{ signature }}",
+        "{% endif %} {% endif %}{{ signature }}",
     ),
     (
         "complaint-en-private",
@@ -127,9 +140,12 @@ DEFAULT_TEMPLATES: list[tuple[str, str, str, str, str, str]] = [
         "en",
         "private",
         "any",
+        f"{{% if already_replied %}}Thanks{_NAME} for the details, we're following up on your case as a "
+        "priority and will get back to you shortly. {% else %}"
         f"Hi{_NAME}, thanks for reaching out, and we're sorry for the trouble. {{% if order_number %}}"
         "We're looking into order {{ order_number }} right away and making it a priority.{% else %}"
-        "Could you share your order or case number? We'll make this a priority.{% endif %} {{ signature }}",
+        "Could you share your order or case number? We'll make this a priority.{% endif %} {% endif %}"
+        "{{ signature }}",
     ),
     (
         "question-en-public",

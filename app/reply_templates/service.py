@@ -201,9 +201,15 @@ def preview(
     }
 
 
-def options_for(session: Session, settings: Settings, message: Message) -> list[dict[str, Any]]:
-    """Every enabled template rendered for this message, to offer in the editor: its language
-    first, then its category; each as {"t": template, "text": its reply}."""
+def options_for(
+    session: Session,
+    settings: Settings,
+    message: Message,
+    *,
+    conversation: rendering.Conversation = rendering.NO_CONVERSATION,
+) -> list[dict[str, Any]]:
+    """Every enabled template rendered for this message (in its `conversation`), to offer in the
+    editor: its language first, then its category; each as {"t": template, "text": its reply}."""
     rows = session.scalars(
         select(ReplyTemplate)
         .where(ReplyTemplate.enabled.is_(True))
@@ -218,6 +224,7 @@ def options_for(session: Session, settings: Settings, message: Message) -> list[
         category=message.category,
         channel=message.channel,
         language=message.language,
+        conversation=conversation,
     )
     return [
         {

@@ -20,8 +20,8 @@ from app.moderation import service as moderation
 from app.outbox import service as outbox
 from app.reply_templates import rendering
 from app.reply_templates import service as reply_templates
+from app.review import conversation, team
 from app.review import service as review
-from app.review import team
 from app.users import service as users
 from app.web import format as fmt
 from app.web.flash import flash
@@ -179,6 +179,7 @@ def draft_page(
         and draft.claimed_until is not None
         and draft.claimed_until > utcnow()
     )
+    timeline = conversation.timeline(session, message)
     return page(
         request,
         "draft.html",
@@ -198,9 +199,13 @@ def draft_page(
                 exclude_message_id=message.id,
                 top=settings.similar_replies,
             ),
-            "conversation": review.conversation(session, message),
-            "author_history": review.author_history(session, message),
-            "template_options": reply_templates.options_for(session, settings, message),
+            "timeline": timeline,
+            "template_options": reply_templates.options_for(
+                session,
+                settings,
+                message,
+                conversation=conversation.context_of(timeline.before(message.id)),
+            ),
             "outbox": item,
             "moderation": moderation.state(session, draft),
             "limit": rendering.length_limit(message.channel),

@@ -197,49 +197,6 @@ def to_sort_count(session: Session) -> int:
     )
 
 
-# -- a message's context ------------------------------------------------------------------------
-
-
-def conversation(session: Session, message: Message, limit: int = 20) -> list[Message]:
-    """Other messages of the same post or conversation, oldest first."""
-    if not message.conversation_id:
-        return []
-    rows = session.scalars(
-        select(Message)
-        .where(
-            Message.platform == message.platform,
-            Message.account_id == message.account_id,
-            Message.conversation_id == message.conversation_id,
-            Message.id != message.id,
-        )
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
-    ).all()
-    return list(reversed(rows))
-
-
-def author_history(session: Session, message: Message, limit: int = 10) -> list[tuple[Message, Draft | None]]:
-    """The author's earlier messages (newest first), with what was done with each."""
-    if not message.author_id:
-        return []
-    rows = session.execute(
-        select(Message, Draft)
-        .outerjoin(Draft, Draft.message_id == Message.id)
-        .where(
-            Message.platform == message.platform,
-            Message.author_id == message.author_id,
-            Message.id != message.id,
-            Message.received_at <= message.received_at,
-        )
-        .order_by(Message.received_at.desc(), Message.id.desc())
-        .limit(limit)
-    ).all()
-    return [(m, d) for m, d in rows]
-
-
-# -- decisions -----------------------------------------------------------------------------------
-
-
 def _conflict(session: Session, draft_id: int, why: str) -> Conflict:
     session.expire_all()
     draft = get(session, draft_id)

@@ -5,12 +5,14 @@ echoes (of our sends, and of replies typed on Facebook) back through the webhook
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
+from alembic import command
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
@@ -19,6 +21,7 @@ from app.main import create_app
 from app.models import Echo, Message, OutboxItem, ReplyTemplate
 from app.outbox.sender import Sender
 from app.reply_templates import rendering
+from app.reply_templates.defaults import DEFAULT_TEMPLATES
 from app.review import conversation
 from tests.conftest import deliver, fb_comment, make_settings, make_user, meta_headers
 from tests.fakes.platforms import FakePlatforms
@@ -276,3 +279,123 @@ def test_template_variables_take_the_conversation() -> None:
         "Commande 12345 abîmée",
         "Nous regardons.",
     )
+
+
+def test_default_complaint_templates_do_not_ask_again_once_the_brand_replied() -> None:
+    settings = make_settings("sqlite://")
+    complaints = [t for t in DEFAULT_TEMPLATES if t[1] == "complaint"]
+    assert len(complaints) == 6
+    for name, _, language, _, _, body in complaints:
+        message = {"author_name": "Camille", "category": "complaint", "channel": "messenger"}
+        first = rendering.render(
+            body, rendering.variables_for(settings, text="x", language=language, **message)
+        )
+        later = rendering.render(
+            body,
+            rendering.variables_for(
+                settings,
+                text="x",
+                language=language,
+                conversation=rendering.Conversation(already_replied=True),
+                **message,
+            ),
+        )
+        asked = "numéro de commande" if language == "fr" else "order or case number"
+        assert asked in first and asked not in later, name
+        assert later.startswith(("Merci Camille", "Thanks Camille")), name
+
+
+def test_the_migration_brings_untouched_default_complaints_up_to_date(tmp_path: Any) -> None:
+    """A database made before: its defaults an admin never changed get the follow-up; a changed
+    one is left alone; downgrading gives the first bodies back."""
+    from app.config import Settings
+
+    url = f"sqlite:///{tmp_path / 'old.db'}"
+    settings = Settings(database_url=url)
+    db.upgrade(settings, "0004")
+    follow_up = importlib.import_module("app.migrations.versions.2026_12_02_1910_complaint_follow_up")
+    engine = db.make_engine(settings)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            for name, (old, _) in follow_up.BODIES.items():
+                t = s.scalar(select(ReplyTemplate).where(ReplyTemplate.name == name))
+                assert t is not None
+                t.body = old if name != "complaint-en-public" else "Our own words. {{ signature }}"
+            s.commit()
+        db.upgrade(settings)
+        with db.make_sessionmaker(engine)() as s:
+            bodies = dict(s.execute(select(ReplyTemplate.name, ReplyTemplate.body)).tuples().all())
+        for name, (_, new) in follow_up.BODIES.items():
+            expected = new if name != "complaint-en-public" else "Our own words. {{ signature }}"
+            assert bodies[name] == expected, name
+        command.downgrade(db.alembic_config(url), "0004")
+        with db.make_sessionmaker(engine)() as s:
+            bodies = dict(s.execute(select(ReplyTemplate.name, ReplyTemplate.body)).tuples().all())
+        assert bodies["complaint-fr-private-vous"] == follow_up.BODIES["complaint-fr-private-vous"][0]
+    finally:
+        engine.dispose()
+
+
+def _message(s: Any, **kw: Any) -> Message:
+    values: dict[str, Any] = {"platform": "slack", "account_id": "T1", "kind": "message", "channel": "slack"}
+    m = Message(**{**values, **kw})
+    s.add(m)
+    s.flush()
+    return m
+
+
+def test_an_echo_naming_another_thread_is_not_in_the_conversation(database_url: str) -> None:
+    """Slack: the same thread_ts in two channels; only the bot reply in the customer's channel is
+    ours to show. WhatsApp: a status without text, of a send made elsewhere, still shows."""
+    with TestClient(create_app(make_settings(database_url))) as c, db.transaction(c.app.state.sessions) as s:
+        m = _message(
+            s, external_id="C1:1.1", conversation_id="C1", reply_to_id="1.1", author_id="U1", text="Aide ?"
+        )
+        s.add_all(
+            [
+                Echo(
+                    platform="slack",
+                    account_id="T1",
+                    external_id="C1:1.2",
+                    in_reply_to="1.1",
+                    conversation_id="C1",
+                    text="Oui !",
+                ),
+                Echo(
+                    platform="slack",
+                    account_id="T1",
+                    external_id="C2:1.3",
+                    in_reply_to="1.1",
+                    conversation_id="C2",
+                    text="Ailleurs",
+                ),
+            ]
+        )
+        wa = _message(
+            s,
+            platform="meta",
+            account_id="PN1",
+            kind="dm",
+            channel="whatsapp",
+            external_id="wamid.in",
+            conversation_id="33600",
+            reply_to_id="wamid.in",
+            author_id="33600",
+            text="Bonjour",
+        )
+        s.add(
+            Echo(
+                platform="meta",
+                account_id="PN1",
+                external_id="wamid.out",
+                in_reply_to="33600",
+                conversation_id="33600",
+            )
+        )
+        s.flush()
+        slack = conversation.timeline(s, m)
+        assert [(e.side, e.text) for e in slack.entries] == [("customer", "Aide ?"), ("brand", "Oui !")]
+        whatsapp = conversation.timeline(s, wa)
+        [brand] = [e for e in whatsapp.entries if isinstance(e, conversation.BrandEntry)]
+        assert brand.text is None and brand.source == "platform"
+        assert conversation.context(s, wa) == conversation.NO_CONTEXT  # nothing before the message

@@ -8,6 +8,8 @@ shown by the README, are the French pages); one pass in an English browser check
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import socket
 import subprocess
@@ -16,6 +18,7 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+import zoneinfo
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -117,10 +120,9 @@ def post(url: str, body: bytes, headers: dict[str, str]) -> int:
         return int(e.code)
 
 
-@pytest.fixture(scope="module")
-def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    """uvicorn on a free loopback port with a SQLite file, a reviewer, and five messages."""
-    tmp = tmp_path_factory.mktemp("browser")
+@contextlib.contextmanager
+def running_server(tmp: Path, **env_extra: str) -> Iterator[Server]:
+    """uvicorn on a free loopback port with a SQLite file under `tmp` and the reviewer "camille"."""
     models = ROOT / "models" if (ROOT / "models" / "CURRENT").exists() else tmp / "no-models"
     env = {
         **os.environ,
@@ -129,6 +131,7 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "RELAIS_OUTBOX_IN_PROCESS": "false",
         "RELAIS_MODELS_DIR": str(models),
         **{f"RELAIS_{k.upper()}": v for k, v in SECRETS.items()},
+        **env_extra,
     }
     settings = Settings(database_url=env["RELAIS_DATABASE_URL"], models_dir=models)
     db.upgrade(settings)
@@ -172,9 +175,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
                 log.seek(0)
                 pytest.fail("uvicorn did not start: " + log.read()[-1000:])
             time.sleep(0.2)
-        for cid, text, name in MESSAGES:
-            body = fb_comment(cid, text, author=cid.replace("_", ""), name=name)
-            assert post(url + "/webhooks/meta", body, meta_headers(body)) == 200
         yield Server(url, settings)
     finally:
         proc.terminate()
@@ -183,6 +183,16 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         except subprocess.TimeoutExpired:
             proc.kill()
         log.close()
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    """The shared server, with five messages."""
+    with running_server(tmp_path_factory.mktemp("browser")) as srv:
+        for cid, text, name in MESSAGES:
+            body = fb_comment(cid, text, author=cid.replace("_", ""), name=name)
+            assert post(srv.url + "/webhooks/meta", body, meta_headers(body)) == 200
+        yield srv
 
 
 @pytest.fixture(scope="module")
@@ -551,3 +561,81 @@ def test_m_in_the_queue_assigns_the_selected_message_to_me(server: Server, brows
     assert server.draft(target).assignee_id is not None
     assert "1 message assigné." in page.inner_text(".flash")
     page.context.close()
+
+
+def _dm(psid: str, mid: str, text: str) -> bytes:
+    """A Messenger DM from `psid` to the page 1111, as Meta signs and sends it."""
+    item = {
+        "sender": {"id": psid},
+        "recipient": {"id": "1111"},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": mid, "text": text},
+    }
+    return json.dumps({"object": "page", "entry": [{"id": "1111", "messaging": [item]}]}).encode()
+
+
+def test_the_conversation_shows_our_sent_reply_between_the_customers_two_dms(
+    tmp_path: Path, browser: Browser
+) -> None:
+    """A customer's DM, our reply approved in the page and sent by the server's own sender to the
+    fake Graph API, then the customer's second DM: its page shows all three, in order, with who
+    sent ours and when, in the viewer's zone."""
+    from tests.fakes.platforms import FakePlatforms
+
+    with (
+        FakePlatforms() as fake,
+        running_server(
+            tmp_path,
+            RELAIS_OUTBOX_IN_PROCESS="true",
+            RELAIS_META_GRAPH_URL=fake.url + fake.GRAPH_PREFIX,
+            RELAIS_META_ACCESS_TOKEN="page-token",
+            RELAIS_TIMEZONE="Europe/Paris",
+        ) as srv,
+    ):
+        body = _dm("8080", "m.first", "Bonjour, ma commande 12345 n'est pas arrivée.")
+        assert post(srv.url + "/webhooks/meta", body, meta_headers(body)) == 200
+        context = browser.new_context(viewport=DESKTOP, locale="fr-FR")
+        page = context.new_page()
+        page.set_default_timeout(10_000)
+        dialogs: list[str] = []
+        page.on("dialog", lambda d: (dialogs.append(d.message), d.dismiss()))
+        page.goto(srv.url + "/login")
+        page.fill("input[name=username]", "camille")
+        page.fill("input[name=password]", PASSWORD)
+        page.press("input[name=password]", "Enter")
+        page.wait_for_url(srv.url + "/")
+
+        first = srv.draft_of("m.first")
+        page.goto(f"{srv.url}/drafts/{first}")
+        reply = "Bonjour, nous regardons la commande 12345 tout de suite."
+        page.keyboard.press("e")
+        page.keyboard.press("Control+a")
+        page.keyboard.type(reply)
+        page.keyboard.press("Control+Enter")
+        page.wait_for_url(lambda url: f"/drafts/{first}" not in url)
+        deadline = time.time() + 20
+        while srv.draft(first).status != "sent":
+            assert time.time() < deadline, f"not sent: {srv.draft(first).status}"
+            time.sleep(0.1)
+        assert [c["json"]["message"]["text"] for c in fake.calls if c["path"].endswith("/1111/messages")] == [
+            reply
+        ]
+
+        body = _dm("8080", "m.second", "Merci ! Et elle arrive quand ?")
+        assert post(srv.url + "/webhooks/meta", body, meta_headers(body)) == 200
+        page.goto(f"{srv.url}/drafts/{srv.draft_of('m.second')}")
+        entries = page.locator(".timeline > li")
+        assert entries.count() == 3
+        sides = [entries.nth(i).get_attribute("data-side") for i in range(3)]
+        assert sides == ["customer", "brand", "customer"]
+        assert "commande 12345 n'est pas arrivée" in entries.nth(0).inner_text()
+        ours = entries.nth(1).inner_text()
+        assert reply in ours and "camille (équipe) · envoyé" in ours
+        sent_at = srv.draft(first).sent_at
+        assert sent_at is not None
+        paris = sent_at.astimezone(zoneinfo.ZoneInfo("Europe/Paris")).strftime("%H:%M")
+        assert paris in ours  # the viewer's zone, not UTC
+        last = entries.nth(2)
+        assert "Et elle arrive quand ?" in last.inner_text() and last.get_attribute("aria-current") == "true"
+        assert not dialogs
+        context.close()

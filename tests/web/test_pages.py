@@ -223,8 +223,9 @@ def test_draft_page(reviewer: TestClient) -> None:
     assert ctx["draft"].id == ids[0] and ctx["message"].text.startswith("Colis")
     assert ctx["confidence"] == ("–", "no prediction")
     assert ctx["next_url"] == f"/drafts/{ids[1]}" and ctx["prev_url"] is None
-    assert [m.external_id for m, _ in ctx["author_history"]] == []  # first message from this author
-    assert [m.external_id for m in ctx["conversation"]] == ["10_2", "10_3"]  # same post
+    # the conversation is this author's messages, before and after (not the other people's comments)
+    first = [(e.message_id, e.current) for e in ctx["timeline"].entries]
+    assert first[0] == (ctx["message"].id, True) and len(first) == 2
     page = assert_safe_page(r.text)
     actions = {f["action"] for f in page.forms if f["method"] == "post"}
     assert {f"/drafts/{ids[0]}/approve", f"/drafts/{ids[0]}/reject", f"/drafts/{ids[0]}/category"} <= actions
@@ -233,13 +234,19 @@ def test_draft_page(reviewer: TestClient) -> None:
     for word in ("Valider", "Rejeter", "Changer la catégorie", "Raccourcis clavier", "messages semblables"):
         assert word in page.body_text
     later = reviewer.get(f"/drafts/{ids[2]}").context  # type: ignore[attr-defined]
-    assert [m.external_id for m, _ in later["author_history"]] == ["10_1"]
+    assert [(e.message_id, e.current) for e in later["timeline"].entries] == [
+        (ctx["message"].id, False),
+        (later["message"].id, True),
+    ]
+    assert first[1] == (later["message"].id, False)
     assert reviewer.get("/drafts/999999").status_code == 404
 
 
 def test_xss_payload_is_shown_as_text(reviewer: TestClient) -> None:
+    feed(reviewer, "10_4", "Alors ?", author="6666", name="Mallory <b>")
     ids = draft_ids(reviewer)
-    for path in ("/", f"/drafts/{ids[1]}", f"/drafts/{ids[2]}"):
+    # the queue, the message itself, and a later message of the author (its conversation shows it)
+    for path in ("/", f"/drafts/{ids[1]}", f"/drafts/{ids[3]}"):
         r = reviewer.get(path)
         page = assert_safe_page(r.text)
         assert "<script>document.title" in page.body_text  # the text, as text
