@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -129,6 +130,7 @@ class Message(Base):
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_version: Mapped[str | None] = mapped_column(String(64))
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)  # spam or abuse (app/spam.py): no reply text
 
     draft: Mapped[Draft | None] = relationship(back_populates="message", uselist=False)
 
@@ -146,6 +148,16 @@ class Draft(Base):
         Index("ix_drafts_queue_category", "status", "category", "priority", "received_at", "id"),
         Index("ix_drafts_queue_platform", "status", "platform", "priority", "received_at", "id"),
         Index("ix_drafts_queue_language", "status", "language", "priority", "received_at", "id"),
+        # spam is rare: only its rows are indexed, for the queue's "spam only" filter
+        Index(
+            "ix_drafts_queue_spam",
+            "status",
+            "priority",
+            "received_at",
+            "id",
+            sqlite_where=text("spam"),
+            postgresql_where=text("spam"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -165,6 +177,7 @@ class Draft(Base):
     platform: Mapped[str] = mapped_column(String(16))
     language: Mapped[str | None] = mapped_column(String(8))
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)
 
     claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     claimed_until: Mapped[dt.datetime | None]

@@ -48,6 +48,7 @@ DRAFTS_INSERT = BulkInsert(
         "platform",
         "language",
         "to_sort",
+        "spam",
         "created_at",
         "updated_at",
     ],
@@ -178,6 +179,7 @@ class Drafter:
             "platform": m["platform"],
             "language": m["language"],
             "to_sort": m["to_sort"],
+            "spam": m.get("spam", False),
             "created_at": now,
             "updated_at": now,
         }
@@ -205,6 +207,7 @@ class QueueFilter:
     platform: str | None = None
     language: str | None = None
     to_sort: bool | None = None
+    spam: bool | None = None
 
 
 def encode_cursor(priority: int, received_at: dt.datetime, draft_id: int) -> str:
@@ -242,6 +245,8 @@ def _queue_query(q: Any, filt: QueueFilter) -> Any:
         q = q.where(Draft.language == filt.language)
     if filt.to_sort is not None:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
+    if filt.spam is not None:
+        q = q.where(Draft.spam.is_(filt.spam))
     return q
 
 

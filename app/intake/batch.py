@@ -57,6 +57,7 @@ class MessageRow(TypedDict):
     scores: dict[str, float] | None
     model_version: str | None
     to_sort: bool
+    spam: bool
 
 
 def insert_ignore(session: Session, table: Any) -> Any:
@@ -103,7 +104,9 @@ def propose(
     drafter: drafts_service.Drafter, templates: Sequence[Any], message: InboundMessage, triage: Triage
 ) -> Proposal:
     """The draft of one message under its triage: the one drafting call of the intake, whichever
-    process makes it."""
+    process makes it. Spam gets no text (no thank-you for a giveaway)."""
+    if triage.spam:
+        return Proposal(triage, ("", None))
     return Proposal(
         triage,
         drafter.suggest_for(
@@ -138,6 +141,7 @@ def message_row(m: InboundMessage, t: Triage, now: dt.datetime) -> MessageRow:
         scores=t.scores,
         model_version=t.model_version,
         to_sort=t.to_sort,
+        spam=t.spam,
     )
 
 

@@ -49,6 +49,7 @@ def list_drafts(
     platform: str | None = None,
     language: str | None = None,
     to_sort: bool | None = None,
+    spam: Annotated[bool | None, Query(description="spam and abuse (no reply text) only, or none")] = None,
     limit: Annotated[int, Query(ge=1, le=drafts.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
@@ -60,6 +61,7 @@ def list_drafts(
         platform=platform,
         language=language,
         to_sort=to_sort,
+        spam=spam,
     )
     rows, next_cursor = drafts.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
     counts = (

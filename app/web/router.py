@@ -138,7 +138,7 @@ def redirect(url: str) -> RedirectResponse:
 
 # -- queue filters, carried from the queue to each draft and back ----------------------------------
 
-FILTER_KEYS = ("status", "category", "platform", "language", "to_sort")
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "spam")
 
 
 def parse_filter(params: dict[str, str]) -> tuple[drafts.QueueFilter, dict[str, str]]:
@@ -155,10 +155,13 @@ def parse_filter(params: dict[str, str]) -> tuple[drafts.QueueFilter, dict[str, 
     to_sort = {"yes": True, "no": False}.get(clean.get("to_sort", ""))
     if to_sort is None:
         clean.pop("to_sort", None)
+    spam = {"yes": True, "no": False}.get(clean.get("spam", ""))
+    if spam is None:
+        clean.pop("spam", None)
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
     filt = drafts.QueueFilter(
-        status=status, category=category, platform=platform, language=language, to_sort=to_sort
+        status=status, category=category, platform=platform, language=language, to_sort=to_sort, spam=spam
     )
     return filt, clean
 
@@ -182,6 +185,7 @@ def after_decision(session: Session, draft: Draft, q: str) -> str:
         platform=filt.platform,
         language=filt.language,
         to_sort=filt.to_sort,
+        spam=filt.spam,
     )
     clean.pop("status", None)
     nxt = web.next_draft_id(session, filt=filt, after=draft) or web.next_draft_id(
@@ -349,6 +353,7 @@ def draft_page(
         platform=filt.platform,
         language=filt.language,
         to_sort=filt.to_sort,
+        spam=filt.spam,
     )
     history = drafts.history(session, draft.id)
     names = web.user_names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
