@@ -19,6 +19,7 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
@@ -102,6 +103,13 @@ class Message(Base):
         UniqueConstraint("platform", "account_id", "external_id"),
         Index("ix_messages_author", "platform", "author_id", "received_at"),
         Index("ix_messages_conversation", "platform", "account_id", "conversation_id"),
+        # the context pass's work: only the (few, short-lived) marked rows are indexed
+        Index(
+            "ix_messages_context_due",
+            "id",
+            sqlite_where=text("context_due > 0"),
+            postgresql_where=text("context_due > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -131,6 +139,10 @@ class Message(Base):
     model_version: Mapped[str | None] = mapped_column(String(64))
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
     spam: Mapped[bool] = mapped_column(Boolean, default=False)  # spam or abuse (app/spam.py): no reply text
+    # too short to tell its language: `language` is its account's, or its conversation's
+    language_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what the context pass still has to fill in (app/drafts/context.py: a bit per need), 0 when nothing
+    context_due: Mapped[int] = mapped_column(SmallInteger, default=0)
 
     draft: Mapped[Draft | None] = relationship(back_populates="message", uselist=False)
 

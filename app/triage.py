@@ -54,6 +54,8 @@ class Triage:
     model_version: str | None
     to_sort: bool
     spam: bool = False  # spam or abuse (app/spam.py): kept, filterable, no reply text
+    # too short to tell its language: `language` is the account's (app/language.py)
+    language_fallback: bool = False
 
 
 class ModelHolder:

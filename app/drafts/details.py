@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
 NAMES = ("order_number", "email", "phone", "amount", "date")
 
@@ -154,6 +155,7 @@ def _phone(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)  # intake reads a message's details twice: to draft, to mark it
 def extract(text: str) -> Details:
     """The details one message gives (the first of each kind)."""
     if not text or not any(c.isdigit() or c == "@" for c in text):

@@ -96,8 +96,10 @@ class Drafter:
         text: str,
         author_name: str | None,
         to_sort: bool = False,
+        earlier: Sequence[str] = (),
     ) -> tuple[str, int | None]:
-        """The template reply for one message: (text, template id); empty when nothing fits."""
+        """The template reply for one message: (text, template id); empty when nothing fits.
+        `earlier`: the author's earlier messages in the conversation, newest first (their details)."""
         if to_sort:
             return "", None  # a human sorts it first; no guess put in the customer's mouth
         register = tpl.register_for(text, language, self.settings.default_register)
@@ -112,6 +114,7 @@ class Drafter:
             channel=channel,
             language=language,
             register=register,
+            earlier=earlier,
         )
         key = (chosen.id, chosen.version)
         reply = tpl.render_reply(chosen.body, variables, channel=channel, cache_key=key)
@@ -125,6 +128,7 @@ class Drafter:
         category: str | None,
         language: str | None,
         to_sort: bool = False,
+        earlier: Sequence[str] = (),
     ) -> tuple[str, int | None]:
         """`suggest` for a message (an `InboundMessage` or a stored `Message`: its kind, channel,
         text and author's name) under the given triage."""
@@ -137,6 +141,7 @@ class Drafter:
             text=message.text,
             author_name=message.author_name,
             to_sort=to_sort,
+            earlier=earlier,
         )
 
     def cached_templates(self) -> list[tpl.TemplateRow] | None:

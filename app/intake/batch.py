@@ -21,6 +21,8 @@ from sqlalchemy import Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import language
+from app.drafts import context
 from app.drafts import service as drafts_service
 from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
@@ -58,6 +60,8 @@ class MessageRow(TypedDict):
     model_version: str | None
     to_sort: bool
     spam: bool
+    language_guessed: bool
+    context_due: int
 
 
 def insert_ignore(session: Session, table: Any) -> Any:
@@ -104,7 +108,9 @@ def propose(
     drafter: drafts_service.Drafter, templates: Sequence[Any], message: InboundMessage, triage: Triage
 ) -> Proposal:
     """The draft of one message under its triage: the one drafting call of the intake, whichever
-    process makes it. Spam gets no text (no thank-you for a giveaway)."""
+    process makes it. A message too short to tell its language takes its account's; spam gets no
+    text (no thank-you for a giveaway)."""
+    triage = language.settle(triage, message, drafter.settings)
     if triage.spam:
         return Proposal(triage, ("", None))
     return Proposal(
@@ -142,6 +148,8 @@ def message_row(m: InboundMessage, t: Triage, now: dt.datetime) -> MessageRow:
         model_version=t.model_version,
         to_sort=t.to_sort,
         spam=t.spam,
+        language_guessed=t.language_fallback,
+        context_due=context.due(m, t),
     )
 
 

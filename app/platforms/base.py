@@ -99,9 +99,10 @@ class Platform(Protocol):
         ...
 
     def lookup_profile(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str
+        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
     ) -> Profile | None:
-        """The public profile of one of the platform's users; None when unknown."""
+        """The public profile of one of the platform's users; None when unknown or on any failure
+        (it never raises)."""
         ...
 
 
@@ -120,7 +121,7 @@ class PlatformBase:
         return dead(f"{self.name}: hiding a comment is not supported yet")
 
     def lookup_profile(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str
+        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
     ) -> Profile | None:
         return None
 
