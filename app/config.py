@@ -74,6 +74,15 @@ class Settings(platforms.PlatformSettings, BaseSettings):
     agent_signature: str = ""
     default_register: Literal["tu", "vous"] = "vous"
     similar_replies: int = 3
+    # The language of a message too short to tell ("Ok", "Premier ! 😎"), per account, JSON:
+    # {"meta:<page id>": "fr"}; an account without one: the pages' language (RELAIS_LANGUAGE) until
+    # its conversation or its author's earlier messages say otherwise (app/language.py).
+    account_languages: dict[str, str] = Field(default_factory=dict)
+    # After intake, in the background (app/drafts/context.py): the sender's name from the platform
+    # (Messenger, Instagram DMs), within this time or not at all, remembered this long.
+    profile_lookup_timeout_s: float = 2.0
+    profile_cache_s: float = 3600.0
+    context_poll_interval_s: float = 0.5
 
     # The interface: a user's own choice wins (users.language, users.timezone), then the browser's
     # Accept-Language for the language.

@@ -230,6 +230,7 @@ LABELS: dict[str, dict[str, str]] = {
         "released": N_("given back"),
         "relabelled": N_("category changed"),
         "withdrawn": N_("withdrawn"),
+        "completed": N_("completed with the name, language or details known"),
         "sent": N_("sent"),
         "failed": N_("send failed"),
         "resent": N_("sent again"),

@@ -100,6 +100,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             sender = Sender(settings, app.state.sessions, name="in-process")
             sender.start_thread()
         app.state.sender = sender
+        context = None
+        if settings.outbox_in_process:  # the background work of this process, beside the sender
+            from app.drafts import context as draft_context
+
+            context = draft_context.started(settings, app.state.sessions, app.state.drafter)
+        app.state.context = context
         # Everything loaded so far (model, templates, SQLAlchemy, FastAPI) lives as long as the
         # process: out of the collector's sight, a full collection no longer walks its ~200,000
         # objects (about 100 ms, a latency spike every few thousand requests under load).
@@ -111,6 +117,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await app.state.intake.stop()
             if sender is not None:
                 sender.stop()
+            if context is not None:
+                context.stop()
             holder.stop()
             engine.dispose()
 

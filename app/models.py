@@ -19,9 +19,11 @@ from sqlalchemy import (
     Integer,
     LargeBinary,
     MetaData,
+    SmallInteger,
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -102,6 +104,13 @@ class Message(Base):
         UniqueConstraint("platform", "account_id", "external_id"),
         Index("ix_messages_author", "platform", "author_id", "received_at"),
         Index("ix_messages_conversation", "platform", "account_id", "conversation_id"),
+        # the context pass's work: only the (few, short-lived) marked rows are indexed
+        Index(
+            "ix_messages_context_due",
+            "id",
+            sqlite_where=text("context_due > 0"),
+            postgresql_where=text("context_due > 0"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -130,6 +139,11 @@ class Message(Base):
     scores: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     model_version: Mapped[str | None] = mapped_column(String(64))
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)  # spam or abuse (app/spam.py): no reply text
+    # too short to tell its language: `language` is its account's, or its conversation's
+    language_guessed: Mapped[bool] = mapped_column(Boolean, default=False)
+    # what the context pass still has to fill in (app/drafts/context.py: a bit per need), 0 when nothing
+    context_due: Mapped[int] = mapped_column(SmallInteger, default=0)
 
     draft: Mapped[Draft | None] = relationship(back_populates="message", uselist=False)
 
@@ -149,6 +163,16 @@ class Draft(Base):
         Index("ix_drafts_queue_platform", "status", "platform", "priority", "received_at", "id"),
         Index("ix_drafts_queue_language", "status", "language", "priority", "received_at", "id"),
         Index("ix_drafts_queue_assignee", "status", "assignee_id", "priority", "received_at", "id"),
+        # spam is rare: only its rows are indexed, for the queue's "spam only" filter
+        Index(
+            "ix_drafts_queue_spam",
+            "status",
+            "priority",
+            "received_at",
+            "id",
+            sqlite_where=text("spam"),
+            postgresql_where=text("spam"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
@@ -175,6 +199,7 @@ class Draft(Base):
     to_sort: Mapped[bool] = mapped_column(Boolean, default=True)
     # the conversation's assignee (`Assignment`), copied for the "mine" filter's index
     assignee_id: Mapped[int | None] = mapped_column(BigInteger)
+    spam: Mapped[bool] = mapped_column(Boolean, default=False)
 
     claimed_by: Mapped[int | None] = mapped_column(BigInteger)
     claimed_until: Mapped[dt.datetime | None]

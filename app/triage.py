@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from app import metrics
+from app import metrics, spam
 from classifier import TriageModel, current_version, load_version
 
 log = logging.getLogger("relais.triage")
@@ -53,6 +53,9 @@ class Triage:
     language: str | None
     model_version: str | None
     to_sort: bool
+    spam: bool = False  # spam or abuse (app/spam.py): kept, filterable, no reply text
+    # too short to tell its language: `language` is the account's (app/language.py)
+    language_fallback: bool = False
 
 
 class ModelHolder:
@@ -115,12 +118,12 @@ class ModelHolder:
         return [Triage(None, None, None, None, None, True) for _ in range(n)]
 
     def classify(self, texts: Sequence[str]) -> list[Triage]:
-        """Predict a batch; with no model everything goes to "to sort"."""
+        """Predict a batch; with no model everything goes to "to sort". Spam is told either way."""
         model = self._model
         if model is None:
-            return self.unsorted(len(texts))
+            return [Triage(None, None, None, None, None, True, spam.is_spam(t)) for t in texts]
         out = []
-        for p in model.predict(list(texts)):
+        for p, text in zip(model.predict(list(texts)), texts, strict=True):
             out.append(
                 Triage(
                     p.category,
@@ -129,6 +132,7 @@ class ModelHolder:
                     p.language,
                     p.model_version,
                     p.confidence < self.threshold,
+                    spam.is_spam(text),
                 )
             )
         return out

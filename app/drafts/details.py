@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, fields, replace
+from functools import lru_cache
 
 NAMES = ("order_number", "email", "phone", "amount", "date")
 
@@ -98,6 +99,15 @@ _UNIT_AFTER = re.compile(
 _YEAR = re.compile(r"(?:19|20)\d\d")
 
 
+# What each kind needs, looked for before its regular expression runs (most messages lack it).
+_DIGIT_OR_AT = re.compile(r"[\d@]")
+_DIGIT = re.compile(r"\d")
+_ORDER_PIECES = ("comm", "cde", "cmd", "order", "dossier", "réf", "ref", "factur", "invoice", "ticket",
+                 "colis", "suivi", "track", "case", "contrat", "bon", "n°", "nº", "no", "num",
+                 "#")  # fmt: skip
+_AMOUNT_PIECES = ("€", "$", "eur", "usd", "dollar")
+
+
 def _digits(s: str) -> int:
     return sum(c.isdigit() for c in s)
 
@@ -154,18 +164,27 @@ def _phone(text: str) -> str:
     return ""
 
 
+@lru_cache(maxsize=4096)  # intake reads a message's details twice: to draft, to mark it
 def extract(text: str) -> Details:
     """The details one message gives (the first of each kind)."""
-    if not text or not any(c.isdigit() or c == "@" for c in text):
+    if not text or _DIGIT_OR_AT.search(text) is None:
         return NONE  # most messages: no digit, no address
-    email = _first(_EMAIL, text)
-    rest = _EMAIL.sub(" ", text)  # "jean.dupont75@..." holds no order number
+    email = ""
+    if "@" in text:
+        email = _first(_EMAIL, text)
+        text = _EMAIL.sub(" ", text)  # "jean.dupont75@..." holds no order number
+    digits = len(_DIGIT.findall(text))
+    if digits == 0:
+        return Details(email=email)
+    low = text.lower()
     return Details(
-        order_number=_order_number(rest),
+        order_number=_order_number(text)
+        if digits >= 8 or (digits >= 4 and any(c in low for c in _ORDER_PIECES))
+        else "",
         email=email,
-        phone=_phone(rest),
-        amount=_first(_AMOUNT, rest),
-        date=_first(_DATE, rest),
+        phone=_phone(text) if digits >= 8 else "",
+        amount=_first(_AMOUNT, text) if any(c in low for c in _AMOUNT_PIECES) else "",
+        date=_first(_DATE, text),
     )
 
 

@@ -33,6 +33,7 @@ DRAFTS_INSERT = BulkInsert(
         "platform",
         "language",
         "to_sort",
+        "spam",
         "created_at",
         "updated_at",
     ],
@@ -168,6 +169,7 @@ class Drafter:
             "platform": m["platform"],
             "language": m["language"],
             "to_sort": m["to_sort"],
+            "spam": m.get("spam", False),
             "created_at": now,
             "updated_at": now,
         }

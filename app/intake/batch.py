@@ -21,6 +21,8 @@ from sqlalchemy import Table, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from app import language
+from app.drafts import context
 from app.drafts import service as drafts_service
 from app.intake.bulk import BulkInsert, ChainedInsert
 from app.intake.types import Delivery, IngestResult, Proposal
@@ -59,6 +61,9 @@ class MessageRow(TypedDict):
     scores: dict[str, float] | None
     model_version: str | None
     to_sort: bool
+    spam: bool
+    language_guessed: bool
+    context_due: int
 
 
 def insert_ignore(session: Session, table: Any) -> Any:
@@ -108,7 +113,11 @@ def propose(
     drafter: drafts_service.Drafter, templates: Sequence[Any], message: InboundMessage, triage: Triage
 ) -> Proposal:
     """The draft of one message under its triage: the one drafting call of the intake, whichever
-    process makes it."""
+    process makes it. A message too short to tell its language takes its account's; spam gets no
+    text (no thank-you for a giveaway)."""
+    triage = language.settle(triage, message, drafter.settings)
+    if triage.spam:
+        return Proposal(triage, ("", None))
     return Proposal(
         triage,
         drafter.suggest_for(
@@ -143,6 +152,9 @@ def message_row(m: InboundMessage, t: Triage, now: dt.datetime) -> MessageRow:
         scores=t.scores,
         model_version=t.model_version,
         to_sort=t.to_sort,
+        spam=t.spam,
+        language_guessed=t.language_fallback,
+        context_due=context.due(m, t),
     )
 
 

@@ -214,13 +214,18 @@ class Sender:
 def run_worker(settings: Settings, *, once: bool = False) -> None:
     """`relais worker`: send the outbox until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    from app.drafts import context as draft_context
+
     engine = db.make_engine(settings)
-    sender = Sender(settings, db.make_sessionmaker(engine), name="worker")
+    factory = db.make_sessionmaker(engine)
+    sender = Sender(settings, factory, name="worker")
+    context = draft_context.ContextPass(settings, factory)
     try:
         if once:
-            while sender.run_once():
+            while sender.run_once() or context.run_once():
                 pass
             return
+        context.start_thread()  # names, languages and earlier details of new messages
 
         def stop(*_: Any) -> None:
             sender._stop.set()
@@ -231,5 +236,6 @@ def run_worker(settings: Settings, *, once: bool = False) -> None:
         log.info("outbox worker %s started", sender.worker)
         sender.run_forever()
     finally:
+        context.stop()
         sender.client.close()
         engine.dispose()

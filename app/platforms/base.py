@@ -117,9 +117,10 @@ class Platform(Protocol):
         ...
 
     def lookup_profile(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str
+        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
     ) -> Profile | None:
-        """The public profile of one of the platform's users; None when unknown."""
+        """The public profile of one of the platform's users; None when unknown or on any failure
+        (it never raises)."""
         ...
 
 
@@ -141,7 +142,7 @@ class PlatformBase:
         return dead(f"{out.action} is not supported on {out.channel}")
 
     def lookup_profile(
-        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str
+        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
     ) -> Profile | None:
         return None
 

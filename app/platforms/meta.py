@@ -22,7 +22,7 @@ from pydantic import BaseModel, SecretStr, field_validator
 from app import metrics
 from app.errors import Forbidden
 from app.platforms import sending
-from app.platforms.base import Handshake, HandshakeSettingsDep, PlatformBase, unset_if_empty
+from app.platforms.base import Handshake, HandshakeSettingsDep, PlatformBase, Profile, unset_if_empty
 from app.platforms.signing import InvalidSignature, hmac256
 from app.platforms.types import (
     AdapterContext,
@@ -509,6 +509,43 @@ def _meta_error(response: httpx.Response, data: Any, now: datetime) -> sending.S
     return sending.dead(text, status)
 
 
+# What the profile look-up asks for: Messenger's User Profile API gives a PSID's first and last
+# name, Instagram's an IGSID's name and username (asking one for the other's fields is an error).
+PROFILE_FIELDS = {"messenger": "first_name,last_name", "instagram": "name,username"}
+
+
+def lookup_profile(
+    client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
+) -> Profile | None:
+    """`GET /{psid}?fields=...` with the page's token; None on any failure, never an exception."""
+    fields = PROFILE_FIELDS.get(channel)
+    token = sending.secret_value(
+        settings.account_tokens.get(f"{PLATFORM}:{account_id}")
+    ) or sending.secret_value(settings.meta_access_token)
+    if fields is None or token is None or not author_id.isascii() or "/" in author_id or "?" in author_id:
+        return None
+    try:
+        response = client.get(
+            f"{settings.meta_graph_url.rstrip('/')}/{author_id}",
+            params={"fields": fields},
+            headers={"Authorization": f"Bearer {token}"},
+            timeout=settings.profile_lookup_timeout_s,
+        )
+    except httpx.HTTPError:
+        return None
+    data = sending.json_of(response) if response.is_success else None
+    if not isinstance(data, dict):
+        return None
+    parts = [data.get("first_name"), data.get("last_name")]
+    name = " ".join(p.strip() for p in parts if isinstance(p, str) and p.strip()) or data.get("name")
+    handle = data.get("username")
+    return Profile(
+        author_id=author_id,
+        name=name.strip()[:255] if isinstance(name, str) and name.strip() else None,
+        handle=handle[:255] if isinstance(handle, str) and handle else None,
+    )
+
+
 class MetaPlatform(PlatformBase):
     name = PLATFORM
     description = "Facebook Page comments, Messenger, Instagram comments and DMs, WhatsApp Cloud API."
@@ -537,6 +574,11 @@ class MetaPlatform(PlatformBase):
 
     def outbound_tokens(self, settings: Settings) -> list[str]:
         return [t for t in [sending.secret_value(settings.meta_access_token)] if t]
+
+    def lookup_profile(
+        self, client: httpx.Client, settings: Settings, *, account_id: str, author_id: str, channel: str
+    ) -> Profile | None:
+        return lookup_profile(client, settings, account_id=account_id, author_id=author_id, channel=channel)
 
 
 META = MetaPlatform()

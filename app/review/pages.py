@@ -34,7 +34,7 @@ MAX_TEXT = 10_000
 
 # -- queue filters, carried from the queue to each draft and back ----------------------------------
 
-FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee")
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee", "spam")
 
 
 def parse_filter(
@@ -54,6 +54,9 @@ def parse_filter(
     to_sort = {"yes": True, "no": False}.get(clean.get("to_sort", ""))
     if to_sort is None:
         clean.pop("to_sort", None)
+    spam = {"yes": True, "no": False}.get(clean.get("spam", ""))
+    if spam is None:
+        clean.pop("spam", None)
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
     filt = review.QueueFilter(
@@ -63,6 +66,7 @@ def parse_filter(
         language=language,
         to_sort=to_sort,
         assignee=team.assignee_filter(clean, viewer_id),
+        spam=spam,
     )
     return filt, clean
 
@@ -85,6 +89,7 @@ def after_decision(session: Session, draft: Draft, q: str) -> str:
         language=filt.language,
         to_sort=filt.to_sort,
         assignee=filt.assignee,
+        spam=filt.spam,
     )
     clean.pop("status", None)
     nxt = review.next_in_queue(session, filt=filt, after=draft) or review.next_in_queue(
@@ -167,6 +172,7 @@ def draft_page(
         language=filt.language,
         to_sort=filt.to_sort,
         assignee=filt.assignee,
+        spam=filt.spam,
     )
     history = review.history(session, draft.id)
     names = users.names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})

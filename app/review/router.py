@@ -86,6 +86,7 @@ def list_drafts(
     platform: str | None = None,
     language: str | None = None,
     to_sort: bool | None = None,
+    spam: Annotated[bool | None, Query(description="spam and abuse (no reply text) only, or none")] = None,
     limit: Annotated[int, Query(ge=1, le=review.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
@@ -99,6 +100,7 @@ def list_drafts(
         language=language,
         to_sort=to_sort,
         assignee=assignee_of(assignee, user),
+        spam=spam,
     )
     rows, next_cursor = review.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
     counts, per_assignee = {}, {}

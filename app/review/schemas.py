@@ -45,6 +45,7 @@ class MessageRead(BaseModel):
     scores: dict[str, float] | None
     language: str | None
     to_sort: bool
+    spam: bool = False
     model_version: str | None
     created_at: dt.datetime | None
     received_at: dt.datetime

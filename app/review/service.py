@@ -44,6 +44,7 @@ class QueueFilter:
     language: str | None = None
     to_sort: bool | None = None
     assignee: int | None = None  # a user's id; `UNASSIGNED`: nobody's
+    spam: bool | None = None
 
 
 UNASSIGNED = 0  # no row has id 0
@@ -87,6 +88,8 @@ def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
         q = q.where(Draft.language == filt.language)
     if filt.to_sort is not None:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
+    if filt.spam is not None:
+        q = q.where(Draft.spam.is_(filt.spam))
     if filt.assignee is not None:
         q = q.where(
             Draft.assignee_id.is_(None) if filt.assignee == UNASSIGNED else Draft.assignee_id == filt.assignee

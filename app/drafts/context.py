@@ -1,0 +1,282 @@
+"""The context pass: after intake, in the background, what a message's draft needs from outside
+the message itself, then its pending draft rendered again.
+
+- the sender's name, for Messenger and Instagram DMs (their webhooks carry none), from the
+  platform's profile look-up (`Platform.lookup_profile`), with a short timeout;
+- the language of a message too short to tell, from its conversation or its author (app/language.py);
+- the details (an order number...) its author gave in earlier messages of the conversation.
+
+Intake stays fast: it only marks what a message needs (`messages.context_due`, a bit per need, in a
+partial index) and drafts with what it has. The pass claims marked messages with a conditional
+update (several workers on PostgreSQL take different rows), makes the look-ups with no transaction
+open, then updates the message and re-renders its draft if nobody has touched it yet (pending,
+unedited, unclaimed), moving the draft's version on. A failed or slow look-up means no name, never
+an error; the message is not tried again.
+
+Names are cached per sender: the database is the lasting cache (the sender's latest message that
+has a name), and a memory cache of `profile_cache_s` holds the answers of the platform, failures
+included, so that a sender without a name is not looked up for each of their messages.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Sequence
+from typing import Any
+
+import httpx
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from app import audit, db, language, platforms
+from app.config import Settings
+from app.drafts import details
+from app.drafts.service import Drafter
+from app.models import Draft, Message, utcnow
+from app.triage import Triage
+
+log = logging.getLogger("relais.context")
+
+LANGUAGE = 1  # too short to tell its language
+NAME = 2  # a DM without the sender's name
+DETAILS = 4  # a reply that would ask for what earlier messages may have given
+
+PROFILE_CHANNELS = frozenset({"messenger", "instagram"})
+ASKS_DETAILS = frozenset({"complaint", "question"})
+EARLIER = 20  # earlier messages of the author in the conversation read for details
+CACHE_MAX = 10_000
+
+
+def due(message: Any, triage: Triage) -> int:
+    """What a new message needs from the context pass (bits), decided at intake without a database."""
+    needs = LANGUAGE if triage.language_fallback else 0
+    if (
+        message.kind == "dm"
+        and message.channel in PROFILE_CHANNELS
+        and message.author_id
+        and not message.author_name
+        and platforms.get(message.platform) is not None
+    ):
+        needs |= NAME
+    if (
+        message.author_id
+        and message.conversation_id
+        and triage.category in ASKS_DETAILS
+        and not triage.to_sort
+        and not triage.spam
+        and not details.extract(message.text).order_number
+    ):
+        needs |= DETAILS
+    return needs
+
+
+class ContextPass:
+    """Claims messages marked at intake, completes them and re-renders their drafts."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        factory: sessionmaker[Session],
+        drafter: Drafter | None = None,
+        *,
+        batch: int = 50,
+        client: httpx.Client | None = None,
+    ):
+        self.settings = settings
+        self.factory = factory
+        self.drafter = drafter or Drafter(settings)
+        self.batch = batch
+        self.client = client or httpx.Client(
+            timeout=httpx.Timeout(settings.profile_lookup_timeout_s),
+            follow_redirects=False,
+            headers={"User-Agent": "Relais/0.1"},
+        )
+        # (platform, account, author) -> (name or None, expiry on the monotonic clock)
+        self._names: dict[tuple[str, str, str], tuple[str | None, float]] = {}
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    # -- running --------------------------------------------------------------------------------
+    def start_thread(self) -> None:
+        self._thread = threading.Thread(target=self.run_forever, name="relais-context", daemon=True)
+        self._thread.start()
+
+    def stop(self, timeout: float = 5.0) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout)
+        self.client.close()
+
+    def run_forever(self) -> None:
+        while not self._stop.is_set():
+            try:
+                done = self.run_once()
+            except Exception:  # the database may be down: keep polling, the marks stay
+                log.exception("context pass failed")
+                done = 0
+            if done == 0:
+                self._stop.wait(self.settings.context_poll_interval_s)
+
+    def run_once(self) -> int:
+        """Complete the messages marked now; returns how many were claimed."""
+        with db.transaction(self.factory) as session:
+            marked = session.execute(
+                select(Message.id, Message.context_due)
+                .where(Message.context_due > 0)
+                .order_by(Message.id)
+                .limit(self.batch)
+            ).all()
+            if not marked:
+                return 0
+            claimed = set(
+                session.scalars(
+                    update(Message)
+                    .where(Message.id.in_([i for i, _ in marked]), Message.context_due > 0)
+                    .values(context_due=0)
+                    .returning(Message.id)
+                ).all()
+            )
+        for message_id, needs in marked:
+            if message_id in claimed and not self._stop.is_set():
+                try:
+                    self.complete(message_id, needs)
+                except Exception:  # one message's trouble never stops the others
+                    log.exception("context of message %s not completed", message_id)
+        return len(claimed)
+
+    # -- one message ----------------------------------------------------------------------------
+    def complete(self, message_id: int, needs: int) -> None:
+        """Fill in what message `message_id` needs, then re-render its untouched draft."""
+        name = None
+        if needs & NAME:
+            with db.transaction(self.factory) as session:
+                m = session.get(Message, message_id)
+                key = (m.platform, m.account_id, m.author_id) if m is not None and m.author_id else None
+                channel = m.channel if m is not None else ""
+                name = self._stored_name(session, m) if m is not None and key is not None else None
+            if key is not None and name is None:
+                name = self._looked_up(key, channel)
+        with db.transaction(self.factory) as session:
+            m = session.get(Message, message_id)
+            if m is None or m.deleted_at is not None:
+                return
+            changes: dict[str, Any] = {}
+            if name and not m.author_name:
+                m.author_name = changes["name"] = name
+            if needs & LANGUAGE:
+                found = language.from_context(session, m)
+                if found is not None and found != m.language:
+                    m.language = changes["language"] = found
+            earlier = self._earlier_texts(session, m) if needs & DETAILS else []
+            given = details.gather(earlier) if earlier else details.NONE
+            if given != details.NONE:
+                changes["details"] = [n for n in details.NAMES if getattr(given, n)]
+            if changes:
+                self._redraft(session, m, earlier, changes)
+
+    def _stored_name(self, session: Session, m: Message) -> str | None:
+        """The sender's name from their latest message that has one (the lasting cache)."""
+        return session.scalar(
+            select(Message.author_name)
+            .where(
+                Message.platform == m.platform,
+                Message.author_id == m.author_id,
+                Message.account_id == m.account_id,
+                Message.author_name.is_not(None),
+                Message.author_name != "",
+            )
+            .order_by(Message.received_at.desc())
+            .limit(1)
+        )
+
+    def _looked_up(self, key: tuple[str, str, str], channel: str) -> str | None:
+        """The platform's answer for this sender, from memory while fresh; None on any failure."""
+        now = time.monotonic()
+        cached = self._names.get(key)
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        platform = platforms.get(key[0])
+        name = None
+        if platform is not None:
+            try:
+                profile = platform.lookup_profile(
+                    self.client, self.settings, account_id=key[1], author_id=key[2], channel=channel
+                )
+                name = profile.name if profile is not None else None
+            except Exception:  # a look-up must never fail the message
+                log.warning("profile look-up failed for %s/%s", key[0], channel, exc_info=True)
+        if len(self._names) >= CACHE_MAX:
+            self._names = {k: v for k, v in self._names.items() if v[1] > now}
+            if len(self._names) >= CACHE_MAX:
+                self._names.clear()
+        self._names[key] = (name, now + self.settings.profile_cache_s)
+        return name
+
+    @staticmethod
+    def _earlier_texts(session: Session, m: Message) -> list[str]:
+        """The author's earlier messages in the conversation, newest first."""
+        if m.conversation_id is None or m.author_id is None:
+            return []
+        return list(
+            session.scalars(
+                select(Message.text)
+                .where(
+                    Message.platform == m.platform,
+                    Message.account_id == m.account_id,
+                    Message.conversation_id == m.conversation_id,
+                    Message.author_id == m.author_id,
+                    Message.id < m.id,
+                )
+                .order_by(Message.id.desc())
+                .limit(EARLIER)
+            )
+        )
+
+    def _redraft(self, session: Session, m: Message, earlier: Sequence[str], changes: dict[str, Any]) -> None:
+        """Render the message's draft again if nobody has touched it; its language copy follows."""
+        now = utcnow()
+        d = session.scalar(select(Draft).where(Draft.message_id == m.id))
+        if d is None or d.status != "pending" or d.edited or d.final_text is not None:
+            return
+        if d.claimed_by is not None and d.claimed_until is not None and d.claimed_until > now:
+            return  # a reviewer is on it: the text stays what they see
+        text, template_id = d.text, d.template_id
+        if not m.spam and not m.to_sort:
+            from app.review import conversation  # the conversation reads drafts: imported late
+
+            text, template_id = self.drafter.suggest_for(
+                self.drafter.templates(session),
+                m,
+                category=m.category,
+                language=m.language,
+                to_sort=m.to_sort,
+                conversation=conversation.context(session, m),
+            )
+        if text == d.text and template_id == d.template_id and m.language == d.language:
+            return
+        changed = db.changed(
+            session,
+            update(Draft)
+            .where(Draft.id == d.id, Draft.version == d.version, Draft.status == "pending")
+            .values(
+                text=text,
+                template_id=template_id,
+                language=m.language,
+                version=Draft.version + 1,
+                updated_at=now,
+            )
+            .execution_options(synchronize_session=False),
+        )
+        if changed == 1:
+            audit.record(session, d.id, "completed", None, now, **changes)
+
+
+def started(
+    settings: Settings, factory: sessionmaker[Session], drafter: Drafter | None = None
+) -> ContextPass:
+    """A context pass running on a thread of its own."""
+    context = ContextPass(settings, factory, drafter)
+    context.start_thread()
+    return context

@@ -1,0 +1,174 @@
+"""The context pass, on SQLite and PostgreSQL, against a fake Graph API on loopback: a Messenger
+DM gets its sender's name (once per sender), a failed or slow look-up leaves no name and no error,
+an order number given earlier in the conversation is not asked again, and a message too short to
+tell its language takes its conversation's, else its account's."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from app import db
+from app.drafts.context import ContextPass
+from app.main import create_app
+from app.models import Draft, DraftEvent, Message
+from tests.conftest import deliver, make_settings, meta_headers
+from tests.fakes.platforms import FakePlatforms
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlatforms]:
+    with FakePlatforms() as f:
+        yield f
+
+
+@pytest.fixture
+def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
+    settings = make_settings(
+        database_url,
+        **fake.settings_overrides(),
+        meta_access_token="page-token-123",
+        profile_lookup_timeout_s=0.5,
+        account_languages={"meta:2222": "en"},
+    )
+    with TestClient(create_app(settings)) as c:
+        yield c
+
+
+def dm(client: TestClient, mid: str, text: str, *, psid: str = "24000001", page: str = "1111") -> None:
+    body = json.dumps(
+        {
+            "object": "page",
+            "entry": [
+                {
+                    "id": page,
+                    "time": int(time.time() * 1000),
+                    "messaging": [
+                        {
+                            "sender": {"id": psid},
+                            "recipient": {"id": page},
+                            "timestamp": int(time.time() * 1000),
+                            "message": {"mid": mid, "text": text},
+                        }
+                    ],
+                }
+            ],
+        }
+    ).encode()
+    r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
+    assert r.status_code == 200, r.text
+
+
+def passed(client: TestClient) -> ContextPass:
+    """Run the pass until nothing is marked (as its thread would)."""
+    context = ContextPass(client.app.state.settings, client.app.state.sessions, client.app.state.drafter)
+    try:
+        while context.run_once():
+            pass
+    finally:
+        context.client.close()
+    return context
+
+
+def stored(client: TestClient, external_id: str) -> tuple[Message, Draft, list[str]]:
+    with db.transaction(client.app.state.sessions) as s:
+        m = s.scalar(select(Message).where(Message.external_id == external_id))
+        assert m is not None
+        d = s.scalar(select(Draft).where(Draft.message_id == m.id))
+        assert d is not None
+        events = list(s.scalars(select(DraftEvent.action).where(DraftEvent.draft_id == d.id)))
+        s.expunge_all()
+        return m, d, events
+
+
+def profile_calls(fake: FakePlatforms, psid: str) -> list[dict[str, Any]]:
+    return [c for c in fake.calls if c["method"] == "GET" and c["path"].startswith(f"/v21.0/{psid}?")]
+
+
+def test_a_messenger_dm_gets_its_senders_name_once(app_client: TestClient, fake: FakePlatforms) -> None:
+    fake.script(200, {"first_name": "Camille", "last_name": "Martin", "id": "24000001"}, match="/24000001")
+    dm(app_client, "m_ctx_1", "Bonjour, ma commande 45907 n'est jamais arrivée")
+    m, d, _ = stored(app_client, "m_ctx_1")
+    assert m.author_name is None and d.text.startswith("Bonjour,"), d.text  # intake: no name, no "Bonjour ,"
+    passed(app_client)
+    m, d, events = stored(app_client, "m_ctx_1")
+    assert m.author_name == "Camille Martin"
+    assert d.text.startswith("Bonjour Camille,") and "45907" in d.text, d.text
+    assert d.version == 2 and events == ["completed"]
+    [call] = profile_calls(fake, "24000001")
+    assert "fields=first_name%2Clast_name" in call["path"]
+    assert call["headers"]["authorization"] == "Bearer page-token-123"
+    # the sender's next message: the name is known, the platform is not asked again
+    dm(app_client, "m_ctx_2", "Toujours rien reçu, vous pouvez regarder ?")
+    passed(app_client)
+    m, d, _ = stored(app_client, "m_ctx_2")
+    assert m.author_name == "Camille Martin" and "Camille" in d.text, d.text
+    assert len(profile_calls(fake, "24000001")) == 1
+
+
+@pytest.mark.parametrize("failure", ["error", "timeout", "garbage"])
+def test_a_failed_look_up_means_no_name_never_an_error(
+    app_client: TestClient, fake: FakePlatforms, failure: str
+) -> None:
+    if failure == "error":
+        fake.script(400, {"error": {"code": 100, "message": "no such user"}}, match="/24000002")
+    elif failure == "timeout":
+        fake.delay(2.0, match="/24000002")
+    else:
+        fake.script(200, "<html>oops</html>", match="/24000002")
+    dm(app_client, "m_ctx_3", "Bonjour, ma commande 45907 n'est jamais arrivée", psid="24000002")
+    before = stored(app_client, "m_ctx_3")[1].text
+    started = time.monotonic()
+    passed(app_client)
+    assert time.monotonic() - started < 1.8  # the look-up's own timeout, not the platform's delay
+    m, d, events = stored(app_client, "m_ctx_3")
+    assert m.author_name is None and m.context_due == 0
+    assert d.text == before and d.text.startswith("Bonjour,") and d.version == 1 and events == [], d.text
+
+
+def test_an_order_number_given_earlier_is_not_asked_again(app_client: TestClient) -> None:
+    deliver(app_client, "8001_1", "Ma commande 45907 devait arriver mardi")
+    deliver(app_client, "8001_2", "Toujours rien, c'est inadmissible ! Personne ne répond")
+    m, d, _ = stored(app_client, "8001_2")
+    # the intake renders a returning customer's draft in its conversation already
+    assert "45907" in d.text and "numéro de commande" not in d.text, d.text
+    passed(app_client)
+    m, d, events = stored(app_client, "8001_2")
+    assert "45907" in d.text and "numéro de commande" not in d.text, d.text
+    assert events == []  # the pass found nothing to complete: the intake had it all
+    # another customer's order number in the same thread is not theirs
+    deliver(
+        app_client,
+        "8001_3",
+        "Et moi toujours rien non plus, c'est honteux !",
+        author="6666",
+        name="Jules Petit",
+    )
+    passed(app_client)
+    _, d, _ = stored(app_client, "8001_3")
+    assert "45907" not in d.text, d.text
+
+
+def test_a_short_message_takes_its_conversations_then_its_accounts_language(app_client: TestClient) -> None:
+    deliver(app_client, "8002_1", "Bonjour, est-ce que vous livrez le dimanche dans le quartier ?")
+    deliver(app_client, "8002_2", "Ok")  # same post, same author: French
+    m, d, _ = stored(app_client, "8002_2")
+    assert m.language == "fr" and m.language_guessed  # the account's (RELAIS_LANGUAGE) at intake
+    # an English page (RELAIS_ACCOUNT_LANGUAGES): a lone emoji is English there
+    deliver(app_client, "9002_1", "Premier ! 😎", page="2222")
+    m, d, _ = stored(app_client, "9002_1")
+    assert m.language == "en" and d.language == "en"
+    # an English conversation on the French page: its short reply is English once the pass has read it
+    deliver(app_client, "8003_1", "Hello, do you ship to Canada and how long does it take?", author="7777")
+    deliver(app_client, "8003_2", "Ok", author="7777")
+    passed(app_client)
+    m, d, events = stored(app_client, "8003_2")
+    assert m.language == "en" and d.language == "en" and events == ["completed"]
+    m, d, _ = stored(app_client, "8002_2")
+    assert m.language == "fr" and d.language == "fr"
