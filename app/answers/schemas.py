@@ -19,7 +19,7 @@ class AnswerCreate(BaseModel):
 
     title: str = Field(min_length=1, max_length=200)
     body: str = Field(min_length=1, max_length=5000)
-    language: str = Field(min_length=2, max_length=8)
+    language: str = Field(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None = None
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
     enabled: bool = True
@@ -34,7 +34,7 @@ class AnswerUpdate(BaseModel):
     version: RowInt
     title: str | MISSING = Field(default=MISSING, min_length=1, max_length=200)
     body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000)
-    language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8)
+    language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None | MISSING = MISSING
     examples: list[Example] | MISSING = Field(default=MISSING, max_length=MAX_EXAMPLES)
     enabled: bool | MISSING = MISSING
