@@ -72,7 +72,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder.start_polling(settings.model_reload_interval_s)
         app.state.holder = holder
         app.state.drafter = Drafter(settings)
-        app.state.similar = SimilarReplies()
+        app.state.similar = SimilarReplies(app.state.drafter.past)
         intake: Intake
         if settings.intake_process:
             intake = ProcessIntake(settings, holder, app.state.read_sessions)

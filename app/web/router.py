@@ -23,6 +23,7 @@ from fastapi.templating import Jinja2Templates
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from app.answers import service as answers
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.drafts import service as drafts
 from app.errors import BadRequest, RelaisError
@@ -381,6 +382,7 @@ def draft_page(
             "conversation": web.conversation(session, message),
             "author_history": web.author_history(session, message),
             "template_options": reply_templates.options_for(session, settings, message),
+            "source": answers.source_of(session, draft),
             "outbox": item,
             "limit": rendering.length_limit(message.channel),
             "query": query,
