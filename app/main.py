@@ -20,6 +20,7 @@ from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app import db, errors, i18n, metrics
+from app.answers.pages import router as answers_pages
 from app.answers.router import router as answers_router
 from app.config import Settings
 from app.drafts.service import Drafter
@@ -132,6 +133,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     i18n.install(web_pages.templates.env)
     app.include_router(web_router)
     app.include_router(account_router)
+    app.include_router(answers_pages)
     if STATIC.is_dir():
         app.mount("/static", StaticFiles(directory=STATIC), name="static")
 

@@ -91,12 +91,18 @@ def _masked(past: similar.Past) -> str:
     return re.sub(r"\b" + re.escape(old) + r"\b", NAME, past.reply, flags=re.IGNORECASE)
 
 
+_GREETING = re.compile(r"^(Bonjour|Bonsoir|Salut|Hello|Hi)\s*([,!])", re.IGNORECASE)
+
+
 def _with_name(masked: str, first_name: str) -> str:
-    """The masked reply greeting this customer (no name: "Bonjour Jules, oui" -> "Bonjour, oui")."""
+    """The masked reply greeting this customer (no name: "Bonjour Jules, oui" -> "Bonjour, oui";
+    a reply that greeted nobody by name, "Bonjour, ...", greets this customer by theirs)."""
     if not first_name:
         return re.sub(r"[ \t]*" + NAME, "", masked).strip()
     if first_name.isupper() or first_name.islower():
         first_name = first_name.capitalize()
+    if NAME not in masked:
+        return _GREETING.sub(lambda m: f"{m.group(1)} {first_name}{m.group(2)}", masked, count=1)
     return masked.replace(NAME, first_name)
 
 
