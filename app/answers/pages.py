@@ -59,7 +59,7 @@ def _form(
 @router.get("/answers/new")
 def answer_new(request: Request, settings: SettingsDep, viewer: PageAdmin) -> Response:
     """A blank answer form (admin)."""
-    values = {
+    values: dict[str, Any] = {
         "title": "",
         "body": NEW_BODY,
         "language": "fr",
@@ -173,11 +173,9 @@ def _save(
         )
     except RelaisError as e:
         session.rollback()
-        errors = (
-            (e.detail or {}).get("errors") if isinstance(e.detail, dict) and "errors" in e.detail else None
-        )
+        found = e.detail.get("errors") if isinstance(e.detail, dict) else None
         return _form(
-            request, viewer, settings, answer, values, errors or [e.message], status_code=e.status_code
+            request, viewer, settings, answer, values, found or [e.message], status_code=e.status_code
         )
     text = i18n.t(
         i18n.language_of(request),

@@ -32,7 +32,7 @@ from app.models import Answer, Draft, Message, PastReply, utcnow
 
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_TERMS = 24  # the rarest terms of a message carry its meaning; common ones add only time
-MAX_POSTINGS_SHARE = 0.2  # terms in more than this share of rows are skipped at query time
+POSTINGS_BUDGET = 50_000  # postings read by one look-up, rarest terms first: the bound on its time
 MIN_SIMILARITY = 0.2  # what the message page shows beside the draft
 # Function words and greetings, accents folded: in a knowledge base of a few examples each they
 # would otherwise weigh as much as the words that carry the question.
@@ -115,9 +115,13 @@ class TextIndex:
                 return []
             weighted = [(tid, (1.0 + math.log(c)) * self._idf(len(self._docs[tid]), n)) for tid, c in known]
             norm = math.sqrt(sum(w * w for _, w in weighted)) or 1.0
-            cap = max(1000, int(MAX_POSTINGS_SHARE * n))
-            kept = sorted(weighted, key=lambda x: -x[1])[:MAX_QUERY_TERMS]
-            kept = [(tid, w) for tid, w in kept if len(self._docs[tid]) <= cap] or kept[:1]
+            kept: list[tuple[int, float]] = []
+            budget = POSTINGS_BUDGET
+            for tid, w in sorted(weighted, key=lambda x: -x[1])[:MAX_QUERY_TERMS]:
+                if kept and len(self._docs[tid]) > budget:
+                    break
+                kept.append((tid, w))
+                budget -= len(self._docs[tid])
             docs = np.concatenate([np.frombuffer(self._docs[tid], dtype=np.int32) for tid, _ in kept])
             weights = np.concatenate(
                 [np.frombuffer(self._weights[tid], dtype=np.float32) * (w / norm) for tid, w in kept]
