@@ -1,13 +1,15 @@
 """How good the drafts are, through the real drafting code, on real traffic.
 
-    .venv/bin/python bench/reply_quality.py                 # cdiscount replies, then the latency
-    .venv/bin/python bench/reply_quality.py -k cdiscount    # or latency
+    .venv/bin/python bench/reply_quality.py                 # cdiscount, banking77, latency
+    .venv/bin/python bench/reply_quality.py -k cdiscount    # or banking77, or latency
 
 cdiscount (`../shared/data/cdiscount_replies_fr.csv`, measurement only: no licence): the last
 3,000 replies of 2021 are approved through `drafts.approve`, as the team did; 300 reviews of 2022
 (a seeded sample) are drafted by `Drafter.suggest`; the mean sentence chrF (sacrebleu) of each
 draft against the reply really sent, beside baselines recomputed on the same sample, the share
 of drafts by source, and chrF for each past-reply threshold (how `PAST_THRESHOLD` was chosen).
+
+banking77 (`../shared/data/banking77.csv`, CC BY 4.0): see `banking77`.
 
 latency: `PastReplies.nearest` (the look-up drafting makes) with 10,000 and 1,000,000 past replies
 (the real and unlabelled cdiscount reviews, repeated), p50 / p99 over 2,000 look-ups, and the
@@ -232,6 +234,74 @@ def thresholds(drafter: drafts.Drafter, sample: list[dict[str, Any]], templates:
     print("  chrF by past-reply threshold (template below it): " + ", ".join(line))
 
 
+def banking77() -> None:
+    """The team's knowledge base of one answer per intent (bench/data/banking77_answers.json, at
+    most 3 examples each, none from the set), imported through the real code; each query of the
+    split drafted by `Drafter.suggest`: the answer it used, and how often none was claimed."""
+    import json
+
+    from app.answers import service as answers
+
+    kb = json.loads((ROOT / "bench" / "data" / "banking77_answers.json").read_text(encoding="utf-8"))
+    tmp = tempfile.mkdtemp(prefix="relais-banking-")
+    settings = Settings(database_url=f"sqlite:///{tmp}/relais.db", environment="test")
+    db.upgrade(settings)
+    engine = db.make_engine(settings)
+    sessions = db.make_sessionmaker(engine)
+    drafter = drafts.Drafter(settings, cache_s=0.0)
+    with db.transaction(sessions) as session:
+        answers.import_rows(
+            session, settings, [{k: v for k, v in a.items() if k != "intent"} for a in kb], user_id=None
+        )
+        intent_of = {a.id: a.title for a in answers.list_all(session)}
+        templates = drafter.templates(session, fresh=True)
+    by_title = {a["title"]: a["intent"] for a in kb}
+    with (DATA / "banking77.csv").open(encoding="utf-8") as f:
+        rows = list(csv.DictReader(f))
+    for split in ("train", "test"):
+        queries = [r for r in rows if r["split"] == split]
+        scored = []
+        for r in queries:
+            found = drafter.answers.best(r["text"], "en")
+            scored.append(
+                (
+                    found[1] if found else 0.0,
+                    found is not None and by_title[intent_of[found[0].id]] == r["label_orig"],
+                )
+            )
+        line = []
+        for threshold in (0.0, 0.2, 0.3, 0.35, 0.4, 0.5):
+            claimed = [ok for score, ok in scored if score >= threshold]
+            line.append(
+                f"{threshold:.2f}: top-1 {sum(claimed) / len(queries):.3f}, "
+                f"none {1 - len(claimed) / len(queries):.0%}"
+            )
+        print(f"banking77 {split} ({len(queries)} queries), by answer threshold: " + "; ".join(line))
+    test = [r for r in rows if r["split"] == "test"]
+    used = 0
+    none = 0
+    for r in test:
+        _, _, source = drafter.suggest(
+            templates,
+            category="question",
+            language="en",
+            kind="dm",
+            channel="messenger",
+            text=r["text"],
+            author_name=None,
+        )
+        if source is None or source[0] != "answer":
+            none += 1
+        elif by_title[intent_of[source[1]]] == r["label_orig"]:
+            used += 1
+    print(
+        f"banking77 test through Drafter.suggest (threshold {drafts.ANSWER_THRESHOLD}): "
+        f"top-1 accuracy of the answer used {used / len(test):.3f} (goal >= 0.85), "
+        f"no answer claimed {none / len(test):.0%}"
+    )
+    engine.dispose()
+
+
 def latency() -> None:
     texts = [r["text"] for r in load(DATA / "cdiscount_replies_fr.csv")]
     unlabelled = DATA / "cdiscount_reviews_fr_unlabelled.csv"
@@ -275,14 +345,16 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("-k", choices=["cdiscount", "latency"], action="append")
+    parser.add_argument("-k", choices=["cdiscount", "banking77", "latency"], action="append")
     parser.add_argument("--history", type=int, default=3000)
     parser.add_argument("--drafts", type=int, default=300)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
-    parts = args.k or ["cdiscount", "latency"]
+    parts = args.k or ["cdiscount", "banking77", "latency"]
     if "cdiscount" in parts:
         cdiscount(args.history, args.drafts, args.seed)
+    if "banking77" in parts:
+        banking77()
     if "latency" in parts:
         latency()
 
