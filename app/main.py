@@ -15,6 +15,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
@@ -88,6 +89,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.intake = intake
         await intake.start()
+        drafters = [app.state.drafter]
+        source = getattr(intake, "templates", None)
+        if source is not None:
+            drafters.append(source.drafter)
+
+        def catch_up(session: Any) -> None:
+            # a saved answer or an approved reply reaches this process's drafts at once, not at
+            # the next periodic read (the next message may follow within the second)
+            if session.info.pop("knowledge_changed", False):
+                with app.state.read_sessions() as read:
+                    for drafter in drafters:
+                        drafter.templates(read, fresh=True)
+
+        event.listen(app.state.sessions, "after_commit", catch_up)
         sender = None
         if settings.outbox_in_process:
             from app.outbox.sender import Sender

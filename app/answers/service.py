@@ -125,6 +125,7 @@ def save(
     session.flush()
     changed = {k: merged[k] for k in FIELDS if before.get(k) != merged[k]}
     audit.record_admin(session, "answer", answer.id, action, user_id, now, version=answer.version, **changed)
+    session.info["knowledge_changed"] = True
     return answer
 
 
@@ -140,6 +141,7 @@ def delete(
     audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))
     session.delete(answer)
     session.flush()
+    session.info["knowledge_changed"] = True
 
 
 SOURCE_KINDS = {

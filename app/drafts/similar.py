@@ -210,6 +210,7 @@ def record(session: Session, *, draft: Draft, message: Message, text: str) -> No
             created_at=utcnow(),
         )
     )
+    session.info["knowledge_changed"] = True  # the web process's drafters catch up after the commit
 
 
 class SimilarReplies:
