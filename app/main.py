@@ -15,11 +15,13 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
+from sqlalchemy import event
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException
 
 from app import db, errors, metrics
+from app.answers.pages import router as answers_pages
 from app.answers.router import router as answers_router
 from app.config import Settings
 from app.dashboard.pages import router as dashboard_pages
@@ -78,7 +80,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         holder.start_polling(settings.model_reload_interval_s)
         app.state.holder = holder
         app.state.drafter = Drafter(settings)
-        app.state.similar = SimilarReplies()
+        app.state.similar = SimilarReplies(app.state.drafter.past)
         intake: Intake
         if settings.intake_process:
             intake = ProcessIntake(settings, holder, app.state.read_sessions)
@@ -93,6 +95,20 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             )
         app.state.intake = intake
         await intake.start()
+        drafters = [app.state.drafter]
+        source = getattr(intake, "templates", None)
+        if source is not None:
+            drafters.append(source.drafter)
+
+        def catch_up(session: Any) -> None:
+            # a saved answer or an approved reply reaches this process's drafts at once, not at
+            # the next periodic read (the next message may follow within the second)
+            if session.info.pop("knowledge_changed", False):
+                with app.state.read_sessions() as read:
+                    for drafter in drafters:
+                        drafter.templates(read, fresh=True)
+
+        event.listen(app.state.sessions, "after_commit", catch_up)
         sender = None
         if settings.outbox_in_process:
             from app.outbox.sender import Sender
@@ -150,6 +166,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         reply_template_pages,
         moderation_pages,
         team_pages,
+        answers_pages,
         account_pages,
     ):
         app.include_router(pages)

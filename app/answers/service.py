@@ -18,7 +18,8 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.config import Settings
 from app.errors import Conflict, Invalid, NotFound
-from app.models import CATEGORIES, Answer, utcnow
+from app.i18n import N_
+from app.models import CATEGORIES, Answer, Draft, PastReply, ReplyTemplate, utcnow
 from app.reply_templates import service as reply_templates
 
 FIELDS = ("title", "body", "language", "category", "examples", "enabled")
@@ -124,6 +125,7 @@ def save(
     session.flush()
     changed = {k: merged[k] for k in FIELDS if before.get(k) != merged[k]}
     audit.record_admin(session, "answer", answer.id, action, user_id, now, version=answer.version, **changed)
+    session.info["knowledge_changed"] = True
     return answer
 
 
@@ -139,6 +141,40 @@ def delete(
     audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))
     session.delete(answer)
     session.flush()
+    session.info["knowledge_changed"] = True
+
+
+SOURCE_KINDS = {
+    "answer": N_("saved answer"),
+    "past_reply": N_("the team’s earlier reply"),
+    "template": N_("template"),
+}
+
+
+def source_of(session: Session, draft: Draft) -> dict[str, Any] | None:
+    """What the message page says a draft was drafted from: a title, a link, how alike."""
+    if not draft.text or draft.source_id is None or draft.source_kind not in SOURCE_KINDS:
+        return None
+    title, url = None, None
+    if draft.source_kind == "answer":
+        answer = session.get(Answer, draft.source_id)
+        title, url = (answer.title if answer else None), f"/answers/{draft.source_id}"
+    elif draft.source_kind == "past_reply":
+        title = session.scalar(
+            select(PastReply.message_text).where(PastReply.draft_id == draft.source_id).limit(1)
+        )
+        url = f"/drafts/{draft.source_id}"
+    else:
+        template = session.get(ReplyTemplate, draft.source_id)
+        title, url = (template.name if template else None), f"/templates/{draft.source_id}"
+    return {
+        "kind": draft.source_kind,
+        "kind_label": SOURCE_KINDS[draft.source_kind],
+        "id": draft.source_id,
+        "score": draft.source_score or 0.0,
+        "title": title or f"#{draft.source_id}",
+        "url": url,
+    }
 
 
 # -- import and export -----------------------------------------------------------------------------

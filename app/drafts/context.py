@@ -243,10 +243,11 @@ class ContextPass:
         if d.claimed_by is not None and d.claimed_until is not None and d.claimed_until > now:
             return  # a reviewer is on it: the text stays what they see
         text, template_id = d.text, d.template_id
+        source = (d.source_kind, d.source_id, d.source_score) if d.source_kind else None
         if not m.spam and not m.to_sort:
             from app.review import conversation  # the conversation reads drafts: imported late
 
-            text, template_id = self.drafter.suggest_for(
+            text, template_id, source = self.drafter.suggest_for(
                 self.drafter.templates(session),
                 m,
                 category=m.category,
@@ -263,6 +264,9 @@ class ContextPass:
             .values(
                 text=text,
                 template_id=template_id,
+                source_kind=source[0] if source else None,
+                source_id=source[1] if source else None,
+                source_score=source[2] if source else None,
                 language=m.language,
                 version=Draft.version + 1,
                 updated_at=now,

@@ -1,18 +1,25 @@
-"""Proposing drafts: the template reply of every new message, rendered inside the intake
-transaction, and the multi-row insert of the pending drafts. Deciding them is `app.review.service`.
+"""Proposing drafts: for every new message, inside the intake transaction, the best source there
+is (a knowledge-base answer, an adapted past reply, the category template), and the multi-row
+insert of the pending drafts. Deciding them is `app.review.service`.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 import time
 from collections.abc import Sequence
 from typing import Any, cast
 
+import numpy as np
+from scipy.sparse import vstack
+from sklearn.feature_extraction.text import HashingVectorizer
+from sklearn.preprocessing import normalize
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
+from app.drafts import similar
 from app.intake.bulk import BulkInsert
 from app.models import Draft, ReplyTemplate, priority_of
 from app.reply_templates import rendering as tpl
@@ -25,6 +32,9 @@ DRAFTS_INSERT = BulkInsert(
         "status",
         "text",
         "template_id",
+        "source_kind",
+        "source_id",
+        "source_score",
         "suggestions",
         "edited",
         "priority",
@@ -41,16 +51,66 @@ DRAFTS_INSERT = BulkInsert(
 )
 
 
+# Drafting claims an answer or a past reply only above these cosines (title/examples, past
+# message); below, the category template. Chosen on data: bench/reply_quality.py.
+ANSWER_THRESHOLD = 0.35
+PAST_THRESHOLD = 0.05
+PAST_NEIGHBOURS = 10  # the past replies to the most similar messages, among which the draft is chosen
+TYPICAL = 20  # and the team's most typical replies of the language, as candidates beside them
+TYPICAL_SAMPLE = 2000
+NAME = "\x00"
+
+# (kind, id, score): "answer" and an answer id, "past_reply" and a draft id, "template" and its id
+Source = tuple[str, int, float]
+# a draft's (text, template id, source)
+Suggestion = tuple[str, int | None, Source | None]
+
+_REPLY_VECTORS = HashingVectorizer(
+    analyzer="char", ngram_range=(1, 6), lowercase=False, alternate_sign=False, n_features=2**20
+)
+
+
+def _masked(past: similar.Past) -> str:
+    """The past reply with its customer's first name replaced by a marker."""
+    old = tpl.first_name(past.author_name)
+    if not old:
+        return past.reply
+    return re.sub(r"\b" + re.escape(old) + r"\b", NAME, past.reply, flags=re.IGNORECASE)
+
+
+_GREETING = re.compile(r"^(Bonjour|Bonsoir|Salut|Hello|Hi)\s*([,!])", re.IGNORECASE)
+
+
+def _with_name(masked: str, first_name: str) -> str:
+    """The masked reply greeting this customer (no name: "Bonjour Jules, oui" -> "Bonjour, oui";
+    a reply that greeted nobody by name, "Bonjour, ...", greets this customer by theirs)."""
+    if not first_name:
+        return re.sub(r"[ \t]*" + NAME, "", masked).strip()
+    if first_name.isupper() or first_name.islower():
+        first_name = first_name.capitalize()
+    if NAME not in masked:
+        return _GREETING.sub(lambda m: f"{m.group(1)} {first_name}{m.group(2)}", masked, count=1)
+    return masked.replace(NAME, first_name)
+
+
 class Drafter:
-    """Renders the template draft for new messages (inside the intake transaction)."""
+    """Drafts new messages (inside the intake transaction) from the best source there is: a
+    knowledge-base answer that matches, else the team's approved replies to similar messages,
+    else the category's template. The answers and past replies are indexed in memory and caught
+    up with the database whenever the templates are read again."""
 
     def __init__(self, settings: Settings, *, cache_s: float = 1.0):
         self.settings = settings
         self.cache_s = cache_s
         self._cache: tuple[float, list[tpl.TemplateRow]] | None = None
+        self.past = similar.PastReplies()
+        self.answers = similar.AnswerIndex()
+        self._vectors: dict[int, Any] = {}
+        self._typical: dict[str, tuple[int, list[similar.Past]]] = {}
 
     def templates(self, session: Session, *, fresh: bool = False) -> list[tpl.TemplateRow]:
-        """Enabled templates; cached for `cache_s` so that intake batches do not read them each time."""
+        """Enabled templates; cached for `cache_s` so that intake batches do not read them each
+        time. Each read also catches the answers and past replies up."""
         cached = self._cache
         if not fresh and cached is not None and time.monotonic() - cached[0] < self.cache_s:
             return cached[1]
@@ -67,8 +127,63 @@ class Drafter:
             ).where(ReplyTemplate.enabled.is_(True))
         ).all()
         templates = [tpl.TemplateRow(*r) for r in rows]
+        self.answers.refresh(session)
+        self.past.refresh(session)
         self._cache = (time.monotonic(), templates)
         return templates
+
+    def _vectors_of(self, pasts: Sequence[similar.Past], masked: Sequence[str]) -> Any:
+        """The replies' character n-gram vectors (L2-normalised), cached by past reply; the
+        missing ones are computed in one call."""
+        missing = [i for i, p in enumerate(pasts) if p.id not in self._vectors]
+        if missing:
+            if len(self._vectors) > 50_000:
+                self._vectors.clear()
+            computed = normalize(_REPLY_VECTORS.transform([masked[i] for i in missing]))
+            for row, i in enumerate(missing):
+                self._vectors[pasts[i].id] = computed[row]
+        return vstack([self._vectors[p.id] for p in pasts])
+
+    def typical(self, language: str | None) -> list[similar.Past]:
+        """The language's most typical replies (closest to all the recent others), recomputed
+        when the history has grown by a tenth."""
+        key, size = language or "", self.past.size(language)
+        known = self._typical.get(key)
+        if known is not None and size < known[0] * 1.1 + 10:
+            return known[1]
+        recent = list(self.past.recent(language, TYPICAL_SAMPLE))
+        if not recent:
+            return []
+        matrix = normalize(_REPLY_VECTORS.transform([_masked(p) for p in recent]))
+        centre = np.asarray(matrix.mean(axis=0)).ravel()
+        closeness = matrix @ centre
+        chosen = [recent[int(i)] for i in np.argsort(-closeness)[:TYPICAL]]
+        self._typical[key] = (size, chosen)
+        return chosen
+
+    def past_reply(
+        self, text: str, *, language: str | None, register: str, first_name: str
+    ) -> tuple[str, int, float] | None:
+        """The team's reply for the most similar past messages, adapted to this customer:
+        among the replies to the nearest messages and the most typical ones, the one closest to
+        the nearest messages' replies, in the customer's register, greeting this customer."""
+        hits = self.past.nearest(text, language, PAST_NEIGHBOURS)
+        if not hits or hits[0][1] < PAST_THRESHOLD:
+            return None
+        neighbours = [p for p, _ in hits]
+        seen = {p.id for p in neighbours}
+        candidates = neighbours + [p for p in self.typical(language) if p.id not in seen]
+        if language == "fr":
+            same = [p for p in candidates if tpl.register_of(p.reply, "vous") == register]
+            candidates = same or candidates
+        masked = [_masked(p) for p in candidates]
+        vectors = self._vectors_of(candidates, masked)
+        near = self._vectors_of(neighbours, [_masked(p) for p in neighbours])
+        closeness = np.asarray((vectors @ near.T).mean(axis=1)).ravel()
+        best = int(np.argmax(closeness))
+        chosen = candidates[best]
+        reply = _with_name(masked[best], first_name)
+        return reply, chosen.draft_id or chosen.id, hits[0][1]
 
     def suggest(
         self,
@@ -82,15 +197,12 @@ class Drafter:
         author_name: str | None,
         to_sort: bool = False,
         conversation: tpl.Conversation = tpl.NO_CONVERSATION,
-    ) -> tuple[str, int | None]:
-        """The template reply for one message: (text, template id); empty when nothing fits;
+    ) -> Suggestion:
+        """The draft of one message: (text, template id, source); empty text when nothing fits;
         `conversation`: what came before it (`app.review.conversation.context`)."""
-        if to_sort:
-            return "", None  # a human sorts it first; no guess put in the customer's mouth
+        if category == "spam":
+            return "", None, None
         register = tpl.register_for(text, language, self.settings.default_register)
-        chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
-        if chosen is None:
-            return "", None
         variables = tpl.variables_for(
             self.settings,
             author_name=author_name,
@@ -101,9 +213,27 @@ class Drafter:
             register=register,
             conversation=conversation,
         )
-        key = (chosen.id, chosen.version)
-        reply = tpl.render_reply(chosen.body, variables, channel=channel, cache_key=key)
-        return reply, chosen.id
+        found = self.answers.best(text, language)
+        if found is not None and found[1] >= ANSWER_THRESHOLD:
+            answer, score = found
+            reply = tpl.render_reply(
+                answer.body, variables, channel=channel, cache_key=(-answer.id, answer.version)
+            )
+            if reply:
+                return reply, None, ("answer", answer.id, round(score, 3))
+        past = self.past_reply(text, language=language, register=register, first_name=variables["first_name"])
+        if past is not None:
+            reply, draft_id, score = past
+            return reply[: tpl.length_limit(channel)], None, ("past_reply", draft_id, round(score, 3))
+        if to_sort:
+            return "", None, None  # a human sorts it first; no guess put in the customer's mouth
+        chosen = tpl.choose(templates, category=category, language=language, kind=kind, register=register)
+        if chosen is None:
+            return "", None, None
+        reply = tpl.render_reply(
+            chosen.body, variables, channel=channel, cache_key=(chosen.id, chosen.version)
+        )
+        return reply, chosen.id, (("template", chosen.id, 0.0) if reply else None)
 
     def suggest_for(
         self,
@@ -114,7 +244,7 @@ class Drafter:
         language: str | None,
         to_sort: bool = False,
         conversation: tpl.Conversation = tpl.NO_CONVERSATION,
-    ) -> tuple[str, int | None]:
+    ) -> Suggestion:
         """`suggest` for a message (an `InboundMessage` or a stored `Message`: its kind, channel,
         text and author's name) under the given triage."""
         return self.suggest(
@@ -142,11 +272,11 @@ class Drafter:
         m: dict[str, Any],
         *,
         now: dt.datetime,
-        suggested: tuple[str, int | None] | None = None,
+        suggested: Suggestion | None = None,
     ) -> dict[str, Any]:
         """The pending draft of one new message (without its message_id); its creation is the
-        "proposed" event of its history. `suggested`: its (text, template id) rendered already."""
-        text, template_id = suggested or self.suggest(
+        "proposed" event of its history. `suggested`: its suggestion computed already."""
+        text, template_id, source = suggested or self.suggest(
             templates,
             category=m["category"],
             language=m["language"],
@@ -161,6 +291,9 @@ class Drafter:
             "status": "pending",
             "text": text,
             "template_id": template_id,
+            "source_kind": source[0] if source else None,
+            "source_id": source[1] if source else None,
+            "source_score": source[2] if source else None,
             "suggestions": [],
             "edited": False,
             "priority": priority_of(m["category"]),

@@ -1,84 +1,223 @@
-"""The team's own voice: replies approved for the most similar past messages (same language).
+"""The team's own voice, found fast: an in-memory index per language of the replies the team
+approved (`past_replies`) and of the knowledge base's answers (their titles and examples).
 
-Each process keeps a small TF-IDF index per language over the most recent approved replies and
-rebuilds it when new approvals arrive (checked with one cheap query).
+    TextIndex      words and 5-letter word prefixes, accents and case folded, TF-IDF weights,
+                   an inverted index (postings per term) appended to as replies are approved:
+                   a look-up touches only the postings of the message's rarest terms, never
+                   every row, so it stays fast with a million replies
+    PastReplies    one TextIndex per language over `past_replies`, caught up by id (the table
+                   is append-only) by one cheap query whenever drafting refreshes its templates
+    AnswerIndex    the enabled answers, one TextIndex per language, rebuilt when they change
+
+Scores are cosines in 0..1. Each process keeps its own copy; they agree once caught up.
 """
 
 from __future__ import annotations
 
+import math
+import re
 import threading
+import unicodedata
+from array import array
+from collections import Counter
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
-from sklearn.feature_extraction.text import TfidfVectorizer
-from sqlalchemy import func, select
+from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
-from app.models import Draft, Message
+from app.models import Answer, Draft, Message, PastReply, utcnow
 
-INDEX_SIZE = 5000
-MIN_SIMILARITY = 0.2
+_WORD = re.compile(r"[a-z0-9]+")
+MAX_QUERY_TERMS = 24  # the rarest terms of a message carry its meaning; common ones add only time
+POSTINGS_BUDGET = 50_000  # postings read by one look-up, rarest terms first: the bound on its time
+MIN_SIMILARITY = 0.2  # what the message page shows beside the draft
+# Function words and greetings, accents folded: in a knowledge base of a few examples each they
+# would otherwise weigh as much as the words that carry the question.
+_STOP_WORDS = """le la les de des du un une et ou au aux en pour par sur avec dans ce cet cette ces je tu
+    il elle on nous vous ils elles me te se mon ma mes ton ta tes son sa ses notre nos votre vos leur
+    leurs qui que qu quoi est sont suis es etes etre ai as avez avons ont ne pas plus tres bien
+    merci bonjour bonsoir salut svp stp oui non mais donc car si tout tous toute toutes moi toi lui
+    ca cela ceci the an and or to of in on for with at by is are am was be you he she it we they my
+    your our their this that these those do does can could would will please thanks thank hi hello
+    hey yes no not"""
+STOP_WORDS = frozenset(_STOP_WORDS.split())
 
 
-@dataclass
-class _Index:
-    stamp: tuple[int, int]
-    vectorizer: TfidfVectorizer | None
-    matrix: Any
-    rows: list[tuple[int, int, str, str]]  # draft id, message id, message text, reply
+def fold(text: str) -> str:
+    """Lower case without accents."""
+    decomposed = unicodedata.normalize("NFKD", text.lower())
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
+
+
+def terms(text: str) -> Counter[str]:
+    """The words of a text (two letters or more, no function word) and the 5-letter prefixes of
+    the longer ones (a cheap stem: livraison/livrer, rembourser/remboursement)."""
+    found: Counter[str] = Counter()
+    for w in _WORD.findall(fold(text)):
+        if len(w) < 2 or w in STOP_WORDS:
+            continue
+        found[w] += 1
+        if len(w) > 5:
+            found[w[:5] + "~"] += 1
+    return found
+
+
+class TextIndex:
+    """An append-only inverted index of short texts; `search` gives (row, cosine) best first."""
+
+    def __init__(self) -> None:
+        self._vocabulary: dict[str, int] = {}
+        self._docs: list[array[int]] = []  # per term: the rows it occurs in
+        self._weights: list[array[float]] = []  # per term: its normalised weight in each row
+        self.size = 0
+        self._lock = threading.Lock()
+
+    def _idf(self, df: int, n: int) -> float:
+        return math.log((n + 1) / (df + 1)) + 1.0
+
+    def add(self, text: str) -> int:
+        """Index one text; returns its row number."""
+        counts = terms(text)
+        with self._lock:
+            row = self.size
+            n = row + 1
+            ids = []
+            for term in counts:
+                tid = self._vocabulary.get(term)
+                if tid is None:
+                    tid = self._vocabulary[term] = len(self._docs)
+                    self._docs.append(array("i"))
+                    self._weights.append(array("f"))
+                ids.append(tid)
+            weights = [
+                (1.0 + math.log(c)) * self._idf(len(self._docs[tid]) + 1, n)
+                for tid, c in zip(ids, counts.values(), strict=True)
+            ]
+            norm = math.sqrt(sum(w * w for w in weights)) or 1.0
+            for tid, w in zip(ids, weights, strict=True):
+                self._docs[tid].append(row)
+                self._weights[tid].append(w / norm)
+            self.size = n
+        return row
+
+    def search(self, text: str, top: int = 10) -> list[tuple[int, float]]:
+        """The `top` rows most like `text`, with their cosine (0..1), best first."""
+        counts = terms(text)
+        with self._lock:
+            n = self.size
+            if not n or not counts:
+                return []
+            known = [(self._vocabulary[t], c) for t, c in counts.items() if t in self._vocabulary]
+            if not known:
+                return []
+            weighted = [(tid, (1.0 + math.log(c)) * self._idf(len(self._docs[tid]), n)) for tid, c in known]
+            norm = math.sqrt(sum(w * w for _, w in weighted)) or 1.0
+            kept: list[tuple[int, float]] = []
+            budget = POSTINGS_BUDGET
+            for tid, w in sorted(weighted, key=lambda x: -x[1])[:MAX_QUERY_TERMS]:
+                if kept and len(self._docs[tid]) > budget:
+                    break
+                kept.append((tid, w))
+                budget -= len(self._docs[tid])
+            docs = np.concatenate([np.frombuffer(self._docs[tid], dtype=np.int32) for tid, _ in kept])
+            weights = np.concatenate(
+                [np.frombuffer(self._weights[tid], dtype=np.float32) * (w / norm) for tid, w in kept]
+            )
+        rows, inverse = np.unique(docs, return_inverse=True)
+        scores = np.bincount(inverse, weights=weights)
+        k = min(top, len(rows))
+        best = np.argpartition(-scores, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(int(rows[i]), min(1.0, float(scores[i]))) for i in best]
+
+
+@dataclass(frozen=True, slots=True)
+class Past:
+    id: int
+    draft_id: int | None
+    message_text: str
+    author_name: str | None
+    reply: str
+
+
+class PastReplies:
+    """Every approved reply, indexed per language, caught up by id on `refresh`."""
+
+    def __init__(self) -> None:
+        self._indexes: dict[str, TextIndex] = {}
+        self._rows: dict[str, list[Past]] = {}
+        self._last_id = 0
+        self._lock = threading.Lock()
+
+    def refresh(self, session: Session, *, limit: int = 100_000) -> int:
+        """Read the replies approved since the last call (by id); returns how many."""
+        with self._lock:
+            rows = session.execute(
+                select(
+                    PastReply.id,
+                    PastReply.draft_id,
+                    PastReply.language,
+                    PastReply.message_text,
+                    PastReply.author_name,
+                    PastReply.reply,
+                )
+                .where(PastReply.id > self._last_id)
+                .order_by(PastReply.id)
+                .limit(limit)
+            ).all()
+            for pid, draft_id, language, text, author, reply in rows:
+                self.add(Past(pid, draft_id, text, author, reply), language)
+                self._last_id = pid
+            return len(rows)
+
+    def add(self, past: Past, language: str | None) -> None:
+        key = language or ""
+        index = self._indexes.get(key)
+        if index is None:
+            index = self._indexes[key] = TextIndex()
+            self._rows[key] = []
+        self._rows[key].append(past)
+        index.add(past.message_text)
+
+    def nearest(self, text: str, language: str | None, top: int = 10) -> list[tuple[Past, float]]:
+        """The approved replies whose messages look most like `text`, best first."""
+        key = language or ""
+        index = self._indexes.get(key)
+        if index is None:
+            return []
+        rows = self._rows[key]
+        return [(rows[r], s) for r, s in index.search(text, top)]
+
+    def recent(self, language: str | None, count: int) -> Sequence[Past]:
+        return self._rows.get(language or "", [])[-count:]
+
+    def size(self, language: str | None) -> int:
+        return len(self._rows.get(language or "", []))
+
+
+def record(session: Session, *, draft: Draft, message: Message, text: str) -> None:
+    """An approved reply, as sent, becomes a past reply (in the approval's transaction)."""
+    session.execute(
+        insert(PastReply).values(
+            draft_id=draft.id,
+            language=message.language,
+            message_text=message.text,
+            author_name=message.author_name,
+            reply=text,
+            created_at=utcnow(),
+        )
+    )
+    session.info["knowledge_changed"] = True  # the web process's drafters catch up after the commit
 
 
 class SimilarReplies:
-    def __init__(self) -> None:
-        self._indexes: dict[str, _Index] = {}
-        self._lock = threading.Lock()
+    """The replies shown beside a draft: the nearest past replies, through the drafter's index."""
 
-    def _approved(self, language: str | None) -> Any:
-        q = (
-            select(Draft.id, Draft.message_id, Message.text, Draft.final_text)
-            .join(Message, Message.id == Draft.message_id)
-            .where(Draft.status.in_(("approved", "sent")), Draft.final_text.is_not(None))
-        )
-        return q.where(Draft.language == language) if language else q.where(Draft.language.is_(None))
-
-    def _index(self, session: Session, language: str | None) -> _Index:
-        key = language or ""
-        stamp_row = session.execute(
-            select(func.count(), func.max(Draft.id))
-            .select_from(Draft)
-            .where(
-                Draft.status.in_(("approved", "sent")),
-                Draft.language == language if language else Draft.language.is_(None),
-            )
-        ).one()
-        stamp = (int(stamp_row[0] or 0), int(stamp_row[1] or 0))
-        with self._lock:
-            current = self._indexes.get(key)
-            if current is not None and current.stamp == stamp:
-                return current
-        rows = [
-            tuple(r)
-            for r in session.execute(
-                self._approved(language).order_by(Draft.decided_at.desc()).limit(INDEX_SIZE)
-            ).all()
-        ]
-        if not rows:
-            index = _Index(stamp, None, None, [])
-        else:
-            vec = TfidfVectorizer(
-                analyzer="char_wb",
-                ngram_range=(3, 5),
-                sublinear_tf=True,
-                lowercase=True,
-                strip_accents="unicode",
-                min_df=1,
-            )
-            matrix = vec.fit_transform([r[2] for r in rows])
-            index = _Index(stamp, vec, matrix, rows)
-        with self._lock:
-            self._indexes[key] = index
-        return index
+    def __init__(self, past: PastReplies) -> None:
+        self.past = past
 
     def find(
         self,
@@ -90,24 +229,86 @@ class SimilarReplies:
         top: int = 3,
     ) -> list[dict[str, Any]]:
         """Up to `top` approved replies whose messages look most like `text`."""
-        index = self._index(session, language)
-        if index.vectorizer is None or not text.strip():
-            return []
-        sims = (index.matrix @ index.vectorizer.transform([text]).T).toarray().ravel()
-        order = np.argsort(-sims)
+        self.past.refresh(session)
+        excluded = (
+            session.scalar(select(Draft.id).where(Draft.message_id == exclude_message_id))
+            if exclude_message_id is not None
+            else None
+        )
         out = []
-        for i in order[: top * 3]:
-            draft_id, message_id, message_text, reply = index.rows[int(i)]
-            if message_id == exclude_message_id or sims[i] < MIN_SIMILARITY:
+        for past, score in self.past.nearest(text, language, top + 1):
+            if score < MIN_SIMILARITY or (excluded is not None and past.draft_id == excluded):
                 continue
             out.append(
                 {
-                    "draft_id": draft_id,
-                    "message_text": message_text,
-                    "reply": reply,
-                    "similarity": round(float(sims[i]), 3),
+                    "draft_id": past.draft_id or 0,
+                    "message_text": past.message_text,
+                    "reply": past.reply,
+                    "similarity": round(score, 3),
                 }
             )
-            if len(out) == top:
-                break
-        return out
+        return out[:top]
+
+
+# -- the knowledge base ----------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class AnswerRow:
+    id: int
+    version: int
+    title: str
+    body: str
+    language: str
+    category: str | None
+
+
+class AnswerIndex:
+    """The enabled answers per language; each is found by its title or any of its examples."""
+
+    def __init__(self) -> None:
+        self._stamp: tuple[Any, ...] | None = None
+        self._indexes: dict[str, tuple[TextIndex, list[AnswerRow]]] = {}
+
+    def refresh(self, session: Session) -> None:
+        """Rebuild when an answer changed (one cheap query otherwise)."""
+        stamp = tuple(
+            session.execute(
+                select(
+                    func.count(), func.max(Answer.id), func.max(Answer.updated_at), func.sum(Answer.version)
+                )
+            ).one()
+        )
+        if stamp == self._stamp:
+            return
+        rows = session.execute(
+            select(
+                Answer.id,
+                Answer.version,
+                Answer.title,
+                Answer.body,
+                Answer.language,
+                Answer.category,
+                Answer.examples,
+            ).where(Answer.enabled.is_(True))
+        ).all()
+        self.build((AnswerRow(*r[:6]), list(r[6] or [])) for r in rows)
+        self._stamp = stamp
+
+    def build(self, answers: Iterable[tuple[AnswerRow, list[str]]]) -> None:
+        indexes: dict[str, tuple[TextIndex, list[AnswerRow]]] = {}
+        for answer, examples in answers:
+            index, owners = indexes.setdefault(answer.language, (TextIndex(), []))
+            for text in [answer.title, *examples]:
+                index.add(text)
+                owners.append(answer)
+        self._indexes = indexes
+
+    def best(self, text: str, language: str | None) -> tuple[AnswerRow, float] | None:
+        """The answer whose title or examples look most like `text`, with that cosine."""
+        found = self._indexes.get(language or "")
+        if found is None:
+            return None
+        index, owners = found
+        hits = index.search(text, 1)
+        return (owners[hits[0][0]], hits[0][1]) if hits else None

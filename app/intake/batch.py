@@ -117,7 +117,7 @@ def propose(
     text (no thank-you for a giveaway)."""
     triage = language.settle(triage, message, drafter.settings)
     if triage.spam:
-        return Proposal(triage, ("", None))
+        return Proposal(triage, ("", None, None))
     return Proposal(
         triage,
         drafter.suggest_for(

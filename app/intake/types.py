@@ -27,11 +27,11 @@ class Delivery:
 
 @dataclass(frozen=True, slots=True)
 class Proposal:
-    """The triage of one message and the draft (text, template id) it rendered, computed ahead
+    """The triage of one message and the draft (text, template id, source) it rendered, computed ahead
     of the batch that writes it (by the web process, beside the intake process)."""
 
     triage: Triage
-    draft: tuple[str, int | None] | None = None  # None: the batch renders it
+    draft: tuple[str, int | None, tuple[str, int, float] | None] | None = None  # None: the batch renders it
 
 
 @dataclass(slots=True)

@@ -62,6 +62,11 @@ def _own(fields: dict[str, Any]) -> OwnMessage:
     return OwnMessage(**fields)
 
 
+def _suggestion(raw: list[Any]) -> tuple[str, int | None, tuple[str, int, float] | None]:
+    source = raw[2] if len(raw) > 2 else None
+    return raw[0], raw[1], None if source is None else (source[0], source[1], source[2])
+
+
 def decode_delivery(payload: bytes) -> tuple[int, Delivery, list[Proposal] | None]:
     """What `encode_delivery` wrote: (id, delivery, the web process's proposals or None)."""
     meta, _, body = payload.partition(b"\0")
@@ -78,7 +83,7 @@ def decode_delivery(payload: bytes) -> tuple[int, Delivery, list[Proposal] | Non
     proposals = None
     if proposed is not None and len(proposed) == len(parsed.messages):
         proposals = [
-            Proposal(Triage(**p["triage"]), None if p["draft"] is None else (p["draft"][0], p["draft"][1]))
+            Proposal(Triage(**p["triage"]), None if p["draft"] is None else _suggestion(p["draft"]))
             for p in proposed
         ]
     return ident, Delivery(platform, digest, delivery_id, headers, body, parsed), proposals

@@ -347,7 +347,7 @@ def redraft_returning(
         ctx = context(session, m)
         if ctx == NO_CONTEXT:
             continue
-        text, template_id = drafter.suggest_for(
+        text, template_id, source = drafter.suggest_for(
             templates,
             m,
             category=m.category,
@@ -365,6 +365,12 @@ def redraft_returning(
                 Draft.edited.is_(False),
                 Draft.text != text,
             )
-            .values(text=text, template_id=template_id),
+            .values(
+                text=text,
+                template_id=template_id,
+                source_kind=source[0] if source else None,
+                source_id=source[1] if source else None,
+                source_score=source[2] if source else None,
+            ),
         )
     return changed

@@ -13,6 +13,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from app.answers import service as answers
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
 from app.models import CATEGORIES, Draft, Message, utcnow
@@ -212,6 +213,7 @@ def draft_page(
                 message,
                 conversation=conversation.context_of(timeline.before(message.id)),
             ),
+            "source": answers.source_of(session, draft),
             "outbox": item,
             "moderation": moderation.state(session, draft),
             "limit": rendering.length_limit(message.channel),

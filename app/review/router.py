@@ -58,6 +58,13 @@ def message_read(m: Message) -> s.MessageRead:
     return s.MessageRead.model_validate(m, from_attributes=True)
 
 
+def source_read(d: Draft) -> s.SourceRead | None:
+    """Where the suggestion came from; None when there is no draft text (or it predates sources)."""
+    if not d.text or d.source_kind not in ("answer", "past_reply", "template") or d.source_id is None:
+        return None
+    return s.SourceRead(kind=d.source_kind, id=d.source_id, score=d.source_score or 0.0)
+
+
 def draft_read(d: Draft, m: Message) -> s.DraftRead:
     return s.DraftRead(
         id=d.id,
@@ -71,6 +78,7 @@ def draft_read(d: Draft, m: Message) -> s.DraftRead:
         claimed_until=d.claimed_until,
         assignee_id=d.assignee_id,
         waiting_s=max(0.0, (utcnow() - m.received_at).total_seconds()),
+        source=source_read(d),
         message=message_read(m),
     )
 

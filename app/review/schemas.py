@@ -51,6 +51,15 @@ class MessageRead(BaseModel):
     received_at: dt.datetime
 
 
+class SourceRead(BaseModel):
+    """Where a draft's text came from: a knowledge-base answer (its id), the approved reply of a
+    past draft (that draft's id) or a template (its id); `score` is the similarity, 0..1."""
+
+    kind: Literal["answer", "past_reply", "template"]
+    id: int
+    score: float
+
+
 class DraftRead(BaseModel):
     id: int
     version: int
@@ -63,6 +72,7 @@ class DraftRead(BaseModel):
     claimed_until: dt.datetime | None
     assignee_id: int | None = Field(default=None, description="who the conversation is assigned to")
     waiting_s: float
+    source: SourceRead | None
     message: MessageRead
 
 

@@ -20,6 +20,7 @@ from sqlalchemy import Select, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
 from app import audit, db
+from app.drafts import similar
 from app.drafts.service import Drafter
 from app.errors import BadRequest, Conflict, Invalid, NotFound
 from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, priority_of, utcnow
@@ -278,6 +279,7 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         first = _first_edit(current)
         audit.record(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
     audit.record(session, draft_id, "approved", user_id, now, text=final, unedited=not draft.edited)
+    similar.record(session, draft=draft, message=message, text=final)
     outbox.enqueue(session, draft_id=draft_id, message=message, text=final, now=now)
     return draft
 
@@ -460,10 +462,11 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
         draft.priority = priority_of(category)
         draft.updated_at = now
         if draft.status == "pending":
-            text, template_id = drafter.suggest_for(
+            text, template_id, source = drafter.suggest_for(
                 drafter.templates(session, fresh=True), message, category=category, language=message.language
             )
             draft.text, draft.template_id = text, template_id
+            draft.source_kind, draft.source_id, draft.source_score = source or (None, None, None)
             draft.version += 1
         session.flush()
         audit.record(session, draft.id, "relabelled", user_id, now, old=old, new=category)

@@ -289,7 +289,11 @@ def test_the_web_process_drafts_and_an_edited_template_reaches_the_next_drafts(s
         expected = Drafter(settings).suggest_for(
             templates, message, category=message.category, language=message.language, to_sort=message.to_sort
         )
-        assert (draft.text, draft.template_id) == expected
+        assert (
+            draft.text,
+            draft.template_id,
+            (draft.source_kind, draft.source_id, draft.source_score),
+        ) == expected
         assert draft.text.startswith("Bonjour Camille") and draft.template_id is not None
         # what the web process puts in the frame for that delivery
         intake = client.app.state.intake
@@ -330,7 +334,7 @@ def test_the_intake_writes_the_drafts_it_is_given(sqlite_url: str) -> None:
     settings = make_settings(sqlite_url)
     holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
     deliveries, proposals = [], []
-    for i, given in enumerate([[("drafted by the web process", 7)], None]):
+    for i, given in enumerate([[("drafted by the web process", 7, ("template", 7, 0.0))], None]):
         body = fb_comment(f"given_{i}", "Ma commande n'est pas arrivée, c'est inadmissible")
         parsed = platforms.REGISTRY["meta"].parse({}, json.loads(body), AdapterContext())
         triages = holder.classify([m.text for m in parsed.messages])

@@ -264,6 +264,8 @@ PAGES = [
     "/templates",
     "/templates/new",
     "/templates/1",
+    "/answers",
+    "/answers/new",
     "/drafts/999999",
     "/account",
 ]
