@@ -96,9 +96,13 @@ def test_cards_show_the_drafts_first_line(cm: TestClient) -> None:
         d = s.get(Draft, 1)
         assert d is not None
         d.text = "Bonjour, nous regardons.\nDeuxième ligne"
+        d.source_kind, d.source_id = "answer", 1
         s.commit()
     queue = cm.get("/").text
     assert "Bonjour, nous regardons." in queue and "Deuxième ligne" not in queue
+    assert "(de la base de réponses)" in queue  # where the draft came from
+    english = cm.get("/", headers={"Accept-Language": "en"}).text
+    assert "(from the knowledge base)" in english
 
 
 def test_bulk_approve_and_assign(cm: TestClient) -> None:
