@@ -249,6 +249,12 @@ LABELS: dict[str, dict[str, str]] = {
         "note": N_("note written"),
     },
     "series": {"median": N_("median"), "p90": N_("90th percentile")},
+    # where a draft's suggestion came from (Draft.source_kind), on the queue's cards
+    "source": {
+        "template": N_("from a template"),
+        "answer": N_("from the knowledge base"),
+        "past_reply": N_("adapted from a past reply"),
+    },
 }
 # Proper names: the same in every language.
 PLATFORM_NAMES = {

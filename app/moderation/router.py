@@ -4,12 +4,12 @@ Reviewers moderate; deleting (it cannot be undone) needs an admin and `"confirm"
 from __future__ import annotations
 
 from fastapi import APIRouter
+from pydantic import MISSING
 
 from app.deps import AdminDep, ReviewerDep, RowInt, SessionDep
 from app.errors import ErrorInfo, RelaisError, responses
 from app.moderation import schemas as s
 from app.moderation import service as moderation
-from app.review import service as review
 from app.review.router import draft_read, moderation_read
 
 router = APIRouter(prefix="/api", tags=["moderation"], responses=responses(401, 503))
@@ -84,29 +84,24 @@ def delete(message_id: RowInt, body: s.DeleteBody, session: SessionDep, user: Ad
     )
 
 
-def _one(session: SessionDep, action: str, draft_id: int, user_id: int) -> moderation.Moderated:
-    if action == "reopen":
-        return moderation.reopen(
-            session, draft_id=draft_id, version=review.get(session, draft_id).version, user_id=user_id
-        )
-    if action in ("spam", "no_reply"):
-        version = review.get(session, draft_id).version
-        return moderation.close(session, draft_id=draft_id, version=version, user_id=user_id, reason=action)
-    draft = review.get(session, draft_id)
-    return moderation.moderate(session, message_id=draft.message_id, action=action, user_id=user_id)
-
-
 @router.post("/drafts/bulk", response_model=s.BulkResult, responses=responses(422))
 def bulk(body: s.BulkBody, session: SessionDep, user: ReviewerDep) -> s.BulkResult:
-    """One action on many drafts (hide, unhide, spam, no_reply, reopen), each on its own: the
-    answer says, per id, what the single route would have (200, 404, 409, 422). Without versions:
-    a close still only applies to a draft that is pending, a reopen to a closed one. Deleting is
-    one comment at a time."""
+    """One action on many drafts (hide, unhide, spam, no_reply, reopen, approve as shown, assign
+    with `user_id`), each on its own: the answer says, per id, what the single route would have
+    (200, 404, 409, 422). Without versions: a close or an approval still only applies to a draft
+    that is pending, a reopen to a closed one. Deleting is one comment at a time."""
     results: list[s.BulkItem] = []
     for draft_id in dict.fromkeys(body.ids):
         try:
             with session.begin_nested():
-                m = _one(session, body.action, draft_id, user.id)
+                assignee = user.id if body.user_id == "me" else body.user_id
+                m = moderation.act(
+                    session,
+                    action=body.action,
+                    draft_id=draft_id,
+                    user_id=user.id,
+                    assignee=None if assignee is MISSING else assignee,
+                )
                 results.append(s.BulkItem(id=draft_id, ok=True, status=200, draft=draft_moderated(m)))
         except RelaisError as e:
             error = ErrorInfo(code=e.code, message=e.message, detail=e.detail)

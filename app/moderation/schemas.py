@@ -4,13 +4,13 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, Field
+from pydantic import MISSING, BaseModel, Field, model_validator
 
 from app.deps import RowInt
 from app.errors import ErrorInfo
 from app.review.schemas import DraftRead, ModerationRead, RequestBody
 
-BulkAction = Literal["hide", "unhide", "spam", "no_reply", "reopen"]
+BulkAction = Literal["hide", "unhide", "spam", "no_reply", "reopen", "approve", "assign"]
 MAX_BULK = 200
 
 
@@ -41,6 +41,15 @@ class DeleteBody(RequestBody):
 class BulkBody(RequestBody):
     action: BulkAction
     ids: list[RowInt] = Field(min_length=1, max_length=MAX_BULK, description="draft ids")
+    user_id: RowInt | Literal["me"] | None | MISSING = Field(
+        default=MISSING, description="assign only, and required there: a user id, 'me', or null for nobody"
+    )
+
+    @model_validator(mode="after")
+    def _assignee_with_assign(self) -> BulkBody:
+        if (self.action == "assign") == (self.user_id is MISSING):
+            raise ValueError("user_id goes with the action assign, and only with it")
+        return self
 
 
 class BulkItem(BaseModel):

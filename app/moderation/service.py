@@ -21,6 +21,7 @@ from app.errors import Conflict, NotFound, Unsupported
 from app.models import Draft, Message, utcnow
 from app.outbox import service as outbox
 from app.review import service as review
+from app.review import team
 
 ACTIONS = ("hide", "unhide", "delete")
 
@@ -106,3 +107,30 @@ def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Mo
         _queue(session, result.message, draft, "unhide", user_id)
         result = state(session, draft)
     return result
+
+
+BULK_ACTIONS = ("hide", "unhide", "spam", "no_reply", "reopen", "approve", "assign")
+
+
+def act(
+    session: Session, *, action: str, draft_id: int, user_id: int, assignee: int | None = None
+) -> Moderated:
+    """One action of a bulk one on one draft, at its current version: hide, unhide, spam,
+    no_reply, reopen, approve (the reply as shown) or assign (its conversation, to `assignee`)."""
+    if action not in BULK_ACTIONS:
+        raise ValueError(f"not a bulk action: {action!r}")
+    if action == "assign":
+        return state(
+            session, team.assign(session, draft_id=draft_id, user_id=assignee, actor_id=user_id).draft
+        )
+    version = review.get(session, draft_id).version
+    if action == "approve":
+        return state(
+            session, review.approve(session, draft_id=draft_id, version=version, user_id=user_id, text=None)
+        )
+    if action == "reopen":
+        return reopen(session, draft_id=draft_id, version=version, user_id=user_id)
+    if action in ("spam", "no_reply"):
+        return close(session, draft_id=draft_id, version=version, user_id=user_id, reason=action)
+    draft = review.get(session, draft_id)
+    return moderate(session, message_id=draft.message_id, action=action, user_id=user_id)

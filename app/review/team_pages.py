@@ -15,7 +15,7 @@ from app import i18n
 from app.config import Settings
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.errors import RelaisError
-from app.review import service as review
+from app.moderation import service as moderation
 from app.review import team
 from app.review.pages import filter_from_form, parse_filter, with_query
 from app.web.flash import flash
@@ -104,6 +104,9 @@ def add_note(
     return flash(redirect(back + "#notes"), settings, "ok", t(request, "Note saved, for the team only."))
 
 
+PAGE_BULK = ("approve", "assign", "no_reply", "spam", "hide")
+
+
 @router.post("/queue/bulk")
 def bulk(
     request: Request,
@@ -115,31 +118,41 @@ def bulk(
     assignee: Annotated[str, Form(max_length=20)] = "me",
     q: Q = "",
 ) -> Response:
-    """Approve the selected drafts as shown, or assign their conversations; each on its own: one
-    that cannot be done is named in the flash, the others are done."""
+    """One action on the ticked drafts (approve as shown, assign their conversations, done
+    without a reply, spam, hide), as `POST /api/drafts/bulk` does: each on its own; one that
+    cannot be done is named in the flash, the others are done."""
     back = with_query("/", filter_from_form(q, viewer.user_id)[1])
-    if action not in ("approve", "assign") or not ids:
+    if action not in PAGE_BULK or not ids:
         return flash(redirect(back), settings, "error", t(request, "Select messages, then an action."))
     done, refused = 0, []
     target = _target(assignee, viewer)
     for draft_id in dict.fromkeys(ids):
         try:
             with session.begin_nested():
-                if action == "approve":
-                    draft = review.get(session, draft_id)
-                    review.approve(
-                        session, draft_id=draft_id, version=draft.version, user_id=viewer.user_id, text=None
-                    )
-                else:
-                    team.assign(session, draft_id=draft_id, user_id=target, actor_id=viewer.user_id)
+                moderation.act(
+                    session, action=action, draft_id=draft_id, user_id=viewer.user_id, assignee=target
+                )
             done += 1
         except RelaisError as e:
             refused.append(f"#{draft_id} ({_why(request, e)})")
     language = i18n.language_of(request)
-    if action == "approve":
-        text = i18n.tn(language, "%(num)s reply approved.", "%(num)s replies approved.", done)
-    else:
-        text = i18n.tn(language, "%(num)s message assigned.", "%(num)s messages assigned.", done)
+    texts = {
+        "approve": i18n.tn(language, "%(num)s reply approved.", "%(num)s replies approved.", done),
+        "assign": i18n.tn(language, "%(num)s message assigned.", "%(num)s messages assigned.", done),
+        "no_reply": i18n.tn(
+            language,
+            "%(num)s message closed without a reply.",
+            "%(num)s messages closed without a reply.",
+            done,
+        ),
+        "spam": i18n.tn(
+            language, "%(num)s message marked as spam.", "%(num)s messages marked as spam.", done
+        ),
+        "hide": i18n.tn(
+            language, "Hiding asked for %(num)s comment.", "Hiding asked for %(num)s comments.", done
+        ),
+    }
+    text = texts[action]
     if refused:
         text += " " + t(request, "Not done: %(which)s.", which="; ".join(refused))
     return flash(redirect(back), settings, "error" if refused else "ok", text)

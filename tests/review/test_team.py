@@ -228,3 +228,38 @@ def test_news_counts_what_arrived_after_the_newest_seen(
     assert mine == {"count": 1, "newest": 3}
     assert client.get("/api/drafts/news", headers=rita).status_code == 422
     assert client.get("/api/drafts/news", params={"after": -1}, headers=rita).status_code == 422
+
+
+def test_bulk_approve_and_assign_through_the_moderation_bulk_route(
+    client: TestClient, team: dict[str, dict[str, str]]
+) -> None:
+    deliver(client, "b_1", "Vous livrez le dimanche ?")
+    deliver(client, "b_2", "Et le samedi ?", author="6666")  # the same post
+    deliver(client, "b_3", "Vous livrez en Corse ?", page="9999")
+    rita, sam = team["rita"], team["sam"]
+    r = client.post(
+        "/api/drafts/bulk", json={"action": "assign", "ids": [1, 3], "user_id": "me"}, headers=rita
+    )
+    assert r.status_code == 200, r.text
+    assert [(x["id"], x["ok"]) for x in r.json()["results"]] == [(1, True), (3, True)]
+    assert sorted(_ids(client, rita, assignee="me")) == [1, 2, 3]  # 2 followed 1
+    r = client.post(
+        "/api/drafts/bulk", json={"action": "assign", "ids": [3], "user_id": _me(client, sam)}, headers=rita
+    )
+    assert r.json()["results"][0]["draft"]["assignee_id"] == _me(client, sam)
+    texts = {d["id"]: d["text"] for d in client.get("/api/drafts", headers=rita).json()["items"]}
+    r = client.post("/api/drafts/bulk", json={"action": "approve", "ids": [1, 2, 99]}, headers=rita)
+    results = {x["id"]: x for x in r.json()["results"]}
+    for i in (1, 2):
+        assert results[i]["ok"] == bool(texts[i].strip()), results[i]
+        if texts[i].strip():
+            assert results[i]["draft"]["status"] == "approved"
+    assert results[99]["status"] == 404
+    again = client.post("/api/drafts/bulk", json={"action": "approve", "ids": [1]}, headers=rita).json()
+    assert again["results"][0]["status"] in (409, 422)  # decided already, or nothing to send
+    for body in (
+        {"action": "assign", "ids": [1]},
+        {"action": "approve", "ids": [1], "user_id": "me"},
+        {"action": "assign", "ids": [1], "user_id": "you"},
+    ):
+        assert client.post("/api/drafts/bulk", json=body, headers=rita).status_code == 422, body

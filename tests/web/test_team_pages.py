@@ -96,9 +96,13 @@ def test_cards_show_the_drafts_first_line(cm: TestClient) -> None:
         d = s.get(Draft, 1)
         assert d is not None
         d.text = "Bonjour, nous regardons.\nDeuxième ligne"
+        d.source_kind, d.source_id = "answer", 1
         s.commit()
     queue = cm.get("/").text
     assert "Bonjour, nous regardons." in queue and "Deuxième ligne" not in queue
+    assert "(de la base de réponses)" in queue  # where the draft came from
+    english = cm.get("/", headers={"Accept-Language": "en"}).text
+    assert "(from the knowledge base)" in english
 
 
 def test_bulk_approve_and_assign(cm: TestClient) -> None:
@@ -156,3 +160,25 @@ def test_the_queue_polls_for_news_in_the_viewers_words(cm: TestClient) -> None:
     assert r.json()["text"] == "2 new messages"  # the viewer's language: here, her browser's
     cm.cookies.clear()
     assert cm.get("/queue/news?after=3", follow_redirects=False).status_code == 303
+
+
+def test_bulk_close_without_a_reply_and_spam_from_the_queue(cm: TestClient) -> None:
+    r = cm.post(
+        "/queue/bulk",
+        data={"csrf_token": csrf(cm), "action": "no_reply", "ids": ["1", "2"]},
+        follow_redirects=False,
+    )
+    assert "2 messages clos sans réponse." in cm.get(r.headers["location"]).text
+    r = cm.post(
+        "/queue/bulk", data={"csrf_token": csrf(cm), "action": "spam", "ids": ["3"]}, follow_redirects=False
+    )
+    assert "1 message marqué comme spam." in cm.get(r.headers["location"]).text
+    with db(cm) as s:
+        assert {d.id: (d.status, d.reason) for d in s.scalars(select(Draft))} == {
+            1: ("closed", "no_reply"),
+            2: ("closed", "no_reply"),
+            3: ("closed", "spam"),
+        }
+        assert [(o.draft_id, o.action) for o in s.scalars(select(OutboxItem))] == [(3, "hide")]
+    r = cm.post("/queue/bulk", data={"csrf_token": csrf(cm), "action": "delete", "ids": ["3"]})
+    assert "Cochez des messages, puis choisissez une action." in r.text  # deleting is one at a time
