@@ -26,6 +26,7 @@ from app.errors import BadRequest, Conflict, Invalid, NotFound
 from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, priority_of, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import rendering as tpl
+from app.review import conversation
 
 STATUSES = ("pending", "approved", "rejected", "sent", "failed", "withdrawn", "closed")
 # why a draft was closed without a reply: the reviewer's no_reply or spam; deleted: Relais deleted
@@ -463,7 +464,11 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
         draft.updated_at = now
         if draft.status == "pending":
             text, template_id, source = drafter.suggest_for(
-                drafter.templates(session, fresh=True), message, category=category, language=message.language
+                drafter.templates(session, fresh=True),
+                message,
+                category=category,
+                language=message.language,
+                conversation=conversation.context(session, message),
             )
             draft.text, draft.template_id = text, template_id
             draft.source_kind, draft.source_id, draft.source_score = source or (None, None, None)

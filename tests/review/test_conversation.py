@@ -226,6 +226,24 @@ def test_a_returning_customers_draft_is_rendered_in_its_conversation(app_client:
     )
 
 
+def test_changing_the_category_resuggests_the_draft_in_its_conversation(app_client: TestClient) -> None:
+    """A relabelled message's new draft is rendered with what the brand already said."""
+    with db.transaction(app_client.app.state.sessions) as s:
+        for t in s.scalars(select(ReplyTemplate)):
+            t.body = "{{ category }}/{% if already_replied %}suite{% else %}premier{% endif %}"
+        s.flush()
+        app_client.app.state.drafter.templates(s, fresh=True)
+    h = make_user(app_client)
+    post_meta(app_client, dm("m.r1", "Bonjour, vous livrez le dimanche ?"))
+    post_meta(app_client, dm_echo("m.r-typed", "Oui, le dimanche matin."))
+    post_meta(app_client, dm("m.r2", "Et le samedi ?"))
+    d = draft_of(app_client, h, "m.r2")
+    new = "complaint" if d["message"]["category"] != "complaint" else "question"
+    r = app_client.patch(f"/api/messages/{d['message']['id']}", json={"category": new}, headers=h)
+    assert r.status_code == 200
+    assert draft_of(app_client, h, "m.r2")["text"] == f"{new}/suite"
+
+
 def test_context_of_the_entries_before_a_message(database_url: str) -> None:
     settings = make_settings(database_url)
     with TestClient(create_app(settings)) as c, db.transaction(c.app.state.sessions) as s:
