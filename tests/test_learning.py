@@ -99,7 +99,9 @@ def test_received_messages_are_exported_as_text_without_labels(
     for ext, text in texts.items():
         deliver(client, ext, text)
     ids = _ids(client)
-    r = client.patch(f"/api/messages/{ids['r1'][0]}", json={"category": "complaint"}, headers=auth)
+    # a category other than the one it has: choosing the same one again is not a correction
+    label = "complaint" if ids["r1"][3] != "complaint" else "suggestion"
+    r = client.patch(f"/api/messages/{ids['r1'][0]}", json={"category": label}, headers=auth)
     assert r.status_code == 200
     found = feedback(settings)
     assert found is not None
@@ -107,7 +109,7 @@ def test_received_messages_are_exported_as_text_without_labels(
     # no category, no weight; the examples (training rows) are still only the correction.
     assert found.received == list(texts.values())
     assert all(isinstance(text, str) for text in found.received)
-    assert found.examples == [(texts["r1"], "complaint", CORRECTION_WEIGHT)]
+    assert found.examples == [(texts["r1"], label, CORRECTION_WEIGHT)]
     assert found.provenance()["received"] == 3
     # Only the latest RECEIVED_LIMIT.
     monkeypatch.setattr(learning, "RECEIVED_LIMIT", 2)

@@ -17,8 +17,8 @@ Example = Annotated[str, Field(min_length=1, max_length=500)]
 class AnswerCreate(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
-    title: str = Field(min_length=1, max_length=200)
-    body: str = Field(min_length=1, max_length=5000)
+    title: str = Field(min_length=1, max_length=200, pattern=r"\S")
+    body: str = Field(min_length=1, max_length=5000, pattern=r"\S")
     language: str = Field(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None = None
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
@@ -32,8 +32,8 @@ class AnswerUpdate(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     version: RowInt
-    title: str | MISSING = Field(default=MISSING, min_length=1, max_length=200)
-    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000)
+    title: str | MISSING = Field(default=MISSING, min_length=1, max_length=200, pattern=r"\S")
+    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000, pattern=r"\S")
     language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None | MISSING = MISSING
     examples: list[Example] | MISSING = Field(default=MISSING, max_length=MAX_EXAMPLES)

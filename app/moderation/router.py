@@ -4,7 +4,6 @@ Reviewers moderate; deleting (it cannot be undone) needs an admin and `"confirm"
 from __future__ import annotations
 
 from fastapi import APIRouter
-from pydantic import MISSING
 
 from app.deps import AdminDep, ReviewerDep, RowInt, SessionDep
 from app.errors import ErrorInfo, RelaisError, responses
@@ -94,13 +93,11 @@ def bulk(body: s.BulkBody, session: SessionDep, user: ReviewerDep) -> s.BulkResu
     for draft_id in dict.fromkeys(body.ids):
         try:
             with session.begin_nested():
-                assignee = user.id if body.user_id == "me" else body.user_id
+                assignee = None
+                if isinstance(body, s.BulkAssignBody):
+                    assignee = user.id if body.user_id == "me" else body.user_id
                 m = moderation.act(
-                    session,
-                    action=body.action,
-                    draft_id=draft_id,
-                    user_id=user.id,
-                    assignee=None if assignee is MISSING else assignee,
+                    session, action=body.action, draft_id=draft_id, user_id=user.id, assignee=assignee
                 )
                 results.append(s.BulkItem(id=draft_id, ok=True, status=200, draft=draft_moderated(m)))
         except RelaisError as e:

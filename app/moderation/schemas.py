@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import MISSING, BaseModel, Field, model_validator
+from pydantic import BaseModel, Field
 
 from app.deps import RowInt
 from app.errors import ErrorInfo
@@ -38,18 +38,19 @@ class DeleteBody(RequestBody):
     confirm: Literal[True] = Field(description="true: deleting a comment cannot be undone")
 
 
-class BulkBody(RequestBody):
-    action: BulkAction
+class BulkActionBody(RequestBody):
+    action: Literal["hide", "unhide", "spam", "no_reply", "reopen", "approve"]
     ids: list[RowInt] = Field(min_length=1, max_length=MAX_BULK, description="draft ids")
-    user_id: RowInt | Literal["me"] | None | MISSING = Field(
-        default=MISSING, description="assign only, and required there: a user id, 'me', or null for nobody"
-    )
 
-    @model_validator(mode="after")
-    def _assignee_with_assign(self) -> BulkBody:
-        if (self.action == "assign") == (self.user_id is MISSING):
-            raise ValueError("user_id goes with the action assign, and only with it")
-        return self
+
+class BulkAssignBody(RequestBody):
+    action: Literal["assign"]
+    ids: list[RowInt] = Field(min_length=1, max_length=MAX_BULK, description="draft ids")
+    user_id: RowInt | Literal["me"] | None = Field(description="a user id, 'me', or null for nobody")
+
+
+# `user_id` goes with `assign` (required there), told apart by `action` in the OpenAPI document too
+BulkBody = Annotated[BulkActionBody | BulkAssignBody, Field(discriminator="action")]
 
 
 class BulkItem(BaseModel):

@@ -125,7 +125,7 @@ class ApproveBody(RequestBody):
 
 class RejectBody(RequestBody):
     version: RowInt
-    reason: str = Field(min_length=1, max_length=2000)
+    reason: str = Field(min_length=1, max_length=2000, pattern=r"\S")  # not only blanks
 
 
 class EditBody(RequestBody):

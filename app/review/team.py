@@ -79,7 +79,7 @@ def assignable(session: Session) -> list[User]:
 def _assignee(session: Session, user_id: int) -> User:
     user = session.get(User, user_id)
     if user is None or user.disabled:
-        raise Invalid(
+        raise NotFound(
             f"user {user_id} does not exist or is disabled: a conversation goes to an active reviewer",
             detail={"user_id": user_id},
             reasons=[Reason(N_("User %(id)s does not exist or is disabled."), {"id": user_id})],

@@ -67,8 +67,8 @@ def assign(
     try:
         done = team.assign(session, draft_id=draft_id, user_id=_target(user, viewer), actor_id=viewer.user_id)
     except RelaisError as e:
-        if e.status_code == 404:
-            raise
+        if e.status_code == 404 and not (isinstance(e.detail, dict) and "user_id" in e.detail):
+            raise  # no such draft: the page's 404; an unknown assignee is said on the page
         return _refused(session, settings, back, t(request, "Not assigned: %(why)s", why=_why(request, e)))
     if done.assignee is None:
         text = t(request, "The conversation is assigned to nobody now.")
