@@ -3,8 +3,11 @@ the message itself, then its pending draft rendered again.
 
 - the sender's name, for Messenger and Instagram DMs (their webhooks carry none), from the
   platform's profile look-up (`Platform.lookup_profile`), with a short timeout;
-- the language of a message too short to tell, from its conversation or its author (app/language.py);
-- the details (an order number...) its author gave in earlier messages of the conversation.
+- the language of a message too short to tell, from its conversation or its author (app/language.py).
+
+The details a returning customer gave earlier (an order number...) need no pass: the intake renders
+their draft in its conversation already (`app.review.conversation.redraft_returning`, one query a
+batch).
 
 Intake stays fast: it only marks what a message needs (`messages.context_due`, a bit per need, in a
 partial index) and drafts with what it has. The pass claims marked messages with a conditional
@@ -23,7 +26,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
 from typing import Any
 
 import httpx
@@ -32,7 +34,6 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from app import audit, db, language, platforms
 from app.config import Settings
-from app.drafts import details
 from app.drafts.service import Drafter
 from app.models import Draft, Message, utcnow
 from app.triage import Triage
@@ -41,11 +42,9 @@ log = logging.getLogger("relais.context")
 
 LANGUAGE = 1  # too short to tell its language
 NAME = 2  # a DM without the sender's name
-DETAILS = 4  # a reply that would ask for what earlier messages may have given
+# 4 was "details given earlier": the intake's redraft_returning does it; old marks are just cleared
 
 PROFILE_CHANNELS = frozenset({"messenger", "instagram"})
-ASKS_DETAILS = frozenset({"complaint", "question"})
-EARLIER = 20  # earlier messages of the author in the conversation read for details
 CACHE_MAX = 10_000
 
 
@@ -60,15 +59,6 @@ def due(message: Any, triage: Triage) -> int:
         and platforms.get(message.platform) is not None
     ):
         needs |= NAME
-    if (
-        message.author_id
-        and message.conversation_id
-        and triage.category in ASKS_DETAILS
-        and not triage.to_sort
-        and not triage.spam
-        and not details.extract(message.text).order_number
-    ):
-        needs |= DETAILS
     return needs
 
 
@@ -169,12 +159,8 @@ class ContextPass:
                 found = language.from_context(session, m)
                 if found is not None and found != m.language:
                     m.language = changes["language"] = found
-            earlier = self._earlier_texts(session, m) if needs & DETAILS else []
-            given = details.gather(earlier) if earlier else details.NONE
-            if given != details.NONE:
-                changes["details"] = [n for n in details.NAMES if getattr(given, n)]
             if changes:
-                self._redraft(session, m, earlier, changes)
+                self._redraft(session, m, changes)
 
     def _stored_name(self, session: Session, m: Message) -> str | None:
         """The sender's name from their latest message that has one (the lasting cache)."""
@@ -214,27 +200,7 @@ class ContextPass:
         self._names[key] = (name, now + self.settings.profile_cache_s)
         return name
 
-    @staticmethod
-    def _earlier_texts(session: Session, m: Message) -> list[str]:
-        """The author's earlier messages in the conversation, newest first."""
-        if m.conversation_id is None or m.author_id is None:
-            return []
-        return list(
-            session.scalars(
-                select(Message.text)
-                .where(
-                    Message.platform == m.platform,
-                    Message.account_id == m.account_id,
-                    Message.conversation_id == m.conversation_id,
-                    Message.author_id == m.author_id,
-                    Message.id < m.id,
-                )
-                .order_by(Message.id.desc())
-                .limit(EARLIER)
-            )
-        )
-
-    def _redraft(self, session: Session, m: Message, earlier: Sequence[str], changes: dict[str, Any]) -> None:
+    def _redraft(self, session: Session, m: Message, changes: dict[str, Any]) -> None:
         """Render the message's draft again if nobody has touched it; its language copy follows."""
         now = utcnow()
         d = session.scalar(select(Draft).where(Draft.message_id == m.id))
