@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from functools import lru_cache
 
 NAMES = ("order_number", "email", "phone", "amount", "date")
@@ -28,10 +28,14 @@ class Details:
 
     def as_variables(self) -> dict[str, str]:
         """The template variables, "" for what the customer did not say."""
-        return {f.name: getattr(self, f.name) for f in fields(self)}
+        return {n: getattr(self, n) for n in NAMES}
 
     def merged(self, other: Details) -> Details:
         """These details, completed with `other`'s where these have none."""
+        if other == NONE:
+            return self
+        if self == NONE:
+            return other
         return replace(self, **{n: getattr(other, n) for n in NAMES if not getattr(self, n)})
 
 

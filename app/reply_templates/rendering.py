@@ -111,10 +111,27 @@ def render(source: str, variables: dict[str, Any], *, cache_key: tuple[int, int]
             tpl = _cache[key] = compile_template(source, french=french)
     else:
         tpl = compile_template(source, french=french)
-    text = tpl.render(**variables)
-    text = _BLANKS.sub(" ", text)
-    text = _BEFORE_NBSP.sub("", _BEFORE_COMMA.sub("", text))
-    return _BLANK_LINES.sub("\n\n", text).strip()
+    return tidy(tpl.render(**variables))
+
+
+# what each tidying rule needs to find, checked first: a search of the text costs far less
+# than running the expression over it, and most replies need none of them (drafting is on the
+# intake path)
+_SPACE_BEFORE = tuple(c + p for c in " \t\u00a0\u202f" for p in ",.")
+
+
+def tidy(text: str) -> str:
+    """Runs of blanks made one, no space before a comma or a full stop (a variable that renders
+    empty leaves "Bonjour ,"), none before a no-break space, at most one blank line."""
+    if "\t" in text or "  " in text:
+        text = _BLANKS.sub(" ", text)
+    if any(s in text for s in _SPACE_BEFORE):
+        text = _BEFORE_COMMA.sub("", text)
+    if "\u00a0" in text:
+        text = _BEFORE_NBSP.sub("", text)
+    if "\n\n\n" in text:
+        text = _BLANK_LINES.sub("\n\n", text)
+    return text.strip()
 
 
 def safe_render(source: str, variables: dict[str, Any], cache_key: tuple[int, int] | None = None) -> str:
