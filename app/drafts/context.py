@@ -24,7 +24,6 @@ included, so that a sender without a name is not looked up for each of their mes
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from typing import Any
 
@@ -36,6 +35,7 @@ from app import audit, db, language, platforms
 from app.config import Settings
 from app.drafts.service import Drafter
 from app.models import Draft, Message, utcnow
+from app.polling import Polling
 from app.triage import Triage
 
 log = logging.getLogger("relais.context")
@@ -62,8 +62,11 @@ def due(message: Any, triage: Triage) -> int:
     return needs
 
 
-class ContextPass:
+class ContextPass(Polling):
     """Claims messages marked at intake, completes them and re-renders their drafts."""
+
+    name = "relais-context"
+    failure = "context pass failed"
 
     def __init__(
         self,
@@ -74,6 +77,7 @@ class ContextPass:
         batch: int = 50,
         client: httpx.Client | None = None,
     ):
+        super().__init__(settings.context_poll_interval_s, log)
         self.settings = settings
         self.factory = factory
         self.drafter = drafter or Drafter(settings)
@@ -85,29 +89,10 @@ class ContextPass:
         )
         # (platform, account, author) -> (name or None, expiry on the monotonic clock)
         self._names: dict[tuple[str, str, str], tuple[str | None, float]] = {}
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    # -- running --------------------------------------------------------------------------------
-    def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="relais-context", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float = 5.0) -> None:
-        self._stop.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.join(timeout)
         self.client.close()
-
-    def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                done = self.run_once()
-            except Exception:  # the database may be down: keep polling, the marks stay
-                log.exception("context pass failed")
-                done = 0
-            if done == 0:
-                self._stop.wait(self.settings.context_poll_interval_s)
 
     def run_once(self) -> int:
         """Complete the messages marked now; returns how many were claimed."""
@@ -129,7 +114,7 @@ class ContextPass:
                 ).all()
             )
         for message_id, needs in marked:
-            if message_id in claimed and not self._stop.is_set():
+            if message_id in claimed and not self.stopping:
                 try:
                     self.complete(message_id, needs)
                 except Exception:  # one message's trouble never stops the others

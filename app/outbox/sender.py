@@ -11,7 +11,6 @@ import logging
 import os
 import signal
 import socket
-import threading
 from typing import Any
 
 import httpx
@@ -23,6 +22,7 @@ from app.config import Settings
 from app.models import OutboxAttempt, utcnow
 from app.outbox import service as outbox
 from app.platforms import sending as clients
+from app.polling import Polling
 
 log = logging.getLogger("relais.outbox")
 
@@ -38,10 +38,16 @@ def _earlier_outcome_unknown(session: Session, item: outbox.Claimed) -> bool:
     return bool(session.scalar(select(earlier)))
 
 
-class Sender:
+class Sender(Polling):
+    """Sends what the outbox holds, `batch` rows a round."""
+
+    name = "relais-sender"
+    failure = "outbox pass failed"
+
     def __init__(
         self, settings: Settings, factory: sessionmaker[Session], *, name: str = "worker", batch: int = 10
     ):
+        super().__init__(settings.outbox_poll_interval_s, log)
         self.settings = settings
         self.factory = factory
         self.worker = f"{socket.gethostname()}:{os.getpid()}:{name}"[:64]
@@ -51,35 +57,10 @@ class Sender:
             follow_redirects=False,
             headers={"User-Agent": "Relais/0.1"},
         )
-        self._stop = threading.Event()
-        self._wake = threading.Event()
-        self._thread: threading.Thread | None = None
-
-    def wake(self) -> None:
-        """Look at the outbox now rather than at the next poll."""
-        self._wake.set()
-
-    def start_thread(self) -> None:
-        self._thread = threading.Thread(target=self.run_forever, name="relais-sender", daemon=True)
-        self._thread.start()
 
     def stop(self, timeout: float = 10.0) -> None:
-        self._stop.set()
-        self._wake.set()
-        if self._thread is not None:
-            self._thread.join(timeout)
+        self.join(timeout)
         self.client.close()
-
-    def run_forever(self) -> None:
-        while not self._stop.is_set():
-            try:
-                done = self.run_once()
-            except Exception:  # the database may be down: keep polling, nothing is lost
-                log.exception("outbox pass failed")
-                done = 0
-            if done == 0:
-                self._wake.wait(self.settings.outbox_poll_interval_s)
-                self._wake.clear()
 
     def run_once(self) -> int:
         """Claim and process what is due now; returns how many rows were handled."""
@@ -88,7 +69,7 @@ class Sender:
                 session, worker=self.worker, lease_s=self.settings.outbox_lease_s, limit=self.batch
             )
         for item in claimed:
-            if self._stop.is_set() and item is not claimed[0]:
+            if self.stopping and item is not claimed[0]:
                 break  # the lease expires and another worker (or the next start) takes it
             self.process(item)
         return len(claimed)
@@ -228,8 +209,7 @@ def run_worker(settings: Settings, *, once: bool = False) -> None:
         context.start_thread()  # names, languages and earlier details of new messages
 
         def stop(*_: Any) -> None:
-            sender._stop.set()
-            sender._wake.set()
+            sender.request_stop()
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
