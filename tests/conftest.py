@@ -25,6 +25,7 @@ from fastapi.testclient import TestClient
 from app import db
 from app.config import Settings
 from app.main import create_app
+from tests.fakes.platforms import FakePlatforms
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "tests" / "fixtures" / "webhooks"
@@ -141,6 +142,19 @@ def make_settings(database_url: str, **overrides: Any) -> Settings:
 @pytest.fixture
 def settings(database_url: str) -> Settings:
     return make_settings(database_url)
+
+
+@pytest.fixture
+def fake() -> Iterator[FakePlatforms]:
+    """The platforms' APIs as one small real server on loopback (tests/fakes/platforms.py)."""
+    with FakePlatforms() as f:
+        yield f
+
+
+def platform_client(database_url: str, fake: FakePlatforms, **overrides: Any) -> Iterator[TestClient]:
+    """The app, sending to the fake platforms, with these settings: for an `app_client` fixture."""
+    with TestClient(create_app(make_settings(database_url, **fake.settings_overrides(), **overrides))) as c:
+        yield c
 
 
 @pytest.fixture

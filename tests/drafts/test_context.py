@@ -16,29 +16,20 @@ from sqlalchemy import select
 
 from app import db
 from app.drafts.context import ContextPass
-from app.main import create_app
 from app.models import Draft, DraftEvent, Message
-from tests.conftest import deliver, make_settings, meta_headers
+from tests.conftest import deliver, meta_headers, platform_client
 from tests.fakes.platforms import FakePlatforms
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as f:
-        yield f
-
-
-@pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(
+    yield from platform_client(
         database_url,
-        **fake.settings_overrides(),
+        fake,
         meta_access_token="page-token-123",
         profile_lookup_timeout_s=0.5,
         account_languages={"meta:2222": "en"},
     )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def dm(client: TestClient, mid: str, text: str, *, psid: str = "24000001", page: str = "1111") -> None:

@@ -15,33 +15,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app import db
-from app.main import create_app
 from app.models import OutboxItem
 from app.outbox import service as outbox
 from app.outbox.sender import Sender
-from tests.conftest import deliver, make_settings, make_user, meta_headers, telegram_headers
+from tests.conftest import deliver, make_user, meta_headers, platform_client, telegram_headers
 from tests.fakes.platforms import FakePlatforms
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as f:
-        yield f
-
-
-@pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(
+    yield from platform_client(
         database_url,
-        **fake.settings_overrides(),
+        fake,
         meta_access_token="page-token-123",
         telegram_bot_token="42:tg-token",
         send_timeout_s=1.0,
         outbox_backoff_base_s=0.05,
         outbox_backoff_max_s=0.2,
     )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 @pytest.fixture

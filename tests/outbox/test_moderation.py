@@ -14,33 +14,24 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app import audit, db
-from app.main import create_app
 from app.models import Draft, Message, OutboxAttempt, OutboxItem, utcnow
 from app.outbox import service as outbox
 from app.outbox.sender import Sender
-from tests.conftest import deliver, make_settings, make_user
+from tests.conftest import deliver, make_user, platform_client
 from tests.fakes.platforms import FakePlatforms
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as f:
-        yield f
-
-
-@pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(
+    yield from platform_client(
         database_url,
-        **fake.settings_overrides(),
+        fake,
         meta_access_token="page-token-123",
         send_timeout_s=0.5,
         outbox_backoff_base_s=0.05,
         outbox_backoff_max_s=0.2,
         outbox_echo_wait_s=30.0,  # an echo wait would show as a stalled test
     )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def sender(client: TestClient) -> Sender:

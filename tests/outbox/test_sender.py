@@ -22,7 +22,7 @@ from app.main import create_app
 from app.models import Channel, Draft, Message, OutboxAttempt, OutboxItem
 from app.outbox import service as outbox
 from app.outbox.sender import Sender
-from tests.conftest import deliver, make_settings, make_user, meta_headers, telegram_headers
+from tests.conftest import deliver, make_settings, make_user, meta_headers, platform_client, telegram_headers
 from tests.fakes.platforms import FakePlatforms
 
 TOKENS = {
@@ -34,23 +34,15 @@ TOKENS = {
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as f:
-        yield f
-
-
-@pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(
+    yield from platform_client(
         database_url,
-        **fake.settings_overrides(),
+        fake,
         **TOKENS,
         send_timeout_s=1.0,
         outbox_backoff_base_s=0.05,
         outbox_echo_wait_s=0.0,
     )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def sender(client: TestClient, name: str = "t") -> Sender:

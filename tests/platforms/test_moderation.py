@@ -15,12 +15,6 @@ from tests.platforms.test_sending import TOKENS, do, graph_error, make_settings,
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as server:
-        yield server
-
-
-@pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with httpx.Client() as c:
         yield c

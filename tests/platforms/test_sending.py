@@ -29,12 +29,6 @@ GENERIC_SECRET = "whsec_" + base64.b64encode(b"outbox-generic-secret-0123456789"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as server:
-        yield server
-
-
-@pytest.fixture
 def client() -> Iterator[httpx.Client]:
     with httpx.Client() as c:
         yield c

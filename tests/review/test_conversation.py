@@ -21,7 +21,7 @@ from app.outbox.sender import Sender
 from app.reply_templates import rendering
 from app.reply_templates.defaults import DEFAULT_TEMPLATES
 from app.review import conversation
-from tests.conftest import deliver, fb_comment, make_settings, make_user, meta_headers
+from tests.conftest import deliver, fb_comment, make_settings, make_user, meta_headers, platform_client
 from tests.fakes.platforms import FakePlatforms
 
 PAGE = "1111"
@@ -29,22 +29,14 @@ PSID = "7001"
 
 
 @pytest.fixture
-def fake() -> Iterator[FakePlatforms]:
-    with FakePlatforms() as f:
-        yield f
-
-
-@pytest.fixture
 def app_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
-    settings = make_settings(
+    yield from platform_client(
         database_url,
-        **fake.settings_overrides(),
+        fake,
         meta_access_token="page-token",
         send_timeout_s=2.0,
         confidence_threshold=0.0,  # every message gets a draft
     )
-    with TestClient(create_app(settings)) as c:
-        yield c
 
 
 def post_meta(client: TestClient, payload: dict[str, Any]) -> None:
