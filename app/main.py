@@ -25,6 +25,7 @@ from app.answers.pages import router as answers_pages
 from app.answers.router import router as answers_router
 from app.config import Settings
 from app.dashboard.pages import router as dashboard_pages
+from app.deps import ReadSessionDep
 from app.drafts.service import Drafter
 from app.drafts.similar import SimilarReplies
 from app.intake import Intake
@@ -32,6 +33,7 @@ from app.intake.process import ProcessIntake
 from app.intake.thread import ThreadIntake
 from app.moderation.pages import router as moderation_pages
 from app.moderation.router import router as moderation_router
+from app.outbox import service as outbox
 from app.outbox.pages import router as outbox_pages
 from app.platforms.types import AdapterContext
 from app.reply_templates.pages import router as reply_template_pages
@@ -191,8 +193,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         response_class=Response,
         responses={200: {"content": {"text/plain": {"schema": {"type": "string"}}}}},
     )
-    def prometheus() -> Response:
-        """Prometheus metrics."""
+    def prometheus(session: ReadSessionDep) -> Response:
+        """Prometheus metrics; the outbox's backlog is counted at each scrape (one indexed count),
+        and keeps its last value while the database is unavailable."""
+        try:
+            metrics.OUTBOX_PENDING.set(outbox.unsettled_count(session))
+        except DBAPIError:
+            log.warning("metrics: the outbox backlog could not be counted (database unavailable)")
         data, content_type = metrics.render()
         return Response(data, media_type=content_type)
 

@@ -550,6 +550,11 @@ def status_counts(session: Session) -> dict[str, int]:
     )
 
 
+def unsettled_count(session: Session) -> int:
+    """How many outbox rows are still to be sent (queued, being sent, retrying, outcome unknown)."""
+    return int(session.scalar(select(func.count()).where(OutboxItem.status.in_(UNSETTLED))) or 0)
+
+
 def channels(session: Session) -> list[Channel]:
     """Every channel, with its traffic and token state."""
     return list(session.scalars(select(Channel).order_by(Channel.platform, Channel.account_id)))

@@ -455,3 +455,21 @@ def test_a_refused_connection_is_a_warning_and_a_retry(
         assert item_of(c, d["id"]).status == "retry"
     [line] = [r.getMessage() for r in caplog.records if r.name == "relais.outbox"]
     assert "not sent: connection failed" in line and "next try in" in line, line
+
+
+def pending_gauge(client: TestClient) -> float:
+    lines = client.get("/metrics").text.splitlines()
+    [line] = [ln for ln in lines if ln.startswith("relais_outbox_pending ")]
+    return float(line.split()[1])
+
+
+def test_metrics_count_the_replies_waiting_to_be_sent(app_client: TestClient) -> None:
+    h = make_user(app_client)
+    assert pending_gauge(app_client) == 0
+    deliver(app_client, "111_m1", "Ma commande n'est pas arrivée")
+    deliver(app_client, "111_m2", "Toujours rien reçu")
+    approve(app_client, h, "111_m1", "Bonjour, nous regardons.")
+    approve(app_client, h, "111_m2", "Bonjour, nous regardons aussi.")
+    assert pending_gauge(app_client) == 2
+    assert sender(app_client).run_once() == 2
+    assert pending_gauge(app_client) == 0
