@@ -24,7 +24,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from io import BytesIO
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from babel import Locale, UnknownLocaleError
 from babel.dates import format_skeleton
@@ -135,7 +135,17 @@ def valid_timezone(name: str) -> bool:
     return True
 
 
-def set_viewer(request: Request, viewer: Any) -> None:
+class Preferences(Protocol):
+    """What a page's viewer chose: a language and a time zone, None for the defaults."""
+
+    @property
+    def language(self) -> str | None: ...
+
+    @property
+    def timezone(self) -> str | None: ...
+
+
+def set_viewer(request: Request, viewer: Preferences) -> None:
     """Remember the logged-in viewer of this request: their language and zone win."""
     request.state.viewer = viewer
     request.state.language = None

@@ -6,6 +6,7 @@ from typing import Annotated, Any, Literal, get_args
 
 from fastapi import APIRouter, Query
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from app.deps import (
     MAX_ROW_INT,
@@ -165,9 +166,9 @@ def moderation_read(m: moderation.Moderated) -> s.ModerationRead:
 
 
 def _detail(
-    session: Any, draft: Draft, similar_replies: SimilarReplies, holder: ModelHolder
+    session: Session, draft: Draft, similar_replies: SimilarReplies, holder: ModelHolder
 ) -> s.DraftDetail:
-    message = session.get(Message, draft.message_id)
+    message = session.get_one(Message, draft.message_id)
     base = draft_read(draft, message)
     similar = similar_replies.find(
         session, text=message.text, language=message.language, exclude_message_id=message.id
