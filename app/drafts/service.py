@@ -51,9 +51,10 @@ DRAFTS_INSERT = BulkInsert(
 )
 
 
-# Drafting claims an answer or a past reply only above these cosines (title/examples, past
-# message); below, the category template. Chosen on data: bench/reply_quality.py.
-ANSWER_THRESHOLD = 0.35
+# Drafting claims an answer or a past reply only above these scores (an answer's meaning and
+# words, `similar.AnswerIndex`; a past message's cosine); below, the category template. Chosen on
+# data: bench/reply_quality.py, docs/experiments/replies.md.
+ANSWER_THRESHOLD = 0.30
 PAST_THRESHOLD = 0.05
 PAST_NEIGHBOURS = 10  # the past replies to the most similar messages, among which the draft is chosen
 TYPICAL = 20  # and the team's most typical replies of the language, as candidates beside them
