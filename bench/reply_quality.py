@@ -36,7 +36,7 @@ from sacrebleu.metrics import CHRF  # noqa: E402
 from app import db  # noqa: E402
 from app.config import Settings  # noqa: E402
 from app.drafts import service as drafts  # noqa: E402
-from app.drafts import similar  # noqa: E402
+from app.drafts import signature, similar  # noqa: E402
 from app.models import Draft, Message, utcnow  # noqa: E402
 from app.reply_templates import rendering  # noqa: E402
 from app.review import service as review  # noqa: E402
@@ -76,7 +76,7 @@ def history_and_sample(
     history: int, count: int, seed: int
 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     rows = load(DATA / "cdiscount_replies_fr.csv")
-    earlier = [r for r in rows if r["when"].year == 2021][-history:]
+    earlier = [r for r in rows if r["when"].year <= 2021][-history:]
     later = [r for r in rows if r["when"].year == 2022]
     return earlier, random.Random(seed).sample(later, count)
 
@@ -159,6 +159,12 @@ def cdiscount(history: int, count: int, seed: int) -> None:
         or rendering.first_name(r["author_first"]).lower() in text.lower()
     )
     print(f"  first name of the customer in the draft: {name_ok / len(sample):.0%}")
+    signed = sum(
+        1
+        for (text, _, _), r in zip(results, sample, strict=True)
+        if signature.signer(text) == signature.signer(r["reply"])
+    )
+    print(f"  signed by who signed the reply really sent: {signed / len(sample):.0%}")
     baselines(drafter, earlier, sample, templates, triages, seed)
     thresholds(drafter, sample, templates, triages)
     engine.dispose()
@@ -193,7 +199,7 @@ def baselines(
     for r in sample:
         hits = drafter.past.nearest(r["text"], "fr", 10)
         first = rendering.first_name(r["author_first"])
-        replies = [drafts._with_name(drafts._masked(p), first) for p, _ in hits] or [rand[0]]
+        replies = [signature.greet(drafts._masked(p), first) for p, _ in hits] or [rand[0]]
         nearest.append(replies[0])
         typical.append(max(replies, key=lambda a: sum(chrf(a, b) for b in replies if b is not a)))
     print("  baselines, same sample (the issue's figures in brackets):")
