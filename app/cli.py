@@ -44,12 +44,19 @@ def _settings() -> Settings:
     return Settings()
 
 
-def _say(message: str, **variables: object) -> str:
-    """`message` in RELAIS_LANGUAGE (French by default), read even when the other settings do not parse."""
+def _language() -> str:
+    """RELAIS_LANGUAGE (French by default), read even when the other settings do not parse."""
     from app import i18n
 
     language = os.environ.get("RELAIS_LANGUAGE", "").strip().lower()
-    return i18n.t(language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE, message, **variables)
+    return language if language in i18n.LANGUAGES else i18n.DEFAULT_LANGUAGE
+
+
+def _say(message: str, **variables: object) -> str:
+    """`message` in RELAIS_LANGUAGE (French by default)."""
+    from app import i18n
+
+    return i18n.t(_language(), message, **variables)
 
 
 def _fail(message: str, code: int = 1) -> NoReturn:
@@ -244,11 +251,12 @@ def answers_import(path: Path) -> None:
     engine, factory = _session()
     try:
         with db.transaction(factory) as session:
-            created, changed = answers.import_rows(
-                session, _settings(), answers.parse(text, fmt=fmt), user_id=None
+            created, changed = answers.import_text(
+                session, _settings(), text, fmt=fmt, user_id=None, language=_language()
             )
     except RelaisError as e:
-        _fail(e.message)
+        rows = e.detail.get("errors") if isinstance(e.detail, dict) else None
+        _fail("\n".join(rows) if rows else e.message)
     finally:
         engine.dispose()
     typer.echo(_say("%(created)s answers added, %(changed)s changed", created=created, changed=changed))

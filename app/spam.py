@@ -10,6 +10,7 @@ complaints by bench/spam_rules.py.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 
 # a link: a URL, a path on a domain, a bare domain under a TLD spammers favour ("promo-gift.co";
 # "Cdiscount.com" alone is the brand's name), or "link in bio"
@@ -231,6 +232,52 @@ _SPAM_DOMAIN = re.compile(rf"\.{_SPAM_TLD}\b")
 _WORDS = re.compile(r"\w+")
 
 
+# What a message shows, each found by one expression over its text; "pushed" (a giveaway, money,
+# a promotion, phishing) is read with the links taken out: "free" in a link's path is no giveaway.
+_SIGNALS: tuple[tuple[str, re.Pattern[str]], ...] = (
+    ("linked", _HAS_LINK),
+    ("contact", _CONTACT_ELSEWHERE),
+    ("crypto", _CRYPTO),
+    ("followers", _FOLLOWERS),
+    ("insulting", _INSULT),
+)
+_PUSHED = (_GIVEAWAY, _MONEY, _PROMOTION, _PHISHING)
+
+
+def _pushed(text: str, found: frozenset[str]) -> bool:
+    bare = _HAS_LINK.sub(" ", text) if "linked" in found else text
+    return any(p.search(bare) for p in _PUSHED)
+
+
+# The verdicts, in order: the first rule whose test holds decides (True: spam or abuse; False: a
+# customer's request); none holding, the message is not spam.
+_RULES: tuple[tuple[str, bool, Callable[[str, frozenset[str]], bool]], ...] = (
+    ("a customer's own words", False, lambda text, found: _CUSTOMER.search(text) is not None),
+    (
+        "a link or a contact elsewhere pushing something",
+        True,
+        lambda text, found: (
+            bool(found & {"linked", "contact"})
+            and (bool(found & {"crypto", "followers"}) or _pushed(text, found))
+        ),
+    ),
+    ("a request", False, lambda text, found: _REQUEST.search(text) is not None),
+    ("crypto gains", True, lambda text, found: "crypto" in found and _GAINS.search(text) is not None),
+    (
+        "followers for sale",
+        True,
+        lambda text, found: (
+            "followers" in found and _SELLING.search(text) is not None and re.search(r"\d", text) is not None
+        ),
+    ),
+    (
+        "an insult about nothing of the brand's",
+        True,
+        lambda text, found: "insulting" in found and len(text.split()) <= 20 and _TOPIC.search(text) is None,
+    ),
+)
+
+
 def is_spam(text: str) -> bool:
     """Whether the message is spam or abuse, which gets no reply text."""
     if not text:
@@ -244,26 +291,10 @@ def is_spam(text: str) -> bool:
         and _SPAM_DOMAIN.search(low) is None
     ):
         return False  # almost every message stops here
-    linked = _HAS_LINK.search(text) is not None
-    contact = _CONTACT_ELSEWHERE.search(text) is not None
-    crypto = _CRYPTO.search(text) is not None
-    followers = _FOLLOWERS.search(text) is not None
-    insulting = _INSULT.search(text) is not None
-    if not (linked or contact or insulting or crypto or followers):
-        return False  # almost every message stops here
-    if _CUSTOMER.search(text):
+    found = frozenset(name for name, pattern in _SIGNALS if pattern.search(text))
+    if not found:
         return False
-    bare = _HAS_LINK.sub(" ", text)  # "free" in a link's path is not a giveaway
-    pushed = (
-        _GIVEAWAY.search(bare) or _MONEY.search(bare) or _PROMOTION.search(bare) or _PHISHING.search(bare)
-    )
-    if (linked or contact) and (pushed or crypto or followers):
-        return True
-    if _REQUEST.search(text):
-        return False
-    if crypto and _GAINS.search(text):
-        return True
-    if followers and _SELLING.search(text) and re.search(r"\d", text):
-        return True
-    # insults that say nothing of the brand, its service or a question: abuse
-    return insulting and len(text.split()) <= 20 and _TOPIC.search(text) is None
+    for _, verdict, holds in _RULES:
+        if holds(text, found):
+            return verdict
+    return False

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from fastapi import APIRouter, Query, Response
+from fastapi import APIRouter, Depends, Header, Query, Request, Response
 
+from app import i18n
 from app.answers import schemas as s
 from app.answers import service
 from app.deps import MAX_ROW_INT, AdminDep, ReadSessionDep, ReviewerDep, RowInt, SessionDep, SettingsDep
-from app.errors import responses
+from app.errors import PayloadTooLarge, responses
 from app.models import Answer
 
 router = APIRouter(prefix="/api/answers", tags=["answers"], responses=responses(401, 503))
@@ -50,6 +51,57 @@ def export_answers(
 def create_answer(body: s.AnswerCreate, session: SessionDep, settings: SettingsDep, user: AdminDep) -> Answer:
     """Add an answer (admin); its body must render in the templates' sandbox."""
     return service.save(session, settings, answer=None, values=body.model_dump(), user_id=user.id)
+
+
+IMPORT_LIMIT = 2 * 1024 * 1024  # a few thousand answers
+
+
+async def import_body(request: Request) -> bytes:
+    """The request body, refused past `IMPORT_LIMIT` (413) before it is all read."""
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > IMPORT_LIMIT:
+            raise PayloadTooLarge(f"an import is at most {IMPORT_LIMIT} bytes")
+    return bytes(body)
+
+
+@router.post(
+    "/import",
+    response_model=s.AnswersImported,
+    responses=responses(403, 409, 413, 422),
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
+                "text/csv": {"schema": {"type": "string"}},
+            },
+        }
+    },
+)
+def import_answers(
+    session: SessionDep,
+    settings: SettingsDep,
+    user: AdminDep,
+    body: Annotated[bytes, Depends(import_body)],
+    content_type: Annotated[str, Header()] = "application/json",
+    accept_language: Annotated[str | None, Header()] = None,
+) -> s.AnswersImported:
+    """Import answers as `relais answers import` does (admin): a JSON list or a CSV body, every row
+    checked first, nothing written unless all pass (422 with every row's reasons, 409 when a row's
+    `version` is stale); the reasons in the Accept-Language's language, English by default."""
+    language = i18n.negotiate(accept_language, default="en") if accept_language else "en"
+    fmt = "csv" if content_type.split(";")[0].strip().lower() in ("text/csv", "application/csv") else "json"
+    try:
+        text = body.decode("utf-8")
+    except UnicodeDecodeError:
+        text = "\ufffd"  # parse refuses it in the caller's language
+        fmt = "json"
+    created, changed = service.import_text(
+        session, settings, text, fmt=fmt, user_id=user.id, language=language
+    )
+    return s.AnswersImported(created=created, changed=changed)
 
 
 @router.get("/{answer_id:int}", response_model=s.AnswerRead, responses=responses(404, 422))

@@ -53,3 +53,10 @@ class AnswerRead(BaseModel):
     enabled: bool
     created_at: dt.datetime
     updated_at: dt.datetime
+
+
+class AnswersImported(BaseModel):
+    """What an import did: answers added, answers changed (the others were already the same)."""
+
+    created: int
+    changed: int

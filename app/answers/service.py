@@ -15,16 +15,18 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from app import audit
+from app import audit, i18n
 from app.config import Settings
 from app.errors import Conflict, Invalid, NotFound
-from app.i18n import N_
+from app.i18n import N_, Reason
 from app.models import CATEGORIES, Answer, Draft, PastReply, ReplyTemplate, utcnow
 from app.reply_templates import service as reply_templates
 
 FIELDS = ("title", "body", "language", "category", "examples", "enabled")
 CSV_COLUMNS = ("title", "body", "language", "category", "examples", "enabled")
 MAX_EXAMPLES = 20
+TITLE_LIMIT = 200
+EXAMPLE_LIMIT = 500
 BOOLEANS = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
 
 
@@ -43,31 +45,40 @@ def get(session: Session, answer_id: int) -> Answer:
     return answer
 
 
-def errors_in(settings: Settings, values: dict[str, Any]) -> list[str]:
+def errors_in(settings: Settings, values: dict[str, Any]) -> list[Reason]:
     """Every reason these fields cannot be saved (empty when they can)."""
     errors = []
     title, body, language = values.get("title"), values.get("body"), values.get("language")
-    if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
-        errors.append("The title needs 1 to 200 characters.")
-    if not isinstance(body, str) or not 1 <= len(body.strip()) <= 5000:
-        errors.append("The body needs 1 to 5000 characters.")
+    if not isinstance(title, str) or not 1 <= len(title.strip()) <= TITLE_LIMIT:
+        errors.append(Reason(N_("The title needs 1 to %(max)s characters."), {"max": TITLE_LIMIT}))
+    if not isinstance(body, str) or not 1 <= len(body.strip()) <= reply_templates.BODY_LIMIT:
+        errors.append(
+            Reason(N_("The body needs 1 to %(max)s characters."), {"max": reply_templates.BODY_LIMIT})
+        )
     else:
         shown = reply_templates.preview(settings, body)
         if not shown["ok"]:
-            errors.append(f"The body does not render: {shown['error']}")
+            errors.append(Reason(N_("The body does not render: %(error)s"), {"error": shown["error"]}))
     if not isinstance(language, str) or not 2 <= len(language) <= 8 or not language.isalpha():
-        errors.append("The language is a code such as fr or en.")
+        errors.append(Reason(N_("The language is a code such as fr or en.")))
     if values.get("category") is not None and values.get("category") not in CATEGORIES:
-        errors.append(f"The category is empty or one of {', '.join(CATEGORIES)}.")
+        errors.append(
+            Reason(N_("The category is empty or one of %(choices)s."), {"choices": ", ".join(CATEGORIES)})
+        )
     examples = values.get("examples")
     if (
         not isinstance(examples, list)
         or len(examples) > MAX_EXAMPLES
-        or not all(isinstance(e, str) and 1 <= len(e.strip()) <= 500 for e in examples)
+        or not all(isinstance(e, str) and 1 <= len(e.strip()) <= EXAMPLE_LIMIT for e in examples)
     ):
-        errors.append(f"The examples are at most {MAX_EXAMPLES} customer messages of 1 to 500 characters.")
+        errors.append(
+            Reason(
+                N_("The examples are at most %(count)s customer messages of 1 to %(max)s characters."),
+                {"count": MAX_EXAMPLES, "max": EXAMPLE_LIMIT},
+            )
+        )
     if not isinstance(values.get("enabled"), bool):
-        errors.append("Enabled is true or false.")
+        errors.append(Reason(N_("Enabled is true or false.")))
     return errors
 
 
@@ -106,12 +117,11 @@ def save(
     merged = _clean(merged)
     errors = errors_in(settings, merged)
     if errors:
-        raise Invalid(" ".join(errors), detail={"errors": errors})
+        english = [str(r) for r in errors]
+        raise Invalid(" ".join(english), detail={"errors": english}, reasons=errors)
     if answer is not None and expected_version is not None and answer.version != expected_version:
-        raise Conflict(
-            "Someone changed this answer meanwhile: reload it, then apply your change again.",
-            detail={"version": answer.version},
-        )
+        stale = Reason(N_("Someone changed this answer meanwhile: reload it, then apply your change again."))
+        raise Conflict(str(stale), detail={"version": answer.version}, reasons=[stale])
     now = utcnow()
     action = "created" if answer is None else "changed"
     if answer is None:
@@ -205,27 +215,37 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     return out.getvalue()
 
 
-def parse(text: str, *, fmt: str) -> list[dict[str, Any]]:
-    """The answers of a JSON (a list of objects) or CSV export; Invalid when it is neither."""
+def _refused(language: str, message: str, **variables: Any) -> Invalid:
+    reason = Reason(message, variables)
+    return Invalid(reason.text(language), reasons=[reason])
+
+
+def parse(text: str, *, fmt: str, language: str = "en") -> list[dict[str, Any]]:
+    """The answers of a JSON (a list of objects) or CSV export; Invalid (in `language`) when it
+    is neither."""
     if fmt == "json":
         try:
             data = json.loads(text)
         except json.JSONDecodeError as e:
-            raise Invalid(f"not JSON: {e}") from e
+            raise _refused(language, N_("not JSON: %(error)s"), error=str(e)) from e
         if not isinstance(data, list) or not all(isinstance(r, dict) for r in data):
-            raise Invalid("the JSON must be a list of answers (objects)")
+            raise _refused(language, N_("the JSON must be a list of answers (objects)"))
         return data
     if fmt != "csv":
-        raise Invalid("the format is json or csv")
+        raise _refused(language, N_("the format is json or csv"))
     reader = csv.DictReader(io.StringIO(text))
     missing = {"title", "body", "language"} - set(reader.fieldnames or [])
     if missing:
-        raise Invalid(f"the CSV lacks the columns {', '.join(sorted(missing))}")
+        raise _refused(
+            language, N_("the CSV lacks the columns %(columns)s"), columns=", ".join(sorted(missing))
+        )
     rows = []
     for r in reader:
         enabled = (r.get("enabled") or "true").strip().lower()
+        version = (r.get("version") or "").strip()
         rows.append(
             {
+                **({"version": int(version) if version.isdigit() else version} if version else {}),
                 "title": r.get("title") or "",
                 "body": r.get("body") or "",
                 "language": r.get("language") or "",
@@ -245,21 +265,44 @@ def parse(text: str, *, fmt: str) -> list[dict[str, Any]]:
 
 
 def import_rows(
-    session: Session, settings: Settings, rows: list[dict[str, Any]], *, user_id: int | None
+    session: Session,
+    settings: Settings,
+    rows: list[dict[str, Any]],
+    *,
+    user_id: int | None,
+    language: str = "en",
 ) -> tuple[int, int]:
     """Create each answer, or change the one of the same title and language: (created, changed).
-    Every row is checked first; one bad row and nothing is written (Invalid naming the rows)."""
-    problems = []
+    Every row is checked first; one bad row and nothing is written: Invalid (422) with every
+    row's reasons, Conflict (409) when a row's `version` is not the stored answer's. The reasons
+    are in `language` (the catalogs), in `detail` as `{"errors": [...], "rows": [{"row", "reasons"}]}`."""
+    problems: list[tuple[int, list[Reason]]] = []
     for number, r in enumerate(rows, 1):
         unknown = set(r) - set(FIELDS) - {"id", "version", "created_at", "updated_at"}
         errors = errors_in(settings, _clean({"category": None, "examples": [], "enabled": True, **r}))
         if unknown:
-            errors.append(f"Unknown fields: {', '.join(sorted(unknown))}.")
+            errors.append(Reason(N_("Unknown fields: %(fields)s."), {"fields": ", ".join(sorted(unknown))}))
+        version = r.get("version")
+        if version is not None and (not isinstance(version, int) or isinstance(version, bool) or version < 1):
+            errors.append(Reason(N_("The version is a whole number from 1, or absent.")))
         if errors:
-            problems.append(f"answer {number}: {' '.join(errors)}")
+            problems.append((number, errors))
     if problems:
-        raise Invalid(" ".join(problems[:10]), detail={"errors": problems})
+        raise Invalid(*_row_problems(problems, language, N_("%(count)s answers refused, nothing imported.")))
     existing = {(a.title, a.language): a for a in list_all(session)}
+    stale = []
+    for number, r in enumerate(rows, 1):
+        current = existing.get((_clean(r)["title"], _clean(r)["language"]))
+        if current is not None and r.get("version") is not None and r["version"] != current.version:
+            reason = Reason(
+                N_("This answer changed meanwhile (version %(version)s now): export again, then import."),
+                {"version": current.version},
+            )
+            stale.append((number, [reason]))
+    if stale:
+        raise Conflict(
+            *_row_problems(stale, language, N_("%(count)s answers changed since exported, nothing imported."))
+        )
     created = changed = 0
     for r in rows:
         values = _clean({k: r[k] for k in FIELDS if k in r})
@@ -272,3 +315,29 @@ def import_rows(
         existing[(saved.title, saved.language)] = saved
         created, changed = (created + 1, changed) if current is None else (created, changed + 1)
     return created, changed
+
+
+def _row_problems(
+    problems: list[tuple[int, list[Reason]]], language: str, summary: str
+) -> tuple[str, dict[str, Any]]:
+    """(message, detail) of a refused import: every row's reasons, in `language`."""
+    texts = [(n, [r.text(language) for r in reasons]) for n, reasons in problems]
+    lines = [
+        i18n.t(language, N_("answer %(row)s: %(reasons)s"), row=n, reasons=" ".join(t)) for n, t in texts
+    ]
+    message = " ".join([i18n.t(language, summary, count=len(texts)), *lines[:10]])
+    return message, {"errors": lines, "rows": [{"row": n, "reasons": t} for n, t in texts]}
+
+
+def import_text(
+    session: Session,
+    settings: Settings,
+    text: str,
+    *,
+    fmt: str,
+    user_id: int | None,
+    language: str = "en",
+) -> tuple[int, int]:
+    """Import a JSON or CSV export (`relais answers import` and `POST /api/answers/import`)."""
+    rows = parse(text, fmt=fmt, language=language)
+    return import_rows(session, settings, rows, user_id=user_id, language=language)

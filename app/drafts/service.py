@@ -6,7 +6,6 @@ insert of the pending drafts. Deciding them is `app.review.service`.
 from __future__ import annotations
 
 import datetime as dt
-import re
 import time
 from collections.abc import Sequence
 from typing import Any, cast
@@ -19,7 +18,7 @@ from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.drafts import similar
+from app.drafts import signature, similar
 from app.intake.bulk import BulkInsert
 from app.models import Draft, ReplyTemplate, priority_of
 from app.reply_templates import rendering as tpl
@@ -51,14 +50,14 @@ DRAFTS_INSERT = BulkInsert(
 )
 
 
-# Drafting claims an answer or a past reply only above these cosines (title/examples, past
-# message); below, the category template. Chosen on data: bench/reply_quality.py.
-ANSWER_THRESHOLD = 0.35
+# Drafting claims an answer or a past reply only above these scores (an answer's meaning and
+# words, `similar.AnswerIndex`; a past message's cosine); below, the category template. Chosen on
+# data: bench/reply_quality.py, docs/experiments/replies.md.
+ANSWER_THRESHOLD = 0.30
 PAST_THRESHOLD = 0.05
 PAST_NEIGHBOURS = 10  # the past replies to the most similar messages, among which the draft is chosen
 TYPICAL = 20  # and the team's most typical replies of the language, as candidates beside them
 TYPICAL_SAMPLE = 2000
-NAME = "\x00"
 
 # (kind, id, score): "answer" and an answer id, "past_reply" and a draft id, "template" and its id
 Source = tuple[str, int, float]
@@ -72,25 +71,7 @@ _REPLY_VECTORS = HashingVectorizer(
 
 def _masked(past: similar.Past) -> str:
     """The past reply with its customer's first name replaced by a marker."""
-    old = tpl.first_name(past.author_name)
-    if not old:
-        return past.reply
-    return re.sub(r"\b" + re.escape(old) + r"\b", NAME, past.reply, flags=re.IGNORECASE)
-
-
-_GREETING = re.compile(r"^(Bonjour|Bonsoir|Salut|Hello|Hi)\s*([,!])", re.IGNORECASE)
-
-
-def _with_name(masked: str, first_name: str) -> str:
-    """The masked reply greeting this customer (no name: "Bonjour Jules, oui" -> "Bonjour, oui";
-    a reply that greeted nobody by name, "Bonjour, ...", greets this customer by theirs)."""
-    if not first_name:
-        return re.sub(r"[ \t]*" + NAME, "", masked).strip()
-    if first_name.isupper() or first_name.islower():
-        first_name = first_name.capitalize()
-    if NAME not in masked:
-        return _GREETING.sub(lambda m: f"{m.group(1)} {first_name}{m.group(2)}", masked, count=1)
-    return masked.replace(NAME, first_name)
+    return signature.mask(past.reply, tpl.first_name(past.author_name))
 
 
 class Drafter:
@@ -107,6 +88,7 @@ class Drafter:
         self.answers = similar.AnswerIndex()
         self._vectors: dict[int, Any] = {}
         self._typical: dict[str, tuple[int, list[similar.Past]]] = {}
+        self._signers: dict[str, tuple[int, str | None]] = {}
 
     def templates(self, session: Session, *, fresh: bool = False) -> list[tpl.TemplateRow]:
         """Enabled templates; cached for `cache_s` so that intake batches do not read them each
@@ -161,6 +143,18 @@ class Drafter:
         self._typical[key] = (size, chosen)
         return chosen
 
+    def signer(self, language: str | None) -> str | None:
+        """Who the team signs with now (`signature.current`), read again when the history has
+        grown by a tenth."""
+        key, size = language or "", self.past.size(language)
+        known = self._signers.get(key)
+        if known is not None and size < known[0] * 1.1 + 10:
+            return known[1]
+        recent = [p.reply for p in self.past.recent(language, signature.RECENT)]
+        found = signature.current(recent, self.settings.agent_signature)
+        self._signers[key] = (size, found)
+        return found
+
     def past_reply(
         self, text: str, *, language: str | None, register: str, first_name: str
     ) -> tuple[str, int, float] | None:
@@ -182,7 +176,12 @@ class Drafter:
         closeness = np.asarray((vectors @ near.T).mean(axis=1)).ravel()
         best = int(np.argmax(closeness))
         chosen = candidates[best]
-        reply = _with_name(masked[best], first_name)
+        reply = signature.adapt(
+            masked[best],
+            first_name=first_name,
+            signer_now=self.signer(language),
+            configured=bool(self.settings.agent_signature.strip()),
+        )
         return reply, chosen.draft_id or chosen.id, hits[0][1]
 
     def suggest(

@@ -29,6 +29,7 @@ from sqlalchemy import func, insert, select
 from sqlalchemy.orm import Session
 
 from app.models import Answer, Draft, Message, PastReply, utcnow
+from classifier import sentence
 
 _WORD = re.compile(r"[a-z0-9]+")
 MAX_QUERY_TERMS = 24  # the rarest terms of a message carry its meaning; common ones add only time
@@ -105,14 +106,25 @@ class TextIndex:
 
     def search(self, text: str, top: int = 10) -> list[tuple[int, float]]:
         """The `top` rows most like `text`, with their cosine (0..1), best first."""
+        rows, scores = self.scores(text)
+        if not len(rows):
+            return []
+        k = min(top, len(rows))
+        best = np.argpartition(-scores, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
+        best = best[np.argsort(-scores[best], kind="stable")]
+        return [(int(rows[i]), min(1.0, float(scores[i]))) for i in best]
+
+    def scores(self, text: str) -> tuple[np.ndarray, np.ndarray]:
+        """(rows sharing a term with `text`, their cosine), in no order."""
         counts = terms(text)
+        nothing = (np.zeros(0, dtype=np.int32), np.zeros(0))
         with self._lock:
             n = self.size
             if not n or not counts:
-                return []
+                return nothing
             known = [(self._vocabulary[t], c) for t, c in counts.items() if t in self._vocabulary]
             if not known:
-                return []
+                return nothing
             weighted = [(tid, (1.0 + math.log(c)) * self._idf(len(self._docs[tid]), n)) for tid, c in known]
             norm = math.sqrt(sum(w * w for _, w in weighted)) or 1.0
             kept: list[tuple[int, float]] = []
@@ -127,11 +139,7 @@ class TextIndex:
                 [np.frombuffer(self._weights[tid], dtype=np.float32) * (w / norm) for tid, w in kept]
             )
         rows, inverse = np.unique(docs, return_inverse=True)
-        scores = np.bincount(inverse, weights=weights)
-        k = min(top, len(rows))
-        best = np.argpartition(-scores, k - 1)[:k] if len(rows) > k else np.arange(len(rows))
-        best = best[np.argsort(-scores[best], kind="stable")]
-        return [(int(rows[i]), min(1.0, float(scores[i]))) for i in best]
+        return rows, np.bincount(inverse, weights=weights)
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,11 +272,20 @@ class AnswerRow:
 
 
 class AnswerIndex:
-    """The enabled answers per language; each is found by its title or any of its examples."""
+    """The enabled answers per language; each is found by its title and examples, by meaning
+    (sentence vectors: the nearest of its points and the centroid of them all) and by words
+    (TF-IDF cosine to the nearest point), the two scores mixed."""
 
-    def __init__(self) -> None:
+    def __init__(self, encoder: sentence.SentenceEncoder | None = None) -> None:
         self._stamp: tuple[Any, ...] | None = None
-        self._indexes: dict[str, tuple[TextIndex, list[AnswerRow]]] = {}
+        self._indexes: dict[str, _Answers] = {}
+        self._encoder = encoder
+
+    @property
+    def encoder(self) -> sentence.SentenceEncoder:
+        if self._encoder is None:
+            self._encoder = sentence.shipped()
+        return self._encoder
 
     def refresh(self, session: Session) -> None:
         """Rebuild when an answer changed (one cheap query otherwise)."""
@@ -296,19 +313,50 @@ class AnswerIndex:
         self._stamp = stamp
 
     def build(self, answers: Iterable[tuple[AnswerRow, list[str]]]) -> None:
-        indexes: dict[str, tuple[TextIndex, list[AnswerRow]]] = {}
+        by_language: dict[str, list[tuple[AnswerRow, list[str]]]] = {}
         for answer, examples in answers:
-            index, owners = indexes.setdefault(answer.language, (TextIndex(), []))
-            for text in [answer.title, *examples]:
-                index.add(text)
-                owners.append(answer)
-        self._indexes = indexes
+            by_language.setdefault(answer.language, []).append((answer, [answer.title, *examples]))
+        self._indexes = {language: _Answers(self.encoder, items) for language, items in by_language.items()}
 
     def best(self, text: str, language: str | None) -> tuple[AnswerRow, float] | None:
-        """The answer whose title or examples look most like `text`, with that cosine."""
+        """The answer whose title and examples are most like `text`, with its score (0..1)."""
         found = self._indexes.get(language or "")
-        if found is None:
+        return found.best(self.encoder, text) if found is not None else None
+
+
+# Meaning against words, and within meaning the centroid of an answer's texts against its nearest
+# one: chosen on banking77's train split (bench/reply_quality.py, docs/experiments/replies.md).
+WORDS_WEIGHT = 0.2
+CENTROID_WEIGHT = 0.7
+
+
+class _Answers:
+    """One language's answers: their texts' sentence vectors, centroids and a TF-IDF index."""
+
+    def __init__(self, encoder: sentence.SentenceEncoder, items: list[tuple[AnswerRow, list[str]]]) -> None:
+        self.rows = [answer for answer, _ in items]
+        texts = [t for _, ts in items for t in ts]
+        self.owners = np.repeat(np.arange(len(items)), [len(ts) for _, ts in items])
+        self.words = TextIndex()
+        for t in texts:
+            self.words.add(t)
+        self.points = encoder.encode(texts)
+        centroids = np.zeros((len(items), self.points.shape[1]), dtype=np.float32)
+        np.add.at(centroids, self.owners, self.points)
+        norms = np.linalg.norm(centroids, axis=1, keepdims=True)
+        norms[norms == 0.0] = 1.0
+        self.centroids = centroids / norms
+        self.starts = np.concatenate([[0], np.cumsum([len(ts) for _, ts in items])[:-1]]).astype(np.int64)
+
+    def best(self, encoder: sentence.SentenceEncoder, text: str) -> tuple[AnswerRow, float] | None:
+        query = encoder.encode([text])[0]
+        nearest = np.maximum.reduceat(self.points @ query, self.starts)
+        meaning = CENTROID_WEIGHT * (self.centroids @ query) + (1.0 - CENTROID_WEIGHT) * nearest
+        words = np.zeros(len(self.rows), dtype=np.float64)
+        rows, found = self.words.scores(text)
+        np.maximum.at(words, self.owners[rows], np.minimum(found, 1.0))
+        scores = (1.0 - WORDS_WEIGHT) * np.maximum(meaning, 0.0) + WORDS_WEIGHT * words
+        best = int(np.argmax(scores))
+        if scores[best] <= 0.0:
             return None
-        index, owners = found
-        hits = index.search(text, 1)
-        return (owners[hits[0][0]], hits[0][1]) if hits else None
+        return self.rows[best], min(1.0, float(scores[best]))

@@ -41,6 +41,8 @@ def create(client: TestClient, headers: dict[str, str], **overrides: Any) -> dic
     [
         ("GET", "/api/answers", None, "reviewer"),
         ("GET", "/api/answers/export", None, "reviewer"),
+        ("POST", "/api/answers/import", [], "admin"),
+        ("POST", "/api/answers/import", [], "admin"),
         ("GET", "/api/answers/1", None, "reviewer"),
         ("POST", "/api/answers", RETURNS, "admin"),
         ("PATCH", "/api/answers/1", {"version": 1, "title": "x"}, "admin"),
@@ -197,3 +199,86 @@ def test_the_cli_imports_and_exports(
     bad.write_text("x")
     r = runner.invoke(cli, ["answers", "import", str(bad)])
     assert r.exit_code == 1 and "error:" in r.output
+
+
+def test_the_api_imports_json_and_csv_as_the_cli_does(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
+    r = client.post("/api/answers/import", json=[RETURNS], headers=api["admin"])
+    assert r.status_code == 200, r.text
+    assert r.json() == {"created": 1, "changed": 0}
+    assert client.post("/api/answers/import", json=[RETURNS], headers=api["admin"]).json() == {
+        "created": 0,
+        "changed": 0,
+    }
+    csv_body = answers.to_csv([{**RETURNS, "body": RETURNS["body"] + " À bientôt."}])
+    r = client.post(
+        "/api/answers/import",
+        content=csv_body.encode("utf-8"),
+        headers={**api["admin"], "Content-Type": "text/csv; charset=utf-8"},
+    )
+    assert r.status_code == 200, r.text
+    assert r.json() == {"created": 0, "changed": 1}
+    (saved,) = _all(client)
+    assert saved.body.endswith("À bientôt.") and saved.version == 2
+
+
+@pytest.mark.parametrize(
+    ("language", "expected"),
+    [
+        (None, "answer 2: Enabled is true or false."),
+        ("fr-FR,fr;q=0.9", "réponse 2\u00a0: Activée vaut true ou false."),
+        ("en", "answer 2: Enabled is true or false."),
+    ],
+)
+def test_an_api_import_with_bad_rows_writes_nothing_and_says_why_for_every_row(
+    client: TestClient, api: dict[str, dict[str, str]], language: str | None, expected: str
+) -> None:
+    rows = [RETURNS, {**RETURNS, "title": "Autre", "enabled": "maybe"}, {**RETURNS, "title": "", "colour": 1}]
+    headers = {**api["admin"], **({"Accept-Language": language} if language else {})}
+    r = client.post("/api/answers/import", json=rows, headers=headers)
+    assert r.status_code == 422, r.text
+    detail = r.json()["error"]["detail"]
+    assert [row["row"] for row in detail["rows"]] == [2, 3]
+    assert detail["errors"][0] == expected
+    assert len(detail["rows"][1]["reasons"]) == 2  # the empty title and the unknown field
+    assert _all(client) == []
+
+
+def test_an_api_import_of_a_stale_version_is_a_conflict_and_writes_nothing(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
+    made = create(client, api["admin"])
+    newer = client.patch(
+        f"/api/answers/{made['id']}", json={"version": 1, "body": "Changed."}, headers=api["admin"]
+    )
+    assert newer.status_code == 200
+    rows = [{**RETURNS, "version": 1, "body": "Mine."}, {**RETURNS, "title": "New one"}]
+    r = client.post("/api/answers/import", json=rows, headers=api["admin"])
+    assert r.status_code == 409, r.text
+    assert r.json()["error"]["detail"]["rows"][0]["row"] == 1
+    assert [a.body for a in _all(client)] == ["Changed."]
+    ok = client.post("/api/answers/import", json=[{**rows[0], "version": 2}], headers=api["admin"])
+    assert ok.status_code == 200 and ok.json() == {"created": 0, "changed": 1}
+
+
+def test_an_api_import_that_is_not_json_or_too_large_is_refused(
+    client: TestClient, api: dict[str, dict[str, str]]
+) -> None:
+    r = client.post(
+        "/api/answers/import",
+        content=b"not json",
+        headers={**api["admin"], "Content-Type": "application/json"},
+    )
+    assert r.status_code == 422 and "not JSON" in r.json()["error"]["message"]
+    r = client.post(
+        "/api/answers/import",
+        content=b"title,body\nx,y\n",
+        headers={**api["admin"], "Content-Type": "text/csv", "Accept-Language": "fr"},
+    )
+    assert r.status_code == 422 and "colonnes language" in r.json()["error"]["message"]
+    big = b"[" + b" " * (2 * 1024 * 1024) + b"]"
+    r = client.post(
+        "/api/answers/import", content=big, headers={**api["admin"], "Content-Type": "application/json"}
+    )
+    assert r.status_code == 413

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.drafts import service as drafts
-from app.drafts.similar import TextIndex
+from app.drafts.similar import AnswerIndex, AnswerRow, TextIndex
 from app.models import Draft, Message
 from tests.conftest import deliver, make_user
 from tests.web.conftest import db, login
@@ -145,3 +145,20 @@ def test_the_index_finds_the_nearest_text_and_scores_in_0_1() -> None:
 
 def test_thresholds_are_in_0_1() -> None:
     assert 0 < drafts.ANSWER_THRESHOLD < 1 and 0 < drafts.PAST_THRESHOLD < 1
+
+
+def test_an_answer_is_found_by_meaning_and_nothing_is_claimed_far_from_every_answer() -> None:
+    index = AnswerIndex()
+    card = AnswerRow(1, 1, "Card not arrived", "It takes up to 7 days.", "en", None)
+    password = AnswerRow(2, 1, "Change your password", "Open Settings, then Security.", "en", None)
+    index.build(
+        [
+            (card, ["Where is my new card?", "My card has not come in the post"]),
+            (password, ["How do I reset my password?", "I forgot my password"]),
+        ]
+    )
+    found = index.best("I am still waiting for the card you sent me", "en")
+    assert found is not None and found[0] == card
+    far = index.best("what is the weather like in Lisbon tomorrow", "en")
+    assert far is None or far[1] < drafts.ANSWER_THRESHOLD
+    assert index.best("Where is my new card?", "fr") is None

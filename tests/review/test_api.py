@@ -45,6 +45,7 @@ ROUTES = [
     ("POST", "/api/templates/preview", {"body": "Bonjour {{ first_name }}"}, "admin"),
     ("GET", "/api/answers", None, "reviewer"),
     ("GET", "/api/answers/export", None, "reviewer"),
+    ("POST", "/api/answers/import", [], "admin"),
     ("GET", "/api/answers/1", None, "reviewer"),
     (
         "POST",

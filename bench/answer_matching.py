@@ -1,0 +1,170 @@
+"""The variants of knowledge-base matching tried for issue 18, on banking77 (docs/experiments/replies.md).
+
+    .venv/bin/python bench/answer_matching.py              # the train split (where choices were made)
+    .venv/bin/python bench/answer_matching.py --split test
+
+Each line is the top-1 accuracy of the answer with the best score (no threshold) for the team's
+knowledge base (`bench/data/banking77_answers.json`) over the split's queries
+(`../shared/data/banking77.csv`). The statistics never see a banking77 row: the background is
+`classifier.sentence.background_texts` (shipped `data/` without banking77), the within-intent
+variant uses clinc150's intents (shipped, `data/clinc150.csv`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import math
+import sys
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.preprocessing import normalize
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from app.drafts import similar  # noqa: E402
+from classifier import sentence  # noqa: E402
+from classifier.embedding import TOKEN  # noqa: E402
+from classifier.text import normalize_batch  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DATA = ROOT.parent / "shared" / "data"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--split", default="train", choices=["train", "test"])
+    args = parser.parse_args()
+    kb = json.loads((ROOT / "bench" / "data" / "banking77_answers.json").read_text(encoding="utf-8"))
+    with (DATA / "banking77.csv").open(encoding="utf-8") as f:
+        queries = [r for r in csv.DictReader(f) if r["split"] == args.split]
+    intents = [a["intent"] for a in kb]
+    gold = np.asarray([intents.index(r["label_orig"]) for r in queries])
+    points = [t for a in kb for t in [a["title"], *a["examples"]]]
+    owners = np.repeat(np.arange(len(kb)), [1 + len(a["examples"]) for a in kb])
+    texts = [r["text"] for r in queries]
+    background = sentence.background_texts(ROOT / "data")
+    sums = sentence.TokenSums()
+
+    def per_answer(scores: np.ndarray) -> np.ndarray:
+        out = np.full((scores.shape[0], len(kb)), -1.0)
+        np.maximum.at(out.T, owners, scores.T)
+        return out
+
+    def accuracy(scores: np.ndarray) -> float:
+        return float((scores.argmax(axis=1) == gold).mean())
+
+    words_index = similar.TextIndex()
+    for t in points:
+        words_index.add(t)
+    words = np.zeros((len(texts), len(kb)))
+    for k, q in enumerate(texts):
+        rows, found = words_index.scores(q)
+        np.maximum.at(words[k], owners[rows], np.minimum(found, 1.0))
+    print(f"words only (TF-IDF, nearest title or example; the matcher before): {accuracy(words):.3f}")
+
+    def whitened(embed: Callable[[list[str]], np.ndarray], floor: float) -> tuple[np.ndarray, np.ndarray]:
+        raw = embed(background).astype(np.float64)
+        mean = raw.mean(axis=0)
+        variances, axes = np.linalg.eigh(np.cov((raw - mean).T))
+        w = axes / np.sqrt(np.maximum(variances, 0.0) + floor * variances.max())
+        return normalize((embed(points) - mean) @ w), normalize((embed(texts) - mean) @ w)
+
+    def mixes(p: np.ndarray, q: np.ndarray, label: str) -> None:
+        cos = q @ p.T
+        nearest = per_answer(cos)
+        centroids = np.zeros((len(kb), p.shape[1]))
+        np.add.at(centroids, owners, p)
+        centre = q @ normalize(centroids).T
+        cells = []
+        for wc in (0.0, 0.5, 0.7, 1.0):
+            for ww in (0.0, 0.2, 0.3):
+                meaning = wc * centre + (1 - wc) * nearest
+                cells.append(
+                    f"c{wc:.1f}/w{ww:.1f} {accuracy((1 - ww) * np.maximum(meaning, 0) + ww * words):.3f}"
+                )
+        print(f"{label}: " + ", ".join(cells))
+
+    raw_p, raw_q = sums(points), sums(texts)
+    mixes(raw_p, raw_q, "token sum, not centred (c: centroid weight, w: words weight)")
+    for floor in (1.0, 0.05, 0.02, 0.005, 0.0):
+        p, q = whitened(sums, floor)
+        mixes(p, q, f"centred, whitened, variance floor {floor}")
+
+    # IDF over the background on top of the vectors' own frequency weights
+    df: dict[str, int] = {}
+    for t in normalize_batch(background):
+        for token in set(TOKEN.findall(t)):
+            df[token] = df.get(token, 0) + 1
+
+    def idf_sums(batch: list[str]) -> np.ndarray:
+        out = np.zeros((len(batch), sums.codes.shape[1]), dtype=np.float32)
+        for row, t in enumerate(normalize_batch(batch)):
+            for token in TOKEN.findall(t):
+                i = sums.index.get(token)
+                if i is not None:
+                    out[row] += (
+                        sums.codes[i] * sums.scales * math.log((len(background) + 1) / (df.get(token, 0) + 1))
+                    )
+        return normalize(out)
+
+    p, q = whitened(idf_sums, 0.02)
+    mixes(p, q, "IDF-weighted tokens, floor 0.02")
+
+    # within-intent whitening learnt on clinc150's intents (an LDA-like metric)
+    with (ROOT / "data" / "clinc150.csv").open(encoding="utf-8") as f:
+        clinc = [r for r in csv.DictReader(f) if r["label_orig"] != "oos"]
+    x = sums([r["text"] for r in clinc]).astype(np.float64)
+    _, labels = np.unique([r["label_orig"] for r in clinc], return_inverse=True)
+    mean = x.mean(axis=0)
+    centred = x - mean
+    means = np.zeros((labels.max() + 1, x.shape[1]))
+    np.add.at(means, labels, centred)
+    means /= np.bincount(labels)[:, None]
+    within = (centred - means[labels]).T @ (centred - means[labels]) / len(x)
+    for shrink in (0.05, 0.3):
+        s = (1 - shrink) * within + shrink * np.trace(within) / within.shape[0] * np.eye(within.shape[0])
+        e, u = np.linalg.eigh(s)
+        w = u / np.sqrt(e)
+        mixes(
+            normalize((raw_p - mean) @ w),
+            normalize((raw_q - mean) @ w),
+            f"within-intent (clinc150) whitening, shrink {shrink}",
+        )
+
+    # the answer's body as one more point; character n-grams beside the words
+    pb, qb = whitened(sums, 0.02)
+    raw = sums(background).astype(np.float64)
+    m = raw.mean(axis=0)
+    variances, axes = np.linalg.eigh(np.cov((raw - m).T))
+    w = axes / np.sqrt(variances + 0.02 * variances.max())
+    body = normalize((sums([a["body"] for a in kb]) - m) @ w)
+    nearest = per_answer(qb @ pb.T)
+    centroids = np.zeros((len(kb), pb.shape[1]))
+    np.add.at(centroids, owners, pb)
+    meaning = 0.7 * (qb @ normalize(centroids).T) + 0.3 * nearest
+    for wb in (0.1, 0.2):
+        mixed = (1 - wb) * meaning + wb * (qb @ body.T)
+        print(f"body as a point, weight {wb}: {accuracy(0.7 * np.maximum(mixed, 0) + 0.3 * words):.3f}")
+    for ngrams in ((2, 4), (3, 5)):
+        chars = TfidfVectorizer(analyzer="char_wb", ngram_range=ngrams, sublinear_tf=True, min_df=2)
+        chars.fit(normalize_batch(background + points))
+        c = per_answer(
+            (chars.transform(normalize_batch(texts)) @ chars.transform(normalize_batch(points)).T).toarray()
+        )
+        print(
+            f"character {ngrams} n-grams: alone {accuracy(c):.3f}; "
+            f"with meaning 0.7 and words 0.15 + chars 0.15 "
+            f"{accuracy(0.7 * np.maximum(meaning, 0) + 0.15 * words + 0.15 * c):.3f}; "
+            f"words 0.3 + chars 0.1 {accuracy(0.6 * np.maximum(meaning, 0) + 0.3 * words + 0.1 * c):.3f}"
+        )
+
+
+if __name__ == "__main__":
+    main()
