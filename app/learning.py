@@ -26,10 +26,9 @@ current model's right answers are there in the proportion they arrive, next to i
 the corrections alone are by construction (on them the current model scores near zero and almost any
 new model looks better). A message left as shown is taken to be right: where the new model changes
 it, that counts against the new model, so the judgement leans towards keeping the current one.
-Messages left *to sort* have no category to judge by. `classifier.promotion` holds out a part of
-these rows stratified by class (the fixed hash fifth, topped up so that a rare class is there too;
-nothing of their text is trained on) and decides, with the received messages' text as a check
-that the new version does not stop predicting a class the reviewers' labels hold.
+Messages left *to sort* have no category to judge by. `classifier.promotion` holds out the fixed
+hash fifth of these rows (never trained on) and decides, with the received messages' text as a
+check that the new version does not stop predicting a class the reviewers' labels hold.
 
 A **rejected** draft, or one approved after a heavy edit, of a message nobody corrected is
 *suspect*: the reviewer did not want the reply written for that category, which may mean the

@@ -4,10 +4,9 @@ Corrections are by construction the current model's mistakes: measured on held-o
 alone, the current model scores near zero and almost any new model passes. So the domain is judged
 on rows that represent it, as the app exports them (`app.learning`): every message of the reviewed
 stretch of the traffic, in arrival order, with the category a reviewer gave (a correction), approved
-or left as it was shown (confirmed or left as sorted), one vote each. Of those, a held-out part
-stratified by class (`classifier.train.split_judged`: the fixed hash fifth, topped up so that each
-class has a fifth of its rows there) is never trained on; both models predict it, and the new one
-is promoted only when
+or left as it was shown (confirmed or left as sorted), one vote each. Of those, the fixed hash fifth
+that training holds out (`classifier.train.split_judged`, the same split as the corrections) is
+never trained on; both models predict it, and the new one is promoted only when
 
 - the shipped held-out rules pass (`classifier.evaluate.should_promote`: macro-F1 -0.005, each class
   -0.02, held-out corrections' accuracy -0.05), and

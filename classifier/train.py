@@ -2,10 +2,9 @@
 
 Reviewers' corrections (`extra`) are split like every source, by a hash of their text: about 20 %
 are never trained on and form a second held-out set. The reviewed traffic (`judged`: every message
-of the stretch the reviewers worked, with its final category) is split by the same hash, stratified
-by class (`held_out_keys`: a domain's rare class is in its held-out part too); that part judges the
-domain before a promotion (`classifier.promotion`), and no correction or confirmation of its text
-is trained on.
+of the stretch the reviewers worked, with its final category) is split by the same hash
+(`held_out_keys`); that part judges the domain before a promotion (`classifier.promotion`), and no
+correction or confirmation of its text is trained on.
 """
 
 from __future__ import annotations
@@ -80,6 +79,8 @@ COMPLAINT_BIAS = 0.7
 
 Extra = tuple[str, str, float]
 Judged = tuple[str, str]
+# Whether the reviewed traffic's held-out part is topped up per class (`held_out_keys`): off.
+JUDGED_TOP_UP = False
 
 
 def apply_decision_rule(clf: Any, *, temperature: float, complaint_bias: float) -> None:
@@ -112,14 +113,16 @@ def split_extra(extra: Sequence[Extra], *, held: Set[str] = frozenset()) -> tupl
     return train, test
 
 
-def held_out_keys(judged: Sequence[Judged]) -> set[str]:
-    """The split keys of the reviewed traffic's held-out part: the fixed hash fifth, topped up in
-    each class to a fifth of that class's distinct texts (at least one) with its lowest-hash texts.
+def held_out_keys(judged: Sequence[Judged], *, top_up: bool = JUDGED_TOP_UP) -> set[str]:
+    """The split keys of the reviewed traffic's held-out part: the fixed hash fifth; with `top_up`,
+    topped up in each class to a fifth of that class's distinct texts (at least one) with its
+    lowest-hash texts.
 
     The plain hash fifth of a few hundred messages can miss a class the domain has a dozen of (the
     retailer's suggestions): a model that forgets that class then loses nothing on the rows that
-    judge it. Topping up by the lowest hash keeps the part nearly fixed as traffic grows: a hash
-    fifth row is held out in every training, the others only while their class needs them.
+    judge it. But the top-up moves as a class grows, so a row the current version was trained on
+    can be among the rows that judge it against the next one; measured, that kept worse versions
+    (docs/experiments/learning.md), so it is off (`JUDGED_TOP_UP`).
     """
     by_class: dict[str, dict[str, float]] = {}
     for text, label in judged:
@@ -127,17 +130,17 @@ def held_out_keys(judged: Sequence[Judged]) -> set[str]:
         by_class.setdefault(label, {})[split_key(row.source, row.text)] = hash_fraction(row)
     held: set[str] = set()
     for keys in by_class.values():
-        ranked = sorted(keys, key=lambda k: (keys[k], k))
-        need = max(1, math.ceil(TEST_FRACTION * len(ranked)))
-        held.update(k for k in ranked if keys[k] < TEST_FRACTION)
-        held.update(ranked[:need])
+        held.update(k for k, fraction in keys.items() if fraction < TEST_FRACTION)
+        if top_up:
+            ranked = sorted(keys, key=lambda k: (keys[k], k))
+            held.update(ranked[: max(1, math.ceil(TEST_FRACTION * len(ranked)))])
     return held
 
 
-def split_judged(judged: Sequence[Judged]) -> list[Row]:
+def split_judged(judged: Sequence[Judged], *, top_up: bool = JUDGED_TOP_UP) -> list[Row]:
     """The held-out rows of the reviewed traffic (`held_out_keys`); `train_model` trains on no
     correction or confirmation of their text."""
-    held = held_out_keys(judged)
+    held = held_out_keys(judged, top_up=top_up)
     rows = [correction_row(text, label) for text, label in judged]
     return [row for row in rows if split_key(row.source, row.text) in held]
 

@@ -52,24 +52,26 @@ def _judge(new: TriageModel, current: TriageModel, domain: list[Row], **kwargs: 
     )
 
 
-def test_the_held_out_part_holds_every_class_even_a_rare_one() -> None:
+def test_the_topped_up_held_out_part_holds_every_class_even_a_rare_one() -> None:
     judged = [(f"avis numéro {i} sur la livraison", "complaint") for i in range(300)]
     judged += [(f"idée numéro {i} pour le site", "suggestion") for i in range(12)]
-    held = split_judged(judged)
+    held = split_judged(judged, top_up=True)
     counts = Counter(r.label for r in held)
     # At least a fifth of each class, the rare one included; the big one stays near its hash fifth.
     assert counts["suggestion"] >= 3 and 0.17 * 300 < counts["complaint"] < 0.3 * 300
     # Every row of the plain hash fifth stays held out: the part only grows with the top-up.
-    keys = held_out_keys(judged)
+    keys = held_out_keys(judged, top_up=True)
     train, test = split_extra([(t, label, 50.0) for t, label in judged], held=keys)
     assert {r.text for r in test} == {r.text for r in held}
     assert not {t for t, _, _ in train} & {r.text for r in held}
     plain = split_extra([(t, label, 50.0) for t, label in judged])[1]
     assert {r.text for r in plain} <= {r.text for r in held}
     # Fixed: the same part whatever the order.
-    assert held_out_keys(judged[::-1]) == keys
+    assert held_out_keys(judged[::-1], top_up=True) == keys
     # A class seen once is held out (nothing of it is trained on before a second one arrives).
-    assert held_out_keys([("une seule idée", "suggestion")]) == held_out_keys([("une seule idée", "other")])
+    assert held_out_keys([("une seule idée", "suggestion")], top_up=True) == {"corrections:une seule idée"}
+    # Off by default (the shipped rule): the plain hash fifth.
+    assert {r.text for r in split_judged(judged)} == {r.text for r in plain}
 
 
 def test_dropped_classes_compare_with_the_current_model_and_the_labels() -> None:
