@@ -15,7 +15,8 @@ training rows. Two kinds of decisions teach the model:
 The app also hands over the text of the **received messages** (the latest `RECEIVED_LIMIT`,
 corrected or not, never with a label or a category): they are what the reviewers' traffic looks
 like, and the domain gate (`classifier.adapt`) learns that from all of them rather than from the
-few corrected ones; they are never training rows of the classifier.
+few corrected ones; the promotion gate compares how often each model predicts each class on them;
+they are never training rows of the classifier.
 
 The domain the reviewers work on is **judged** on the reviewed stretch of the traffic
 (`Feedback.judged`): every sorted message from the first to the last one a reviewer decided
@@ -26,7 +27,8 @@ the corrections alone are by construction (on them the current model scores near
 new model looks better). A message left as shown is taken to be right: where the new model changes
 it, that counts against the new model, so the judgement leans towards keeping the current one.
 Messages left *to sort* have no category to judge by. `classifier.promotion` holds out the fixed
-hash fifth of these rows (never trained on) and decides.
+hash fifth of these rows (never trained on) and decides, with the received messages' text as a
+check that the new version does not stop predicting a class the reviewers' labels hold.
 
 A **rejected** draft, or one approved after a heavy edit, of a message nobody corrected is
 *suspect*: the reviewer did not want the reply written for that category, which may mean the

@@ -13,7 +13,7 @@ from classifier.artifacts import current_version, load_current, load_version, sa
 from classifier.data import load_labelled_csv, load_training_rows, split_rows
 from classifier.evaluate import evaluation_report, format_report
 from classifier.promotion import Verdict, judge
-from classifier.train import Extra, Judged, split_extra, split_judged, train_model
+from classifier.train import Extra, Judged, held_out_keys, split_extra, split_judged, train_model
 
 
 class NoModel(SystemExit):
@@ -68,8 +68,9 @@ def train_command(
     """Train on `data_dir`, save a new version, promote it if not worse than CURRENT (or `force`).
 
     CURRENT is measured on the same held-out rows, held-out corrections and held-out rows of the
-    reviewed traffic (`judged`) as the new version; `classifier.promotion.judge` decides, and the
-    version's metadata records the verdict ("promotion"). `received` (texts of received messages, no
+    reviewed traffic (`judged`) as the new version, and both predict the `received` messages;
+    `classifier.promotion.judge` decides, and the version's metadata records the verdict
+    ("promotion"). `received` (texts of received messages, no
     labels) and `provenance` (recorded as "feedback") are passed to `train_model`.
     Returns (version, promoted, report text including the promotion reason).
     """
@@ -99,7 +100,7 @@ def train_command(
         verdict = Verdict(True, "no current model", {})
     else:
         _, test = split_rows(rows)
-        _, held_corrections = split_extra(extra or ())
+        _, held_corrections = split_extra(extra or (), held=held_out_keys(judged))
         current_model = load_version(models_dir, current)
         current_report = evaluation_report(current_model, test)
         if held_corrections:
@@ -111,6 +112,8 @@ def train_command(
             current_report=current_report,
             shipped=test,
             domain=split_judged(judged),
+            received=received,
+            reviewed=[label for _, label in judged],
             from_reviewers=bool(extra or judged),
         )
     ok, reason = verdict.ok, verdict.reason

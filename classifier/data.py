@@ -56,10 +56,15 @@ def split_key(source: str, text: str) -> str:
     return f"{source}:{' '.join(text.casefold().split())}"
 
 
+def hash_fraction(row: Row) -> float:
+    """Where the row's split key falls in [0, 1): fixed, the same in every training."""
+    digest = hashlib.sha1(split_key(row.source, row.text).encode("utf-8")).hexdigest()
+    return int(digest[:8], 16) / 0x1_0000_0000
+
+
 def is_test(row: Row) -> bool:
     """True for the fixed held-out ~20 % of rows."""
-    digest = hashlib.sha1(split_key(row.source, row.text).encode("utf-8")).hexdigest()
-    return int(digest[:8], 16) / 0x1_0000_0000 < TEST_FRACTION
+    return hash_fraction(row) < TEST_FRACTION
 
 
 def split_rows(rows: Iterable[Row]) -> tuple[list[Row], list[Row]]:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 
-from classifier.features import CUE_PATTERNS, WORD_TOKEN
+from classifier.features import ALL_CUE_PATTERNS, WORD_TOKEN
 from classifier.text import normalize_text
 
 # A shown phrase is at most this many words: a cue matching a whole sentence explains nothing.
@@ -98,7 +98,7 @@ FUNCTION_WORDS = frozenset(
         "your",
     ]
 )
-_COMPILED = {name: re.compile(pattern, re.MULTILINE) for name, pattern in CUE_PATTERNS.items()}
+_COMPILED = {name: re.compile(pattern, re.MULTILINE) for name, pattern in ALL_CUE_PATTERNS.items()}
 _NON_WORD = re.compile(r"[^\w?!]+")
 
 Span = tuple[int, int]  # token indices, end excluded

@@ -14,6 +14,9 @@ imperative opening a sentence or clause, a failure ("still not", "keeps crashing
 plus", "remboursement"), negation and praise. They are deliberately few columns: the hashed
 n-grams carry the vocabulary; the cues help on sources and domains never trained on. Each
 pattern runs once over the whole batch joined by newlines, so the cost is in the regex engine.
+`CueFeatures(cue_set=1)` is that set, unchanged; `cue_set=2` adds French complaint and question
+cues of real social traffic (`CUE_LEXICONS_2`, shouting marked by the normaliser); which one a
+model uses is its `cue_set` hyperparameter (`classifier.pipeline`).
 """
 
 from __future__ import annotations
@@ -26,6 +29,8 @@ from functools import lru_cache
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
+
+from classifier.text import SHOUT_MARK
 
 _MASK32 = 0xFFFFFFFF
 _PRIME = 0x01000193  # FNV-1 32-bit prime
@@ -461,34 +466,206 @@ CUE_PATTERNS: dict[str, str] = {
     "greeting_only": r"^(?:hi|hello|hey|bonjour|salut|bonsoir|coucou|yo|ok|okay|oui|non|yes|no)\W*$",
     "exclamation": r"!",
 }
-_COMPILED = {name: re.compile(pattern, re.MULTILINE) for name, pattern in CUE_PATTERNS.items()}
-_CUE_COLUMN = {name: index for index, name in enumerate(CUE_PATTERNS)}
-# All lexicons in one trie: one scan of the batch instead of one per lexicon. A match is then
-# attributed to every lexicon whose own pattern finds something inside it ("not working" is both
-# a problem and a negation).
-_ALL_LEXICONS = re.compile(trie_regex(p for phrases in CUE_LEXICONS.values() for p in phrases), re.MULTILINE)
-_SEPARATE = [name for name in CUE_PATTERNS if name not in CUE_LEXICONS]
-_SEPARATE_COMPILED = [(_CUE_COLUMN[name], _COMPILED[name]) for name in _SEPARATE]
+# The second cue set (`CueFeatures(cue_set=2)`): the first one plus what real French social
+# traffic to a brand uses to complain or ask without the words above: anger and insults at the
+# brand, waiting ("toujours pas", "depuis 0 jours"), nobody answering, distress, a service cut,
+# money taken or owed, shouting (`classifier.text.SHOUT_MARK`, added by the normaliser), "!!" and
+# angry emoji; and French questions without a question mark. Chosen from how such messages are
+# written (the team's guideline, data/README.md), never from a development set's rows.
+CUE_LEXICONS_2: dict[str, tuple[str, ...]] = {
+    "anger_fr": _phrases(
+        "honte|honteux|honteuse|scandaleux|scandaleuse|inadmissible|inacceptable|intolerable",
+        "arnaque*|escroc*|voleur*|voleuse*|menteur*|incompetent*|minable*|pitoyable|lamentable",
+        "bande de",
+        "les pires",
+        "vous etes nuls|nul|pires|incapables",
+        "vous etes une honte",
+        "vous etes des voleurs|escrocs|clowns|guignols",
+        "foutage de gueule",
+        "vous vous foutez|moquez",
+        "se fout|foutent|moque|moquent de",
+        "ras le bol",
+        "ras-le-bol",
+        "j'en ai marre",
+        "marre",
+        "c'est une blague",
+        "c'est pas normal",
+        "pas normal",
+        "n'importe quoi",
+        "abuse|abusez",
+        "degoute*|degueulasse|ecoeure*|furax|enerve*|excede*",
+        "merde|putain|bordel|wtf",
+        "plus jamais",
+        "a fuir",
+        "fuyez",
+    ),
+    "waiting_fr": _phrases(
+        "toujours pas|rien|aucun|aucune|bloque|bloquee",
+        "toujours en attente",
+        "depuis 0|des|plusieurs|trop|hier|lundi|mardi|mercredi|jeudi|vendredi|samedi|dimanche",
+        "depuis plus de",
+        "ca|cela fait 0|des|plusieurs|plus",
+        "0 jours|semaines|mois|heures|appels|relances",
+        "j'attends|attendons|attend",
+        "on attend",
+        "j'attend",
+        "je relance",
+        "relance*",
+        "encore une fois",
+        "plusieurs fois",
+        "personne ne repond|rappelle|bouge",
+        "aucune reponse|nouvelle|nouvelles|solution",
+        "pas de reponse|nouvelles|solution|retour",
+        "sans reponse|nouvelles|solution",
+        "injoignable*",
+        "impossible de joindre|parler|contacter",
+        "impossible d'avoir|d'obtenir",
+        "impossible de vous joindre|contacter",
+        "on me balade",
+        "on se renvoie",
+    ),
+    "distress_fr": _phrases(
+        "aidez-moi|aidez-nous",
+        "aidez moi|nous",
+        "au secours",
+        "a l'aide",
+        "help",
+        "je suis desespere|desesperee",
+        "je suis a bout",
+        "je n'en peux plus",
+        "j'en peux plus",
+        "je ne sais plus quoi faire",
+        "urgent|urgence",
+    ),
+    "outage_fr": _phrases(
+        "ca saute|sautent",
+        "ca a saute",
+        "saute|sauter|disjoncte*",
+        "coupure*|coupe|coupee|coupes|coupees",
+        "plus de courant|lumiere|chauffage|electricite|gaz|eau|internet|connexion|reseau",
+        "sans courant|lumiere|chauffage|electricite|gaz|eau|internet|connexion|reseau",
+        "en panne",
+        "ne marche|fonctionne toujours pas",
+        "hs",
+    ),
+    "money_fr": _phrases(
+        "rembours*",
+        "prelev*",
+        "debit*",
+        "factur*",
+        "trop paye|percu|facture",
+        "mon argent",
+        "deux fois",
+        "double prelevement|facturation|paiement",
+        "jamais recu|recue",
+        "pas recu|recue",
+        "colis perdu",
+    ),
+    "question_fr": _phrases(
+        "est-ce que|qu'il|qu'on",
+        "est ce que",
+        "qu'est-ce que",
+        "qu'est ce que",
+        "comment faire|fait-on|puis-je|dois-je|proceder",
+        "comment je|on fais|fait|peux|dois",
+        "comment ca marche",
+        "savoir si|comment|quand|pourquoi|combien|ou|quel|quelle|quels|quelles",
+        "quand est-ce",
+        "c'est quand",
+        "a partir de quand",
+        "a quelle heure|date",
+        "possible de|d'",
+        "c'est possible",
+        "moyen de|d'",
+        "il y a moyen",
+        "vous savez|sauriez",
+        "pouvez-vous|pourriez-vous",
+        "pouvez|pourriez vous",
+        "vous pouvez|pourriez me|m'",
+        "je peux|pourrais|dois",
+        "on peut",
+        "faut-il",
+        "faut il",
+        "quel|quelle est",
+        "quels|quelles sont",
+        "ou trouver|est",
+        "ou en est",
+        "merci de me dire|confirmer|rappeler",
+        "merci de m'indiquer",
+        "une question",
+        "renseignement*",
+    ),
+}
+CUE_PATTERNS_2: dict[str, str] = {
+    **CUE_PATTERNS,
+    **{name: trie_regex(phrases) for name, phrases in CUE_LEXICONS_2.items()},
+    # A verb and its subject inverted ("pouvez-vous", "faut-il", "a-t-on"): a question in French
+    # even without its mark.
+    "inversion_fr": r"\b\w+-(?:t-)?(?:vous|tu|il|elle|on|je|ils|elles|nous)\b",
+    "shouting": re.escape(SHOUT_MARK),
+    "exclamations": r"!!|!\?|\?!",
+    "angry_emoji": (
+        "[\U0001f620\U0001f621\U0001f624\U0001f92c\U0001f44e\U0001f4a9"
+        "\U0001f612\U0001f643\U0001f62d\U0001f622\U0001f629\U0001f62b]"
+    ),
+}
+CUE_SETS: dict[int, tuple[dict[str, str], dict[str, tuple[str, ...]]]] = {
+    1: (CUE_PATTERNS, CUE_LEXICONS),
+    2: (CUE_PATTERNS_2, {**CUE_LEXICONS, **CUE_LEXICONS_2}),
+}
 # Up to this many messages, `CueFeatures.dense` scans them one by one.
 SMALL_BATCH = 8
 
 
-@lru_cache(maxsize=65_536)
-def _lexicon_columns(matched: str) -> tuple[int, ...]:
-    return tuple(_CUE_COLUMN[name] for name in CUE_LEXICONS if _COMPILED[name].search(matched))
+class _CueTable:
+    """One cue set compiled: its patterns, its columns, its lexicons as one trie."""
+
+    def __init__(self, patterns: dict[str, str], lexicons: dict[str, tuple[str, ...]]) -> None:
+        self.names = list(patterns)
+        self.compiled = {name: re.compile(pattern, re.MULTILINE) for name, pattern in patterns.items()}
+        self.column = {name: index for index, name in enumerate(patterns)}
+        self.lexicons = [name for name in patterns if name in lexicons]
+        # All lexicons in one trie: one scan of the batch instead of one per lexicon. A match is
+        # then attributed to every lexicon whose own pattern finds something inside it ("not
+        # working" is both a problem and a negation).
+        self.all_lexicons = re.compile(
+            trie_regex(p for name in self.lexicons for p in lexicons[name]), re.MULTILINE
+        )
+        self.separate = [name for name in patterns if name not in lexicons]
+        self.separate_compiled = [(self.column[name], self.compiled[name]) for name in self.separate]
+        self.lexicon_columns = lru_cache(maxsize=65_536)(self._lexicon_columns)
+
+    def _lexicon_columns(self, matched: str) -> tuple[int, ...]:
+        return tuple(self.column[name] for name in self.lexicons if self.compiled[name].search(matched))
+
+
+_TABLES = {cue_set: _CueTable(patterns, lexicons) for cue_set, (patterns, lexicons) in CUE_SETS.items()}
+# Every cue of every set by name (explanations look a cue's pattern up by its name).
+ALL_CUE_PATTERNS: dict[str, str] = {
+    name: p for patterns, _ in CUE_SETS.values() for name, p in patterns.items()
+}
 
 
 class CueFeatures(TransformerMixin, BaseEstimator):
-    """Binary cue groups plus a "short message" flag, scaled by `weight`, as a CSR matrix."""
+    """Binary cue groups of `cue_set` plus a "short message" flag, scaled by `weight`, as a CSR
+    matrix. Set 1 is the original one (models trained with it give the same columns); set 2 adds
+    the French complaint and question cues of `CUE_LEXICONS_2`."""
 
-    def __init__(self, weight: float = 1.0) -> None:
+    def __init__(self, weight: float = 1.0, cue_set: int = 1) -> None:
         self.weight = weight
+        self.cue_set = cue_set
 
     def fit(self, X: Iterable[str], y: object = None) -> CueFeatures:
+        if self.cue_set not in _TABLES:
+            raise ValueError(f"unknown cue set {self.cue_set!r}: one of {sorted(_TABLES)}")
         return self
 
+    @property
+    def _table(self) -> _CueTable:
+        return _TABLES[getattr(self, "cue_set", 1)]  # artifacts saved before cue sets: set 1
+
     def get_feature_names_out(self, input_features: object = None) -> np.ndarray:
-        return np.asarray([f"cue:{name}" for name in CUE_PATTERNS] + ["cue:short"], dtype=object)
+        return np.asarray([f"cue:{name}" for name in self._table.names] + ["cue:short"], dtype=object)
 
     def transform(self, X: Iterable[str]) -> sp.csr_matrix:
         return sp.csr_matrix(self.dense(X))
@@ -502,23 +679,24 @@ class CueFeatures(TransformerMixin, BaseEstimator):
         columns: no pattern matches across a line break, except `greeting_only`'s trailing `\\W*`,
         which can only run over lines of punctuation that hold no greeting of their own.
         """
+        table = self._table
         texts = [t.replace("\n", " ") for t in X]
         n_docs = len(texts)
         if n_docs <= SMALL_BATCH:
             return self._dense_each(texts)
-        out = np.zeros((n_docs, len(_COMPILED) + 1), dtype=np.float64)
+        out = np.zeros((n_docs, len(table.compiled) + 1), dtype=np.float64)
         joined = "\n".join(texts)
         line_starts = np.cumsum([0] + [len(t) + 1 for t in texts[:-1]])
-        for name in _SEPARATE:
-            positions = [m.start() for m in _COMPILED[name].finditer(joined)]
+        for name in table.separate:
+            positions = [m.start() for m in table.compiled[name].finditer(joined)]
             if positions:
                 docs = np.searchsorted(line_starts, positions, side="right") - 1
-                out[docs, _CUE_COLUMN[name]] = 1.0
+                out[docs, table.column[name]] = 1.0
         positions = []
         columns: list[tuple[int, ...]] = []
-        for match in _ALL_LEXICONS.finditer(joined):
+        for match in table.all_lexicons.finditer(joined):
             positions.append(match.start())
-            columns.append(_lexicon_columns(match.group()))
+            columns.append(table.lexicon_columns(match.group()))
         if positions:
             docs = np.searchsorted(line_starts, positions, side="right") - 1
             counts = np.fromiter(map(len, columns), dtype=np.int64, count=len(columns))
@@ -530,15 +708,16 @@ class CueFeatures(TransformerMixin, BaseEstimator):
 
     def _dense_each(self, texts: list[str]) -> np.ndarray:
         """`dense` message by message (texts on one line each)."""
-        width = len(_COMPILED) + 1
+        table = self._table
+        width = len(table.compiled) + 1
         rows = []
         for text in texts:
             row = [0.0] * width
-            for column, pattern in _SEPARATE_COMPILED:
+            for column, pattern in table.separate_compiled:
                 if pattern.search(text) is not None:
                     row[column] = 1.0
-            for match in _ALL_LEXICONS.finditer(text):
-                for column in _lexicon_columns(match.group()):
+            for match in table.all_lexicons.finditer(text):
+                for column in table.lexicon_columns(match.group()):
                     row[column] = 1.0
             row[-1] = 1.0 if text.count(" ") < 3 else 0.0
             rows.append(row)

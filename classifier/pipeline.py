@@ -29,6 +29,7 @@ DEFAULT_HYPERPARAMETERS: dict[str, Any] = {
     "char_ngram_max": 5,
     "char_n_features": 2**17,
     "cue_weight": 1.0,
+    "cue_set": 1,
     "embedding_weight": 0.0,
     "C": 4.0,
     "max_iter": 300,
@@ -45,6 +46,7 @@ def build_pipeline(
     char_ngram_max: int,
     char_n_features: int,
     cue_weight: float,
+    cue_set: int,
     embedding_weight: float,
     C: float,
     max_iter: int,
@@ -75,7 +77,7 @@ def build_pipeline(
     blocks: list[tuple[str, Any]] = [
         ("word", words),
         ("char", chars),
-        ("cues", CueFeatures(weight=cue_weight)),
+        ("cues", CueFeatures(weight=cue_weight, cue_set=cue_set)),
     ]
     if embedding_weight > 0:
         blocks.append(("embedding", StaticEmbedding(weight=embedding_weight)))
@@ -83,4 +85,5 @@ def build_pipeline(
     classifier = LogisticRegression(
         C=C, solver="lbfgs", max_iter=max_iter, tol=tol, random_state=random_state
     )
-    return Pipeline([("normalize", TextNormalizer()), ("features", features), ("clf", classifier)])
+    normalize = TextNormalizer(mark_shouting=cue_set >= 2)  # set 2 has a cue for capitals
+    return Pipeline([("normalize", normalize), ("features", features), ("clf", classifier)])

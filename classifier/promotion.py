@@ -10,12 +10,17 @@ never trained on; both models predict it, and the new one is promoted only when
 
 - the shipped held-out rules pass (`classifier.evaluate.should_promote`: macro-F1 -0.005, each class
   -0.02, held-out corrections' accuracy -0.05), and
-- on the domain's held-out rows (at least `DOMAIN_MIN_ROWS`) it is **not worse**: the one-sided
+- on the received messages (the latest `RECEIVED_JUDGED`, unlabelled) it has not **dropped a
+  class**: no class the reviewers' labels hold at least `COLLAPSE_MIN_LABELLED` times is predicted
+  less than `COLLAPSE_RATIO` times as often as by the current model and as in those labels (a
+  version that stops seeing a rare class can still look better on a few hundred rows), and
+- on the domain's held-out rows (at least `DOMAIN_MIN_ROWS`) it is **better**: the one-sided
   `CONFIDENCE` lower bound of the macro-F1 difference (new - current), from a paired bootstrap over
-  those rows (both models on the same resampled rows, fixed seed), is at least `-DOMAIN_TOLERANCE`.
-  The margin is the sampling error of the rows actually there: on 40 rows a version must fix
-  clearly more messages than it breaks, on 4,000 a small net gain is enough. A version that
-  changes no prediction on them passes (difference 0);
+  those rows (both models on the same resampled rows, fixed seed), is above 0, and no class present
+  there loses more than `CLASS_LOSS_MAX` of F1. The margin is the sampling error of the rows
+  actually there: on 40 rows a version must fix clearly more messages than it breaks, on 4,000 a
+  small net gain is enough. A version that changes no prediction on them is not promoted (nothing
+  shown);
 - with fewer domain rows than that (or none: a reviewer who only corrects and whose corrections are
   all the app knows of the domain's traffic), the domain cannot be judged: the verdict says so and
   the current model is kept unless the shipped held-out rows improve (the same lower bound above 0).
@@ -41,9 +46,16 @@ from classifier.model import TriageModel
 # Fewer held-out domain rows than this and the domain is not judged (see the module docstring):
 # below it a macro-F1 difference over four classes is mostly the luck of which rows were drawn.
 DOMAIN_MIN_ROWS = 30
-# One-sided confidence of the bootstrap lower bound, and the loss on the domain tolerated at it.
+# One-sided confidence of the bootstrap lower bound of the domain's macro-F1 gain (above 0 to
+# promote), and the most F1 any one class present on the domain's rows may lose.
 CONFIDENCE = 0.9
-DOMAIN_TOLERANCE = 0.0
+CLASS_LOSS_MAX = 0.02
+# A class is dropped when the new version predicts it on fewer than COLLAPSE_RATIO times the
+# received messages the current one does and the reviewers' labels say it is (as shares), for a
+# class labelled at least COLLAPSE_MIN_LABELLED times; judged on the latest RECEIVED_JUDGED.
+COLLAPSE_RATIO = 0.5
+COLLAPSE_MIN_LABELLED = 5
+RECEIVED_JUDGED = 5000
 RESAMPLES = 1000
 SEED = 20261201
 
@@ -131,11 +143,44 @@ def paired_difference(gold: Sequence[str], new: Sequence[str], current: Sequence
     return Difference(n, float(full["new"]), float(full["current"]), lower)
 
 
-def predictions(model: TriageModel, rows: Sequence[Row]) -> list[str]:
-    """The model's category (argmax) for each row."""
+def per_class_f1(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, float]:
+    """F1 of each class present in `gold`."""
+    out: dict[str, float] = {}
+    for label in sorted(set(gold), key=CATEGORIES.index):
+        tp = sum(g == p == label for g, p in zip(gold, predicted, strict=True))
+        fp = sum(p == label != g for g, p in zip(gold, predicted, strict=True))
+        fn = sum(g == label != p for g, p in zip(gold, predicted, strict=True))
+        out[label] = 2 * tp / (2 * tp + fp + fn) if tp + fp + fn else 0.0
+    return out
+
+
+def dropped_classes(
+    new: Sequence[str], current: Sequence[str], reviewed: Sequence[str]
+) -> dict[str, dict[str, float]]:
+    """The classes the new version drops on received messages (`COLLAPSE_RATIO`): for each, its
+    share among the new and the current predictions (`new`, `current`) and among the labels."""
+    out: dict[str, dict[str, float]] = {}
+    if not new or not reviewed:
+        return out
+    for label in CATEGORIES:
+        labelled = sum(r == label for r in reviewed)
+        if labelled < COLLAPSE_MIN_LABELLED:
+            continue
+        shares = {
+            "new": sum(p == label for p in new) / len(new),
+            "current": sum(p == label for p in current) / len(current),
+            "labelled": labelled / len(reviewed),
+        }
+        if shares["new"] < COLLAPSE_RATIO * min(shares["current"], shares["labelled"]):
+            out[label] = {k: round(v, 4) for k, v in shares.items()}
+    return out
+
+
+def predictions(model: TriageModel, rows: Sequence[Row] | Sequence[str]) -> list[str]:
+    """The model's category (argmax) for each row or text."""
     if not rows:
         return []
-    proba = model.predict_proba([r.text for r in rows])
+    proba = model.predict_proba([r if isinstance(r, str) else r.text for r in rows])
     return [CATEGORIES[i] for i in proba.argmax(axis=1)]
 
 
@@ -148,22 +193,51 @@ def judge(
     shipped: Sequence[Row],
     domain: Sequence[Row],
     from_reviewers: bool,
+    received: Sequence[str] = (),
+    reviewed: Sequence[str] = (),
 ) -> Verdict:
     """Promote `new` over `current`? (the rule of the module docstring). The reports are both
     models' `evaluation_report` on the shipped held-out rows (and held-out corrections);
-    `domain` the held-out rows of the reviewers' traffic; `from_reviewers`: the new version
-    learnt from the reviewers' decisions."""
+    `domain` the held-out rows of the reviewers' traffic; `received` the received messages' text
+    and `reviewed` the final categories of the whole reviewed stretch (for the dropped classes);
+    `from_reviewers`: the new version learnt from the reviewers' decisions."""
     ok, reason = should_promote(new_report, current_report)
     details: dict[str, Any] = {"shipped_rule": reason}
     if not ok or not from_reviewers:
         return Verdict(ok, reason, details)
+    latest = list(received)[-RECEIVED_JUDGED:]
+    dropped = dropped_classes(predictions(new, latest), predictions(current, latest), reviewed)
+    details["received"] = {"rows": len(latest), "dropped": dropped}
+    drops = (
+        f"on the {len(latest)} latest received messages it drops a class: "
+        + ", ".join(
+            f"{label} on {v['new']:.1%} of them (current {v['current']:.1%}, labels {v['labelled']:.1%})"
+            for label, v in dropped.items()
+        )
+        if dropped
+        else ""
+    )
     gold = [r.label for r in domain]
     if len(domain) >= DOMAIN_MIN_ROWS:
-        on_domain = paired_difference(gold, predictions(new, domain), predictions(current, domain))
-        details["domain"] = {**on_domain.as_dict(), "judged": True}
+        new_predicted, current_predicted = predictions(new, domain), predictions(current, domain)
+        on_domain = paired_difference(gold, new_predicted, current_predicted)
+        new_f1, current_f1 = per_class_f1(gold, new_predicted), per_class_f1(gold, current_predicted)
+        losses = {
+            label: round(current_f1[label] - f1, 4)
+            for label, f1 in new_f1.items()
+            if current_f1[label] - f1 > CLASS_LOSS_MAX
+        }
+        details["domain"] = {**on_domain.as_dict(), "judged": True, "class_losses": losses}
         where = f"on the {len(domain)} held-out rows of the reviewers' domain {on_domain.describe()}"
-        if on_domain.lower < -DOMAIN_TOLERANCE:
-            return Verdict(False, f"{where}: not shown to be at least as good", details)
+        if on_domain.lower <= 0:
+            return Verdict(False, f"{where}: not shown to be better", details)
+        if losses:
+            lost = ", ".join(f"{label} -{loss:.3f}" for label, loss in losses.items())
+            return Verdict(
+                False, f"{where}, but a class loses more than {CLASS_LOSS_MAX} of F1: {lost}", details
+            )
+        if dropped:
+            return Verdict(False, f"{where}, but {drops}", details)
         return Verdict(True, f"{where}; shipped held-out {reason}", details)
     details["domain"] = {"rows": len(domain), "judged": False, "min_rows": DOMAIN_MIN_ROWS}
     gold_shipped = [r.label for r in shipped]
@@ -173,6 +247,8 @@ def judge(
         f"only {len(domain)} held-out rows of the reviewers' domain (fewer than {DOMAIN_MIN_ROWS}): "
         "too few to judge the domain"
     )
+    if dropped:
+        return Verdict(False, f"{few}, and {drops}", details)
     if on_shipped.lower > 0:
         return Verdict(True, f"{few}; the shipped held-out rows improve: {on_shipped.describe()}", details)
     return Verdict(

@@ -66,11 +66,33 @@ def one_line_each(texts: Iterable[object]) -> list[str]:
     return [(t if t.isprintable() else _LINE_BREAKS.sub(" ", t)) if isinstance(t, str) else "" for t in texts]
 
 
-def normalize_batch(texts: Iterable[str]) -> list[str]:
-    """`normalize_text` over many texts, run as one pass of each regex over the joined batch."""
+# Appended to a shouted message by `normalize_batch(..., mark_shouting=True)`: lowercasing loses the
+# capitals, and "VOUS ÊTES LES PIRES" is not "vous êtes les pires". A private-use character, which
+# no real message holds, so that it is a feature of its own (the cue `shouting` of cue set 2).
+SHOUT_MARK = "\ue000"
+_CAPS_WORD = re.compile(r"\b[^\W\d_a-zà-ÿ]{3,}\b")
+_LETTER = re.compile(r"[^\W\d_]")
+
+
+def is_shouting(text: str) -> bool:
+    """Written in capitals: at least 8 letters, 60 % of them capitals, or 3 words in capitals."""
+    if text.islower() or not any(c.isupper() for c in text):
+        return False
+    letters = _LETTER.findall(text)
+    upper = sum(c.isupper() for c in letters)
+    if len(letters) >= 8 and upper >= 0.6 * len(letters):
+        return True
+    return len(_CAPS_WORD.findall(text)) >= 3
+
+
+def normalize_batch(texts: Iterable[str], *, mark_shouting: bool = False) -> list[str]:
+    """`normalize_text` over many texts, run as one pass of each regex over the joined batch; with
+    `mark_shouting`, a message in capitals ends with `SHOUT_MARK`."""
     cleaned = one_line_each(texts)
     if not cleaned:
         return []
+    if mark_shouting:
+        cleaned = [f"{t} {SHOUT_MARK}" if is_shouting(t) else t for t in cleaned]
     text = "\n".join(cleaned).lower()
     if not text.isascii():
         text = _fold(text)
@@ -88,10 +110,15 @@ def normalize_text(text: str) -> str:
 
 
 class TextNormalizer(TransformerMixin, BaseEstimator):
-    """Pipeline step applying `normalize_text` to every message."""
+    """Pipeline step applying `normalize_text` to every message (`mark_shouting`: see
+    `normalize_batch`)."""
+
+    def __init__(self, mark_shouting: bool = False) -> None:
+        self.mark_shouting = mark_shouting
 
     def fit(self, X: Iterable[str], y: object = None) -> TextNormalizer:
         return self
 
     def transform(self, X: Iterable[str]) -> list[str]:
-        return normalize_batch(X)
+        # artifacts saved before the parameter existed do not mark
+        return normalize_batch(X, mark_shouting=getattr(self, "mark_shouting", False))

@@ -6,6 +6,7 @@ import pytest
 
 from classifier.data import load_training_rows
 from classifier.features import (
+    CUE_PATTERNS,
     SMALL_BATCH,
     CharNgramHasher,
     CueFeatures,
@@ -14,7 +15,7 @@ from classifier.features import (
     ngram_index,
     word_terms,
 )
-from classifier.text import normalize_text
+from classifier.text import SHOUT_MARK, is_shouting, normalize_batch, normalize_text
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -112,10 +113,11 @@ def test_cue_lexicons_stay_quiet_on_neutral_text() -> None:
         assert row[names.index(cue)] == 0.0
 
 
-def test_cue_features_batch_equals_one_by_one() -> None:
+@pytest.mark.parametrize("cue_set", [1, 2])
+def test_cue_features_batch_equals_one_by_one(cue_set: int) -> None:
     """A batch is scanned as one text, a few messages one by one (`SMALL_BATCH`): the same
     columns either way, on the shipped training texts and on line-break edge cases."""
-    cues = CueFeatures(weight=1.0)
+    cues = CueFeatures(weight=1.0, cue_set=cue_set)
     edge = [
         "Try the pastries.",
         "",
@@ -131,9 +133,12 @@ def test_cue_features_batch_equals_one_by_one() -> None:
         " ",
     ]
     rows = load_training_rows(REPO / "data")
-    texts = [normalize_text(t) for t in edge] + [
-        normalize_text(r.text) for r in random.Random(5).sample(rows, 3000)
-    ]
+    texts = normalize_batch(
+        edge
+        + ["VOUS ÊTES LES PIRES", "toujours rien 🤬"]
+        + [r.text for r in random.Random(5).sample(rows, 3000)],
+        mark_shouting=cue_set == 2,
+    )
     together = cues.dense(texts)
     assert len(texts) > SMALL_BATCH
     alone = np.vstack([cues.dense([t]) for t in texts])
@@ -144,3 +149,70 @@ def test_cue_features_batch_equals_one_by_one() -> None:
     )
     assert np.array_equal(together, in_small_batches)
     assert cues.dense([]).shape == (0, together.shape[1])
+
+
+def test_cue_set_1_keeps_its_columns_and_set_2_adds_the_french_ones() -> None:
+    first = [str(n) for n in CueFeatures().get_feature_names_out()]
+    assert first == [f"cue:{name}" for name in CUE_PATTERNS] + ["cue:short"]
+    second = [str(n) for n in CueFeatures(cue_set=2).get_feature_names_out()]
+    assert second[: len(first) - 1] == first[:-1] and second[-1] == "cue:short"
+    with pytest.raises(ValueError, match="unknown cue set"):
+        CueFeatures(cue_set=9).fit([])
+
+
+@pytest.mark.parametrize(
+    ("text", "cue"),
+    [
+        ("VOUS ÊTES LES PIRES", "shouting"),
+        ("VOUS ÊTES LES PIRES", "anger_fr"),
+        ("bande d'incompétents", "anger_fr"),
+        ("c'est une arnaque", "anger_fr"),
+        ("Toujours pas de réponse", "waiting_fr"),
+        ("coupé depuis 3 jours", "waiting_fr"),
+        ("personne ne répond au téléphone", "waiting_fr"),
+        ("aidez moi svp", "distress_fr"),
+        ("ça saute tout le temps", "outage_fr"),
+        ("plus de chauffage", "outage_fr"),
+        ("j'attends mon remboursement", "money_fr"),
+        ("prélevé deux fois", "money_fr"),
+        ("nul !!!", "exclamations"),
+        ("merci pour rien 😡", "angry_emoji"),
+        ("est-ce que vous livrez le dimanche", "question_fr"),
+        ("comment faire pour changer d'adresse", "question_fr"),
+        ("je voulais savoir si c'est compris", "question_fr"),
+        ("possible de payer en 3 fois", "question_fr"),
+        ("livrez-vous en Belgique", "inversion_fr"),
+    ],
+)
+def test_cue_set_2_fires_on_french_complaints_and_questions(text: str, cue: str) -> None:
+    cues = CueFeatures(cue_set=2)
+    names = [n.removeprefix("cue:") for n in cues.get_feature_names_out()]
+    row = cues.transform(normalize_batch([text], mark_shouting=True)).toarray()[0]
+    assert row[names.index(cue)] == 1.0
+
+
+def test_cue_set_2_stays_quiet_on_a_calm_thank_you() -> None:
+    cues = CueFeatures(cue_set=2)
+    names = [n.removeprefix("cue:") for n in cues.get_feature_names_out()]
+    row = cues.transform(
+        normalize_batch(["Merci beaucoup, livraison rapide 🙂"], mark_shouting=True)
+    ).toarray()[0]
+    for cue in ("anger_fr", "waiting_fr", "distress_fr", "outage_fr", "money_fr", "shouting", "question_fr"):
+        assert row[names.index(cue)] == 0.0
+
+
+@pytest.mark.parametrize(
+    ("text", "shouting"),
+    [
+        ("VOUS ÊTES LES PIRES !!", True),
+        ("Toujours RIEN, NUL, HONTE", True),
+        ("Mon compteur EDF est HS", False),
+        ("Bonjour, ma commande SVP", False),
+        ("tout en minuscules", False),
+        ("OK", False),
+    ],
+)
+def test_shouting_is_marked_only_when_asked(text: str, shouting: bool) -> None:
+    assert is_shouting(text) is shouting
+    assert normalize_batch([text], mark_shouting=True)[0].endswith(SHOUT_MARK) is shouting
+    assert SHOUT_MARK not in normalize_batch([text])[0]
