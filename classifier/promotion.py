@@ -11,9 +11,11 @@ never trained on; both models predict it, and the new one is promoted only when
 - the shipped held-out rules pass (`classifier.evaluate.should_promote`: macro-F1 -0.005, each class
   -0.02, held-out corrections' accuracy -0.05), and
 - on the received messages (the latest `RECEIVED_JUDGED`, unlabelled) it has not **dropped a
-  class**: no class the reviewers' labels hold at least `COLLAPSE_MIN_LABELLED` times is predicted
-  less than `COLLAPSE_RATIO` times as often as by the current model and as in those labels (a
-  version that stops seeing a rare class can still look better on a few hundred rows), and
+  class**: no class the reviewers' labels hold at least `COLLAPSE_MIN_LABELLED` times and the
+  current model predicts at least `COLLAPSE_MIN_PREDICTED` times is predicted less than
+  `COLLAPSE_RATIO` times as often as by the current model and as in those labels (a version that
+  stops seeing a rare class can still look better on a few dozen held-out rows that hold none of
+  it), and
 - on the domain's held-out rows (at least `DOMAIN_MIN_ROWS`) it is **better**: the one-sided
   `CONFIDENCE` lower bound of the macro-F1 difference (new - current), from a paired bootstrap over
   those rows (both models on the same resampled rows, fixed seed), is above 0, and no class present
@@ -52,9 +54,11 @@ CONFIDENCE = 0.9
 CLASS_LOSS_MAX = 0.02
 # A class is dropped when the new version predicts it on fewer than COLLAPSE_RATIO times the
 # received messages the current one does and the reviewers' labels say it is (as shares), for a
-# class labelled at least COLLAPSE_MIN_LABELLED times; judged on the latest RECEIVED_JUDGED.
+# class labelled at least COLLAPSE_MIN_LABELLED times (it exists in the domain) and predicted by
+# the current model on at least COLLAPSE_MIN_PREDICTED of the latest RECEIVED_JUDGED messages.
 COLLAPSE_RATIO = 0.5
-COLLAPSE_MIN_LABELLED = 5
+COLLAPSE_MIN_LABELLED = 2
+COLLAPSE_MIN_PREDICTED = 10
 RECEIVED_JUDGED = 5000
 RESAMPLES = 1000
 SEED = 20261201
@@ -164,11 +168,12 @@ def dropped_classes(
         return out
     for label in CATEGORIES:
         labelled = sum(r == label for r in reviewed)
-        if labelled < COLLAPSE_MIN_LABELLED:
+        predicted = sum(p == label for p in current)
+        if labelled < COLLAPSE_MIN_LABELLED or predicted < COLLAPSE_MIN_PREDICTED:
             continue
         shares = {
             "new": sum(p == label for p in new) / len(new),
-            "current": sum(p == label for p in current) / len(current),
+            "current": predicted / len(current),
             "labelled": labelled / len(reviewed),
         }
         if shares["new"] < COLLAPSE_RATIO * min(shares["current"], shares["labelled"]):

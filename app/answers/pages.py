@@ -3,7 +3,6 @@ the other pages: a session, the CSRF token on every POST, autoescaped `.html` te
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -15,11 +14,11 @@ from app import i18n
 from app.answers import service
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.errors import RelaisError
-from app.i18n import Reason
 from app.models import Answer
 from app.reply_templates import service as reply_templates
+from app.reply_templates.rendering import BODY_LIMIT
 from app.web.flash import flash
-from app.web.pages import page, page_router, redirect
+from app.web.pages import FormErrors, page, page_router, redirect, save_form
 from app.web.security import FormAdmin, PageAdmin, PageError, Viewer
 
 router = page_router()
@@ -39,7 +38,7 @@ def _form(
     settings: Any,
     answer: Answer | None,
     values: dict[str, Any],
-    errors: Sequence[Reason | str],
+    errors: FormErrors,
     status_code: int = 200,
 ) -> Response:
     body = values.get("body") or ""
@@ -52,6 +51,7 @@ def _form(
             "values": values,
             "errors": errors,
             "preview": reply_templates.preview(settings, body) if body else None,
+            "body_limit": BODY_LIMIT,
         },
         status_code=status_code,
     )
@@ -87,7 +87,7 @@ class AnswerForm:
     """The fields of the answer form; the examples one a line."""
 
     title: Annotated[str, Form(max_length=400)] = ""
-    body: Annotated[str, Form(max_length=5000)] = ""
+    body: Annotated[str, Form(max_length=BODY_LIMIT)] = ""
     language: Annotated[str, Form(max_length=16)] = ""
     category: Annotated[str, Form(max_length=16)] = ""
     examples: Annotated[str, Form(max_length=20_000)] = ""
@@ -160,27 +160,30 @@ def _save(
         "examples": [e.strip() for e in form.examples.splitlines() if e.strip()],
         "enabled": form.enabled == "on",
     }
-    if form.action == "preview":
-        errors = service.errors_in(settings, values)
-        return _form(request, viewer, settings, answer, values, errors, status_code=422 if errors else 200)
-    try:
-        saved = service.save(
+
+    def saved(a: Answer) -> Response:
+        text = i18n.t(
+            i18n.language_of(request),
+            "Answer “%(title)s” saved (version %(version)s).",
+            title=a.title,
+            version=a.version,
+        )
+        return flash(redirect(f"/answers/{a.id}"), settings, "ok", text)
+
+    return save_form(
+        session,
+        preview=form.action == "preview",
+        check=lambda: service.errors_in(settings, values),
+        save=lambda: service.save(
             session,
             settings,
             answer=answer,
             values=values,
             user_id=viewer.user_id,
             expected_version=form.version if answer is not None else None,
-        )
-    except RelaisError as e:
-        session.rollback()
-        return _form(
-            request, viewer, settings, answer, values, e.reasons or [e.message], status_code=e.status_code
-        )
-    text = i18n.t(
-        i18n.language_of(request),
-        "Answer “%(title)s” saved (version %(version)s).",
-        title=saved.title,
-        version=saved.version,
+        ),
+        show=lambda errors, status: _form(
+            request, viewer, settings, answer, values, errors, status_code=status
+        ),
+        saved=saved,
     )
-    return flash(redirect(f"/answers/{saved.id}"), settings, "ok", text)

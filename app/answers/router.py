@@ -73,9 +73,11 @@ async def import_body(request: Request) -> bytes:
     openapi_extra={
         "requestBody": {
             "required": True,
+            "description": "A JSON list of answers, or (`Content-Type: text/csv`) an export's CSV",
             "content": {
-                "application/json": {"schema": {"type": "array", "items": {"type": "object"}}},
-                "text/csv": {"schema": {"type": "string"}},
+                "application/json": {
+                    "schema": {"type": "array", "items": {"$ref": "#/components/schemas/AnswerCreate"}}
+                }
             },
         }
     },

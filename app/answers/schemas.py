@@ -8,6 +8,7 @@ from typing import Annotated
 from pydantic import MISSING, BaseModel, ConfigDict, Field
 
 from app.deps import RowInt
+from app.reply_templates.rendering import BODY_LIMIT
 from app.review.schemas import Category
 
 MAX_EXAMPLES = 20
@@ -18,7 +19,7 @@ class AnswerCreate(BaseModel):
     model_config = ConfigDict(strict=True, extra="forbid")
 
     title: str = Field(min_length=1, max_length=200, pattern=r"\S")
-    body: str = Field(min_length=1, max_length=5000, pattern=r"\S")
+    body: str = Field(min_length=1, max_length=BODY_LIMIT, pattern=r"\S")
     language: str = Field(min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None = None
     examples: list[Example] = Field(default_factory=list, max_length=MAX_EXAMPLES)
@@ -33,7 +34,7 @@ class AnswerUpdate(BaseModel):
 
     version: RowInt
     title: str | MISSING = Field(default=MISSING, min_length=1, max_length=200, pattern=r"\S")
-    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000, pattern=r"\S")
+    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=BODY_LIMIT, pattern=r"\S")
     language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8, pattern=r"^[A-Za-z]{2,8}$")
     category: Category | None | MISSING = MISSING
     examples: list[Example] | MISSING = Field(default=MISSING, max_length=MAX_EXAMPLES)

@@ -21,6 +21,7 @@ from app.errors import Conflict, Invalid, NotFound
 from app.i18n import N_, Reason
 from app.models import CATEGORIES, Answer, Draft, PastReply, ReplyTemplate, utcnow
 from app.reply_templates import service as reply_templates
+from app.reply_templates.rendering import BODY_LIMIT
 
 FIELDS = ("title", "body", "language", "category", "examples", "enabled")
 CSV_COLUMNS = ("title", "body", "language", "category", "examples", "enabled")
@@ -51,10 +52,8 @@ def errors_in(settings: Settings, values: dict[str, Any]) -> list[Reason]:
     title, body, language = values.get("title"), values.get("body"), values.get("language")
     if not isinstance(title, str) or not 1 <= len(title.strip()) <= TITLE_LIMIT:
         errors.append(Reason(N_("The title needs 1 to %(max)s characters."), {"max": TITLE_LIMIT}))
-    if not isinstance(body, str) or not 1 <= len(body.strip()) <= reply_templates.BODY_LIMIT:
-        errors.append(
-            Reason(N_("The body needs 1 to %(max)s characters."), {"max": reply_templates.BODY_LIMIT})
-        )
+    if not isinstance(body, str) or not 1 <= len(body.strip()) <= BODY_LIMIT:
+        errors.append(Reason(N_("The body needs 1 to %(max)s characters."), {"max": BODY_LIMIT}))
     else:
         shown = reply_templates.preview(settings, body)
         if not shown["ok"]:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -12,13 +11,13 @@ from sqlalchemy.orm import Session
 
 from app import i18n
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
-from app.errors import RelaisError
 from app.i18n import Reason
 from app.models import ReplyTemplate
 from app.reply_templates import service as reply_templates
+from app.reply_templates.rendering import BODY_LIMIT
 from app.web import security as sec
 from app.web.flash import flash
-from app.web.pages import page, page_router, redirect
+from app.web.pages import FormErrors, page, page_router, redirect, save_form
 from app.web.security import FormAdmin, PageAdmin, PageError, Viewer
 
 router = page_router()
@@ -37,7 +36,7 @@ def _template_form(
     settings: Any,
     template: ReplyTemplate | None,
     values: dict[str, Any],
-    errors: Sequence[Reason | str],
+    errors: FormErrors,
     status_code: int = 200,
 ) -> Response:
     shown = _preview(settings, values) if values.get("body") else None
@@ -54,7 +53,7 @@ def _template_form(
             if shown
             else [],
             "variables": reply_templates.known_variables(settings),
-            "body_limit": reply_templates.BODY_LIMIT,
+            "body_limit": BODY_LIMIT,
             "sample_author": reply_templates.SAMPLE_AUTHOR,
         },
         status_code=status_code,
@@ -104,7 +103,7 @@ def template_preview(
     request: Request,
     settings: SettingsDep,
     viewer: FormAdmin,
-    body: Annotated[str, Form(max_length=reply_templates.BODY_LIMIT)] = "",
+    body: Annotated[str, Form(max_length=BODY_LIMIT)] = "",
     category: Annotated[str, Form(max_length=16)] = "",
     language: Annotated[str, Form(max_length=16)] = "",
     channel_kind: Annotated[str, Form(max_length=16)] = "",
@@ -128,7 +127,7 @@ class TemplateForm:
     language: Annotated[str, Form(max_length=16)] = ""
     channel_kind: Annotated[str, Form(max_length=16)] = "any"
     register_: Annotated[str, Form(max_length=16, alias="register")] = "any"
-    body: Annotated[str, Form(max_length=reply_templates.BODY_LIMIT)] = ""
+    body: Annotated[str, Form(max_length=BODY_LIMIT)] = ""
     enabled: Annotated[str, Form(max_length=8)] = ""
     version: Annotated[int | None, Form()] = None
     action: Annotated[str, Form(max_length=16)] = "save"
@@ -179,26 +178,32 @@ def _template_save(
         "enabled": form.enabled == "on",
         "version": form.version,
     }
-    if form.action == "preview":
+
+    def check() -> list[Reason]:
         errors = reply_templates.errors_in(values)
         if form.body:
             errors.extend(reply_templates.render_errors(settings, _preview(settings, values)))
-        return _template_form(
-            request, viewer, settings, t, values, errors, status_code=422 if errors else 200
-        )
-    try:
-        t = reply_templates.save(
+        return errors
+
+    return save_form(
+        session,
+        preview=form.action == "preview",
+        check=check,
+        save=lambda: reply_templates.save(
             session,
             settings,
             template=t,
             values=values,
             user_id=viewer.user_id,
             expected_version=form.version if t is not None else None,
-        )
-    except RelaisError as e:
-        return _template_form(
-            request, viewer, settings, t, values, e.reasons or [e.message], status_code=e.status_code
-        )
-    return flash(
-        redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."
+        ),
+        show=lambda errors, status: _template_form(
+            request, viewer, settings, t, values, errors, status_code=status
+        ),
+        saved=lambda saved: flash(
+            redirect(f"/templates/{saved.id}"),
+            settings,
+            "ok",
+            f"Template {saved.name!r} saved (version {saved.version}).",
+        ),
     )

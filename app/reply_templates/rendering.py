@@ -18,6 +18,8 @@ from jinja2.sandbox import SandboxedEnvironment
 from app.config import Settings
 from app.drafts import details as customer_details
 
+# The longest body a template or a saved answer may have (the API, the pages, the services).
+BODY_LIMIT = 5000
 PUBLIC_KINDS = {"comment", "mention", "review"}
 # Longest reply each channel accepts (characters); the check runs on every draft and approval.
 LENGTH_LIMITS = {

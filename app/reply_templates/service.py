@@ -16,8 +16,8 @@ from app.errors import Conflict, Invalid, NotFound
 from app.i18n import N_, Reason
 from app.models import CATEGORIES, Message, ReplyTemplate, utcnow
 from app.reply_templates import rendering
+from app.reply_templates.rendering import BODY_LIMIT
 
-BODY_LIMIT = 5000
 FIELDS = ("name", "category", "language", "channel_kind", "register", "body", "enabled")
 
 

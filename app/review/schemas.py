@@ -17,6 +17,7 @@ from pydantic import (
 )
 
 from app.deps import MAX_ROW_INT, RowInt
+from app.reply_templates.rendering import BODY_LIMIT
 
 Category = Literal["question", "complaint", "suggestion", "other"]
 DraftStatus = Literal["pending", "approved", "rejected", "sent", "failed", "withdrawn", "closed"]
@@ -146,7 +147,7 @@ class TemplateBase(BaseModel):
     language: str = Field(min_length=2, max_length=8)
     channel_kind: Literal["public", "private", "any"] = "any"
     register_: Literal["tu", "vous", "any"] = Field(default="any", alias="register")
-    body: str = Field(min_length=1, max_length=5000)
+    body: str = Field(min_length=1, max_length=BODY_LIMIT)
     enabled: bool = True
 
 
@@ -164,7 +165,7 @@ class TemplateUpdate(RequestBody):
     language: str | MISSING = Field(default=MISSING, min_length=2, max_length=8)
     channel_kind: Literal["public", "private", "any"] | MISSING = MISSING
     register_: Literal["tu", "vous", "any"] | MISSING = Field(default=MISSING, alias="register")
-    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=5000)
+    body: str | MISSING = Field(default=MISSING, min_length=1, max_length=BODY_LIMIT)
     enabled: bool | MISSING = MISSING
 
 
@@ -178,7 +179,7 @@ class PreviewBody(RequestBody):
     """A body to render for a real message (`message_id`), else for a sample message of this
     category, language and channel kind."""
 
-    body: str = Field(max_length=5000)
+    body: str = Field(max_length=BODY_LIMIT)
     message_id: RowInt | None = None
     category: Literal["question", "complaint", "suggestion", "other"] | None = None
     language: str | None = Field(default=None, min_length=2, max_length=8)

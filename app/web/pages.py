@@ -8,9 +8,9 @@ response carries the Content-Security-Policy (no inline script or style).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from fastapi import APIRouter, Request
 from fastapi.exceptions import RequestValidationError
@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session
 
 from app import i18n
 from app.errors import RelaisError
+from app.i18n import Reason
 from app.models import CATEGORIES, CATEGORY_PRIORITY
 from app.web import format as fmt
 from app.web import security as sec
@@ -93,6 +94,33 @@ def page(
     if message is not None or sec.FLASH_COOKIE in request.cookies:
         response.delete_cookie(sec.FLASH_COOKIE, path="/")
     return response
+
+
+Saved = TypeVar("Saved")
+FormErrors = Sequence[Reason | str]
+
+
+def save_form(
+    session: Session,
+    *,
+    preview: bool,
+    check: Callable[[], FormErrors],
+    save: Callable[[], Saved],
+    show: Callable[[FormErrors, int], Response],
+    saved: Callable[[Saved], Response],
+) -> Response:
+    """An editor's POST (a template, a saved answer): with `preview`, the form again with every
+    reason `check` finds (422 when there is one); else `save`: refused, the form again with the
+    error's reasons and status, the transaction rolled back; saved, `saved(result)`."""
+    if preview:
+        errors = check()
+        return show(errors, 422 if errors else 200)
+    try:
+        result = save()
+    except RelaisError as e:
+        session.rollback()
+        return show(e.reasons or [e.message], e.status_code)
+    return saved(result)
 
 
 def redirect(url: str) -> RedirectResponse:

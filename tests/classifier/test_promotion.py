@@ -85,8 +85,15 @@ def test_dropped_classes_compare_with_the_current_model_and_the_labels() -> None
     # A current model that over-predicts a class may be corrected: half the labels' share is enough.
     over = ["complaint"] * 40 + ["suggestion"] * 60
     assert dropped_classes(["complaint"] * 94 + ["suggestion"] * 6, over, reviewed) == {}
-    # A class labelled fewer than 5 times is not judged; no received messages, nothing judged.
-    assert dropped_classes(["complaint"] * 100, current, ["complaint"] * 97 + ["suggestion"] * 3) == {}
+    # Labelled only twice, predicted by the current model on 15 of 100: judged, and dropped.
+    assert set(dropped_classes(["complaint"] * 100, current, ["complaint"] * 98 + ["suggestion"] * 2)) == {
+        "suggestion"
+    }
+    # Labelled once, or predicted by the current model fewer than 10 times: not judged.
+    assert dropped_classes(["complaint"] * 100, current, ["complaint"] * 99 + ["suggestion"]) == {}
+    few = ["complaint"] * 91 + ["suggestion"] * 9
+    assert dropped_classes(["complaint"] * 100, few, reviewed) == {}
+    # No received messages, nothing judged.
     assert dropped_classes([], [], reviewed) == {}
 
 
