@@ -3,6 +3,7 @@ the other pages: a session, the CSRF token on every POST, autoescaped `.html` te
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Annotated, Any
 
@@ -37,7 +38,7 @@ def _form(
     settings: Any,
     answer: Answer | None,
     values: dict[str, Any],
-    errors: list[str],
+    errors: Sequence[i18n.Reason | str],
     status_code: int = 200,
 ) -> Response:
     body = values.get("body") or ""
@@ -172,9 +173,8 @@ def _save(
         )
     except RelaisError as e:
         session.rollback()
-        found = e.detail.get("errors") if isinstance(e.detail, dict) else None
         return _form(
-            request, viewer, settings, answer, values, found or [e.message], status_code=e.status_code
+            request, viewer, settings, answer, values, e.reasons or [e.message], status_code=e.status_code
         )
     text = i18n.t(
         i18n.language_of(request),

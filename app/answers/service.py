@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 from app import audit
 from app.config import Settings
 from app.errors import Conflict, Invalid, NotFound
-from app.i18n import N_
+from app.i18n import N_, Reason
 from app.models import CATEGORIES, Answer, Draft, PastReply, ReplyTemplate, utcnow
 from app.reply_templates import service as reply_templates
 
@@ -39,35 +39,42 @@ def list_all(session: Session, *, language: str | None = None) -> list[Answer]:
 def get(session: Session, answer_id: int) -> Answer:
     answer = session.get(Answer, answer_id)
     if answer is None:
-        raise NotFound(f"answer {answer_id} not found")
+        raise NotFound(Reason(N_("answer %(id)s not found"), {"id": answer_id}))
     return answer
 
 
-def errors_in(settings: Settings, values: dict[str, Any]) -> list[str]:
+def errors_in(settings: Settings, values: dict[str, Any]) -> list[Reason]:
     """Every reason these fields cannot be saved (empty when they can)."""
-    errors = []
+    errors: list[Reason] = []
     title, body, language = values.get("title"), values.get("body"), values.get("language")
     if not isinstance(title, str) or not 1 <= len(title.strip()) <= 200:
-        errors.append("The title needs 1 to 200 characters.")
+        errors.append(Reason(N_("The title needs 1 to 200 characters.")))
     if not isinstance(body, str) or not 1 <= len(body.strip()) <= 5000:
-        errors.append("The body needs 1 to 5000 characters.")
+        errors.append(Reason(N_("The body needs 1 to 5000 characters.")))
     else:
         shown = reply_templates.preview(settings, body)
         if not shown["ok"]:
-            errors.append(f"The body does not render: {shown['error']}")
+            errors.append(Reason(N_("The body does not render: %(error)s"), {"error": shown["error"]}))
     if not isinstance(language, str) or not 2 <= len(language) <= 8 or not language.isalpha():
-        errors.append("The language is a code such as fr or en.")
+        errors.append(Reason(N_("The language is a code such as fr or en.")))
     if values.get("category") is not None and values.get("category") not in CATEGORIES:
-        errors.append(f"The category is empty or one of {', '.join(CATEGORIES)}.")
+        errors.append(
+            Reason(N_("The category is empty or one of %(values)s."), {"values": ", ".join(CATEGORIES)})
+        )
     examples = values.get("examples")
     if (
         not isinstance(examples, list)
         or len(examples) > MAX_EXAMPLES
         or not all(isinstance(e, str) and 1 <= len(e.strip()) <= 500 for e in examples)
     ):
-        errors.append(f"The examples are at most {MAX_EXAMPLES} customer messages of 1 to 500 characters.")
+        errors.append(
+            Reason(
+                N_("The examples are at most %(max)s customer messages of 1 to 500 characters."),
+                {"max": MAX_EXAMPLES},
+            )
+        )
     if not isinstance(values.get("enabled"), bool):
-        errors.append("Enabled is true or false.")
+        errors.append(Reason(N_("Enabled is true or false.")))
     return errors
 
 
@@ -106,10 +113,11 @@ def save(
     merged = _clean(merged)
     errors = errors_in(settings, merged)
     if errors:
-        raise Invalid(" ".join(errors), detail={"errors": errors})
+        english = [str(r) for r in errors]
+        raise Invalid(" ".join(english), detail={"errors": english}, reasons=errors)
     if answer is not None and expected_version is not None and answer.version != expected_version:
         raise Conflict(
-            "Someone changed this answer meanwhile: reload it, then apply your change again.",
+            Reason(N_("Someone changed this answer meanwhile: reload it, then apply your change again.")),
             detail={"version": answer.version},
         )
     now = utcnow()
@@ -135,7 +143,7 @@ def delete(
     """Remove an answer (409 on a stale version); its fields stay in the audit trail."""
     if expected_version is not None and answer.version != expected_version:
         raise Conflict(
-            "Someone changed this answer meanwhile: reload it before deleting it.",
+            Reason(N_("Someone changed this answer meanwhile: reload it before deleting it.")),
             detail={"version": answer.version},
         )
     audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))
@@ -254,9 +262,9 @@ def import_rows(
         unknown = set(r) - set(FIELDS) - {"id", "version", "created_at", "updated_at"}
         errors = errors_in(settings, _clean({"category": None, "examples": [], "enabled": True, **r}))
         if unknown:
-            errors.append(f"Unknown fields: {', '.join(sorted(unknown))}.")
+            errors.append(Reason(N_("Unknown fields: %(names)s."), {"names": ", ".join(sorted(unknown))}))
         if errors:
-            problems.append(f"answer {number}: {' '.join(errors)}")
+            problems.append(f"answer {number}: {' '.join(map(str, errors))}")
     if problems:
         raise Invalid(" ".join(problems[:10]), detail={"errors": problems})
     existing = {(a.title, a.language): a for a in list_all(session)}

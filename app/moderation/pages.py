@@ -47,7 +47,10 @@ def _done(
         if e.status_code == 404:
             raise
         return flash(
-            redirect(here), settings, "error", i18n.t(language, "Not done: %(reason)s.", reason=e.message)
+            redirect(here),
+            settings,
+            "error",
+            i18n.t(language, "Not done: %(reason)s.", reason=e.text(language)),
         )
     to = after_decision(session, result.draft, q) if next_draft else here
     return flash(redirect(to), settings, "ok", i18n.t(language, said(result)))
@@ -68,7 +71,7 @@ def close(
 
     def act() -> moderation.Moderated:
         if reason not in ("spam", "no_reply"):
-            raise Invalid("reason must be spam or no_reply")
+            raise Invalid(i18n.Reason(i18n.N_("reason must be spam or no_reply")))
         return moderation.close(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
         )

@@ -32,8 +32,9 @@ from typing import Any
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
-from app import audit, db
+from app import audit, db, i18n
 from app.errors import Conflict, NotFound
+from app.i18n import N_, Reason
 from app.models import Channel, Draft, Echo, Message, OutboxAttempt, OutboxItem, utcnow
 
 DUE_STATES = ("queued", "retry", "unknown")
@@ -489,7 +490,9 @@ def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
         .values(paused=False, pause_reason=None, token_state="unknown"),
     )
     if not changed:
-        raise NotFound(f"no channel {platform}/{account_id}")
+        raise NotFound(
+            Reason(N_("no channel %(platform)s/%(account)s"), {"platform": platform, "account": account_id})
+        )
 
 
 def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
@@ -504,11 +507,18 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     )
     item = session.get(OutboxItem, item_id)
     if item is None:
-        raise NotFound(f"outbox item {item_id} not found")
+        raise NotFound(Reason(N_("outbox item %(id)s not found"), {"id": item_id}))
     session.refresh(item)
     if changed != 1:
-        why = "was already resent once" if item.resent else f"is {item.status}, not a dead letter"
-        raise Conflict(f"outbox item {item_id} {why}", detail={"status": item.status, "resent": item.resent})
+        why = (
+            Reason(N_("outbox item %(id)s was already resent once"), {"id": item_id})
+            if item.resent
+            else Reason(
+                N_("outbox item %(id)s is %(status)s, not a dead letter"),
+                {"id": item_id, "status": i18n.label_reason("outbox", item.status)},
+            )
+        )
+        raise Conflict(why, detail={"status": item.status, "resent": item.resent})
     if item.action == "reply":
         session.execute(
             update(Draft)

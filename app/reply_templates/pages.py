@@ -94,7 +94,7 @@ def template_edit(
     """Edit one template with a live preview (admin)."""
     t = session.get(ReplyTemplate, template_id)
     if t is None:
-        raise PageError(404, f"Template {template_id} not found.")
+        raise PageError(404, i18n.t(i18n.language_of(request), "Template %(id)s not found.", id=template_id))
     values = {k: getattr(t, k) for k in reply_templates.FIELDS} | {"version": t.version}
     return _template_form(request, viewer, settings, t, values, [])
 
@@ -157,7 +157,7 @@ def template_update(
     """Change a template (admin); its version moves on."""
     t = session.get(ReplyTemplate, template_id)
     if t is None:
-        raise PageError(404, f"Template {template_id} not found.")
+        raise PageError(404, i18n.t(i18n.language_of(request), "Template %(id)s not found.", id=template_id))
     return _template_save(request, session, settings, viewer, t, form)
 
 
@@ -200,5 +200,13 @@ def _template_save(
             request, viewer, settings, t, values, e.reasons or [e.message], status_code=e.status_code
         )
     return flash(
-        redirect(f"/templates/{t.id}"), settings, "ok", f"Template {t.name!r} saved (version {t.version})."
+        redirect(f"/templates/{t.id}"),
+        settings,
+        "ok",
+        i18n.t(
+            i18n.language_of(request),
+            "Template “%(name)s” saved (version %(version)s).",
+            name=t.name,
+            version=t.version,
+        ),
     )

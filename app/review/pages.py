@@ -13,6 +13,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.answers import service as answers
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
@@ -233,7 +234,13 @@ def draft_page(
 
 
 def _decided(
-    session: Session, settings: Any, draft_id: int, q: str, action: Callable[[], Draft], done: str
+    request: Request,
+    session: Session,
+    settings: Any,
+    draft_id: int,
+    q: str,
+    action: Callable[[], Draft],
+    done: str,
 ) -> Response:
     """Run one decision; on success go to the next draft, on a conflict or refusal stay with a flash."""
     try:
@@ -246,7 +253,7 @@ def _decided(
             redirect(with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])),
             settings,
             "error",
-            friendly(e),
+            friendly(request, e),
         )
     return flash(redirect(after_decision(session, draft, q)), settings, "ok", done)
 
@@ -254,6 +261,7 @@ def _decided(
 @router.post("/drafts/{draft_id:int}/approve")
 def approve(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -263,6 +271,7 @@ def approve(
 ) -> Response:
     """Approve the draft as shown in the editor (edited or not); the reply is queued for sending."""
     return _decided(
+        request,
         session,
         settings,
         draft_id,
@@ -270,13 +279,14 @@ def approve(
         lambda: review.approve(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text
         ),
-        f"Draft #{draft_id} approved: the reply is on its way.",
+        i18n.t(i18n.language_of(request), "Draft #%(id)s approved: the reply is on its way.", id=draft_id),
     )
 
 
 @router.post("/drafts/{draft_id:int}/reject")
 def reject(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -286,6 +296,7 @@ def reject(
 ) -> Response:
     """Reject with a reason; nothing is sent."""
     return _decided(
+        request,
         session,
         settings,
         draft_id,
@@ -293,13 +304,14 @@ def reject(
         lambda: review.reject(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
         ),
-        f"Draft #{draft_id} rejected.",
+        i18n.t(i18n.language_of(request), "Draft #%(id)s rejected.", id=draft_id),
     )
 
 
 @router.post("/drafts/{draft_id:int}/category")
 def relabel(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -320,6 +332,9 @@ def relabel(
         )
     except RelaisError as e:
         session.rollback()
-        return flash(redirect(back), settings, "error", friendly(e))
-    label = fmt.CATEGORY_LABELS.get(category, category)
-    return flash(redirect(back), settings, "ok", f"Category changed to {label}.")
+        return flash(redirect(back), settings, "error", friendly(request, e))
+    language = i18n.language_of(request)
+    text = i18n.t(
+        language, "Category changed to %(label)s.", label=i18n.label(language, "category", category)
+    )
+    return flash(redirect(back), settings, "ok", text)

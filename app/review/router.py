@@ -21,6 +21,7 @@ from app.deps import (
 )
 from app.drafts.similar import SimilarReplies
 from app.errors import Invalid, NotFound, responses
+from app.i18n import N_, Reason
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, User, utcnow
 from app.moderation import service as moderation
 from app.outbox import service as outbox
@@ -236,7 +237,7 @@ def get_message(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) 
     """One message."""
     m = session.get(Message, message_id)
     if m is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     return message_read(m)
 
 
@@ -250,7 +251,7 @@ def get_conversation(message_id: RowInt, session: ReadSessionDep, user: Reviewer
     same account, across threads) and the brand's replies (sent from Relais or typed on the platform)."""
     m = session.get(Message, message_id)
     if m is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     timeline = conversation.timeline(session, m)
     before = conversation.context_of(timeline.before(m.id))
     return s.ConversationRead(
@@ -330,7 +331,7 @@ def preview_template(
     """Render a template body in the sandbox, for a real message or a sample one."""
     message = session.get(Message, body.message_id) if body.message_id else None
     if body.message_id and message is None:
-        raise NotFound(f"message {body.message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": body.message_id}))
     return reply_templates.preview(
         settings,
         body.body,
