@@ -312,12 +312,36 @@ def close(session: Session, *, draft_id: int, version: int, user_id: int, reason
     now = utcnow()
     draft = _decide(session, draft_id, version, user_id, now, status="closed", reason=reason)
     audit.record(session, draft_id, "closed", user_id, now, reason=reason)
+    if reason == "spam":  # the reviewer's word is the spam filter's (app/spam.py): flagged, filterable
+        _flag_spam(session, draft, True)
     return draft
 
 
+def _flag_spam(session: Session, draft: Draft, spam: bool) -> None:
+    """Set the spam flag of the draft and of its message, as the spam filter does at intake."""
+    session.execute(
+        update(Message)
+        .where(Message.id == draft.message_id)
+        .values(spam=spam)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Draft)
+        .where(Draft.id == draft.id)
+        .values(spam=spam)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(draft)
+    message = session.get(Message, draft.message_id)
+    if message is not None:
+        session.refresh(message)
+
+
 def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Draft:
-    """Put a closed draft back in the queue (a close is undone; a deleted comment stays closed)."""
+    """Put a closed draft back in the queue (a close is undone: a spam's flag is cleared; a deleted
+    comment stays closed)."""
     now = utcnow()
+    was_spam = session.scalar(select(Draft.reason).where(Draft.id == draft_id)) == "spam"
     changed = db.changed(
         session,
         update(Draft)
@@ -360,6 +384,8 @@ def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Dr
     audit.record(session, draft_id, "reopened", user_id, now)
     draft = get(session, draft_id)
     session.refresh(draft)
+    if was_spam:
+        _flag_spam(session, draft, False)
     return draft
 
 
