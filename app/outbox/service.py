@@ -31,6 +31,7 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
 from app import audit, db, i18n
 from app.errors import Conflict, NotFound
@@ -192,6 +193,29 @@ def moderation_of(session: Session, draft_id: int) -> Moderation:
         else:
             failed, error = action, last_error
     return Moderation(hidden=hidden, deleted=deleted, pending=pending, failed=failed, error=error, last=last)
+
+
+def is_hidden() -> ColumnElement[bool]:
+    """SQL: the draft's comment is hidden, as `moderation_of` says it (a hide made, and no unhide
+    made after it): the queue's "hidden" filter and its cards' badge."""
+    hide, unhide = aliased(OutboxItem), aliased(OutboxItem)
+    shown_again = (
+        exists()
+        .where(unhide.draft_id == hide.draft_id, unhide.action == "unhide", unhide.status == "sent")
+        .where(unhide.id > hide.id)
+    )
+    return (
+        exists()
+        .where(hide.draft_id == Draft.id, hide.action == "hide", hide.status == "sent")
+        .where(~shown_again)
+    )
+
+
+def hidden_among(session: Session, draft_ids: list[int]) -> set[int]:
+    """Which of these drafts' comments are hidden (one query)."""
+    if not draft_ids:
+        return set()
+    return set(session.scalars(select(Draft.id).where(Draft.id.in_(draft_ids), is_hidden())))
 
 
 def _paused_channel() -> Any:

@@ -36,7 +36,7 @@ MAX_TEXT = 10_000
 
 # -- queue filters, carried from the queue to each draft and back ----------------------------------
 
-FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee", "spam")
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee", "spam", "hidden")
 
 
 def parse_filter(
@@ -59,6 +59,9 @@ def parse_filter(
     spam = {"yes": True, "no": False}.get(clean.get("spam", ""))
     if spam is None:
         clean.pop("spam", None)
+    hidden = {"yes": True, "no": False}.get(clean.get("hidden", ""))
+    if hidden is None:
+        clean.pop("hidden", None)
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
     filt = review.QueueFilter(
@@ -69,6 +72,7 @@ def parse_filter(
         to_sort=to_sort,
         assignee=team.assignee_filter(clean, viewer_id),
         spam=spam,
+        hidden=hidden,
     )
     return filt, clean
 
@@ -92,6 +96,7 @@ def after_decision(session: Session, draft: Draft, q: str) -> str:
         to_sort=filt.to_sort,
         assignee=filt.assignee,
         spam=filt.spam,
+        hidden=filt.hidden,
     )
     clean.pop("status", None)
     nxt = review.next_in_queue(session, filt=filt, after=draft) or review.next_in_queue(
@@ -118,10 +123,12 @@ def queue(
     except BadRequest:
         rows, next_cursor = review.list_drafts(session, filt=filt, limit=50)
     now = utcnow()
+    hidden = outbox.hidden_among(session, [d.id for d, _ in rows])
     items = [
         {
             "draft": d,
             "message": m,
+            "hidden": d.id in hidden,
             "waiting_s": (now - m.received_at).total_seconds(),
             "confidence": fmt.confidence_text(m.confidence, settings.confidence_threshold),
         }
@@ -175,6 +182,7 @@ def draft_page(
         to_sort=filt.to_sort,
         assignee=filt.assignee,
         spam=filt.spam,
+        hidden=filt.hidden,
     )
     history = review.history(session, draft.id)
     names = users.names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})

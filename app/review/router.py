@@ -96,6 +96,9 @@ def list_drafts(
     language: str | None = None,
     to_sort: bool | None = None,
     spam: Annotated[bool | None, Query(description="spam and abuse (no reply text) only, or none")] = None,
+    hidden: Annotated[
+        bool | None, Query(description="comments hidden on the platform only, or none of them")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=review.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
@@ -110,6 +113,7 @@ def list_drafts(
         to_sort=to_sort,
         assignee=assignee_of(assignee, user),
         spam=spam,
+        hidden=hidden,
     )
     rows, next_cursor = review.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
     counts, per_assignee = {}, {}

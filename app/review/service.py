@@ -48,6 +48,7 @@ class QueueFilter:
     to_sort: bool | None = None
     assignee: int | None = None  # a user's id; `UNASSIGNED`: nobody's
     spam: bool | None = None
+    hidden: bool | None = None  # the comment hidden on the platform (through Relais)
 
 
 UNASSIGNED = 0  # no row has id 0
@@ -93,6 +94,8 @@ def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
     if filt.spam is not None:
         q = q.where(Draft.spam.is_(filt.spam))
+    if filt.hidden is not None:
+        q = q.where(outbox.is_hidden() if filt.hidden else ~outbox.is_hidden())
     if filt.assignee is not None:
         q = q.where(
             Draft.assignee_id.is_(None) if filt.assignee == UNASSIGNED else Draft.assignee_id == filt.assignee

@@ -369,3 +369,27 @@ def test_closing_as_spam_flags_the_message_and_reopening_clears_it(
     assert r.json()["results"][0]["ok"] is True and _spam_flags(app_client, d["id"]) == (True, True)
     r = app_client.post("/api/drafts/bulk", json={"action": "no_reply", "ids": [other["id"]]}, headers=rita)
     assert r.json()["results"][0]["ok"] is True and _spam_flags(app_client, other["id"]) == (False, False)
+
+
+def test_the_queue_filters_hidden_comments(app_client: TestClient, rita: dict[str, str]) -> None:
+    deliver(app_client, "41_1", "Promo crypto, DM moi")
+    deliver(app_client, "41_2", "Où en est ma commande ?")
+    deliver(app_client, "41_3", "Encore une promo")
+    hidden, shown, again = (draft_of(app_client, rita, f"41_{i}") for i in (1, 2, 3))
+
+    def ids(**params: str) -> set[int]:
+        items = app_client.get("/api/drafts", params=params, headers=rita).json()["items"]
+        return {d["id"] for d in items}
+
+    for d in (hidden, again):
+        assert app_client.post(f"/api/messages/{d['message']['id']}/hide", headers=rita).status_code == 200
+    assert ids(hidden="true") == set()  # asked, not made yet
+    send_all(app_client)
+    assert app_client.post(f"/api/messages/{again['message']['id']}/unhide", headers=rita).status_code == 200
+    assert ids(hidden="true") == {hidden["id"], again["id"]}  # the unhide is not made yet
+    send_all(app_client)
+    assert ids(hidden="true") == {hidden["id"]}
+    assert ids(hidden="false") == {shown["id"], again["id"]}
+    assert ids() == {hidden["id"], shown["id"], again["id"]}
+    assert ids(hidden="true", category="complaint") <= {hidden["id"]}
+    assert app_client.get("/api/drafts?hidden=maybe", headers=rita).status_code == 422

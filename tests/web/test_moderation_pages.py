@@ -5,6 +5,7 @@ for admins only and only once the box saying it is final is ticked."""
 from __future__ import annotations
 
 import json
+import re
 import time
 
 from fastapi.testclient import TestClient
@@ -163,3 +164,36 @@ def test_one_route_takes_the_moderations_and_only_those(client: TestClient) -> N
     r = client.post(f"/drafts/{d.id}/unhide", data={"csrf_token": token}, follow_redirects=True)
     assert "Le commentaire est en cours de réaffichage." in r.text
     assert [a for a, _ in _actions(client)] == ["hide", "unhide"]
+
+
+def test_the_queue_filters_and_marks_hidden_comments(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_20", "Promo crypto")
+    feed(client, "5_21", "Où est ma commande ?", author="5557")
+    with db(client) as s:
+        first, second = s.scalars(select(Draft).order_by(Draft.id)).all()
+        s.add(
+            OutboxItem(
+                draft_id=first.id,
+                action="hide",
+                status="sent",
+                platform="meta",
+                account_id="1111",
+                channel="facebook",
+                target={},
+                text="",
+            )
+        )
+        s.commit()
+        first_id, second_id = first.id, second.id
+    page = client.get("/")
+    assert "Masqués" in page.text and "seulement les commentaires masqués" in page.text
+    cards = re.findall(r'href="/drafts/(\d+)[^"]*" data-nav="item">(.*?)</a>', page.text, re.S)
+    marked = {int(i) for i, card in cards if 'class="chip chip-hidden">masqué<' in card}
+    assert marked == {first_id}
+    only = client.get("/?hidden=yes").text
+    assert f'href="/drafts/{first_id}' in only and f'href="/drafts/{second_id}' not in only
+    assert '<option value="yes" selected>' in only.split('name="hidden"')[1][:300]
+    none = client.get("/?hidden=no").text
+    assert f'href="/drafts/{second_id}' in none and f'href="/drafts/{first_id}' not in none
