@@ -47,16 +47,27 @@ class RelaisError(Exception):
 
     def __init__(
         self,
-        message: str,
+        message: str | Reason,
         detail: Any = None,
         headers: dict[str, str] | None = None,
         reasons: Sequence[Reason] = (),
     ):
+        if not isinstance(message, str):  # a Reason: its English text, and the Reason for pages
+            reasons = [message, *reasons]
+            message = str(message)
         super().__init__(message)
         self.message = message
         self.detail = detail
         self.headers = headers
         self.reasons = list(reasons)  # the same, for a page to show in its viewer's language
+
+    def text(self, language: str) -> str:
+        """Why, in `language` (the English message when no Reason was given)."""
+        return " ".join(r.text(language) for r in self.reasons) if self.reasons else self.message
+
+    def api_message(self, language: str) -> str:
+        """The API's `message`: the English one as it always was, else the reasons translated."""
+        return self.message if language == "en" else self.text(language)
 
 
 class BadRequest(RelaisError):
@@ -103,23 +114,31 @@ class Unavailable(RelaisError):
     status_code, code = 503, "unavailable"
 
 
-def error_body(exc: RelaisError) -> dict[str, Any]:
-    err: dict[str, Any] = {"code": exc.code, "message": exc.message}
+def api_language(request: Request) -> str:
+    """The language of the API's messages: English unless `Accept-Language` asks for another that
+    Relais speaks (the pages follow the viewer's choice instead)."""
+    from app.i18n import negotiate
+
+    return negotiate(request.headers.get("accept-language"), "en")
+
+
+def error_body(exc: RelaisError, language: str = "en") -> dict[str, Any]:
+    err: dict[str, Any] = {"code": exc.code, "message": exc.api_message(language)}
     if exc.detail is not None:
         err["detail"] = exc.detail
     return {"error": err}
 
 
-def _render(exc: RelaisError) -> JSONResponse:
+def _render(exc: RelaisError, language: str = "en") -> JSONResponse:
     headers = dict(exc.headers or {})
     if exc.status_code == 503:
         headers.setdefault("Retry-After", "5")
-    return JSONResponse(error_body(exc), status_code=exc.status_code, headers=headers)
+    return JSONResponse(error_body(exc, language), status_code=exc.status_code, headers=headers)
 
 
 async def handle_relais_error(request: Request, exc: Exception) -> JSONResponse:
     assert isinstance(exc, RelaisError)
-    return _render(exc)
+    return _render(exc, api_language(request))
 
 
 async def handle_validation_error(request: Request, exc: Exception) -> JSONResponse:

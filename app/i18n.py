@@ -89,7 +89,9 @@ class Reason:
     variables: Mapping[str, Any] = field(default_factory=dict)
 
     def text(self, language: str) -> str:
-        return t(language, self.msgid, **self.variables)
+        """The message in `language`; a variable that is itself a Reason is translated too."""
+        variables = {k: v.text(language) if isinstance(v, Reason) else v for k, v in self.variables.items()}
+        return t(language, self.msgid, **variables)
 
     def __str__(self) -> str:
         return self.text("en")
@@ -278,6 +280,12 @@ PLATFORM_NAMES = {
     "slack": "Slack",
     "generic": "Generic",
 }
+
+
+def label_reason(vocabulary: str, code: str) -> Reason | str:
+    """The word for a stored code as a Reason's variable: translated where the Reason is shown."""
+    message = LABELS.get(vocabulary, {}).get(code)
+    return Reason(message) if message else code
 
 
 def label(language: str, vocabulary: str, code: str | None) -> str:

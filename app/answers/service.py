@@ -42,13 +42,13 @@ def list_all(session: Session, *, language: str | None = None) -> list[Answer]:
 def get(session: Session, answer_id: int) -> Answer:
     answer = session.get(Answer, answer_id)
     if answer is None:
-        raise NotFound(f"answer {answer_id} not found")
+        raise NotFound(Reason(N_("answer %(id)s not found"), {"id": answer_id}))
     return answer
 
 
 def errors_in(settings: Settings, values: dict[str, Any]) -> list[Reason]:
     """Every reason these fields cannot be saved (empty when they can)."""
-    errors = []
+    errors: list[Reason] = []
     title, body, language = values.get("title"), values.get("body"), values.get("language")
     if not isinstance(title, str) or not 1 <= len(title.strip()) <= TITLE_LIMIT:
         errors.append(Reason(N_("The title needs 1 to %(max)s characters."), {"max": TITLE_LIMIT}))
@@ -144,7 +144,7 @@ def delete(
     """Remove an answer (409 on a stale version); its fields stay in the audit trail."""
     if expected_version is not None and answer.version != expected_version:
         raise Conflict(
-            "Someone changed this answer meanwhile: reload it before deleting it.",
+            Reason(N_("Someone changed this answer meanwhile: reload it before deleting it.")),
             detail={"version": answer.version},
         )
     audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))

@@ -5,6 +5,7 @@ from __future__ import annotations
 from fastapi import Request
 from fastapi.responses import Response
 
+from app import i18n
 from app.dashboard import charts, service
 from app.deps import HolderDep, ReadSessionDep, SettingsDep
 from app.web.pages import page, page_router
@@ -19,7 +20,10 @@ def dashboard(
 ) -> Response:
     """Messages per day by category, first-response time, backlog, unedited and "to sort" shares."""
     stats = service.dashboard(
-        session, threshold=settings.confidence_threshold, models_dir=settings.models_dir
+        session,
+        threshold=settings.confidence_threshold,
+        models_dir=settings.models_dir,
+        tz=i18n.zone_of(request),  # the viewer's days, not UTC's
     )
     keys = ["complaint", "question", "suggestion", "other", "unsorted"]
     per_day = charts.stacked_bars(stats.days, [stats.per_day[d] for d in stats.days], keys)

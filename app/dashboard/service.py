@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import Integer, String, and_, case, cast, func, or_, select
 from sqlalchemy.orm import Session, aliased
 
 from app.models import Correction, Draft, Message, utcnow
@@ -47,10 +47,37 @@ class Dashboard:
 
 
 def _day(session: Session, column: Any) -> Any:
-    """The UTC calendar day of a timestamp column, as SQL (SQLite stores UTC text)."""
+    """The UTC calendar day of a timestamp column, as SQL (SQLite stores UTC text): the model's
+    weekly history, whose weeks are the model's, not a viewer's."""
     if session.get_bind().dialect.name == "postgresql":
         return func.to_char(func.timezone("UTC", column), "YYYY-MM-DD")
     return func.strftime("%Y-%m-%d", column)
+
+
+def _quarter(session: Session, column: Any) -> Any:
+    """The UTC quarter of an hour a timestamp column falls in, as SQL text "YYYY-MM-DD HH q"
+    (SQLite stores UTC text). Every zone's offset is a whole number of quarters of an hour, so a
+    quarter lies within one local day, whichever the viewer's zone (`_local_day`)."""
+    if session.get_bind().dialect.name == "postgresql":
+        utc = func.timezone("UTC", column)
+        minute = cast(func.extract("minute", utc), Integer)
+        return func.to_char(utc, "YYYY-MM-DD HH24 ") + cast(minute // 15, String)
+    minute = cast(func.strftime("%M", column), Integer)
+    return func.strftime("%Y-%m-%d %H ", column) + cast(minute // 15, String)
+
+
+def _local_day(quarter: str, tz: dt.tzinfo) -> str:
+    """The viewer's calendar day (ISO) of a `_quarter` bucket."""
+    day, hour, q = str(quarter).split()
+    when = dt.datetime.fromisoformat(f"{day}T{hour}:00").replace(tzinfo=dt.UTC) + dt.timedelta(
+        minutes=15 * int(q)
+    )
+    return when.astimezone(tz).date().isoformat()
+
+
+def _midnight(day: dt.date, tz: dt.tzinfo) -> dt.datetime:
+    """The instant (UTC) a local day starts."""
+    return dt.datetime.combine(day, dt.time(), tzinfo=tz).astimezone(dt.UTC)
 
 
 def percentile(values: list[float], q: float) -> float | None:
@@ -70,26 +97,28 @@ def dashboard(
     now: dt.datetime | None = None,
     days: int = DASHBOARD_DAYS,
     models_dir: Path | None = None,
+    tz: dt.tzinfo = dt.UTC,
 ) -> Dashboard:
-    """The last `days` days: messages per day by category, first-response time, backlog, shares;
-    and the model's history over `CORRECTION_WEEKS` weeks (with its versions if `models_dir`)."""
+    """The last `days` days, days of the viewer's zone `tz`: messages per day by category,
+    first-response time, backlog, shares; and the model's history over `CORRECTION_WEEKS` weeks
+    (with its versions if `models_dir`)."""
     now = now or utcnow()
-    start_day = (now - dt.timedelta(days=days - 1)).date()
-    start = dt.datetime.combine(start_day, dt.time(), tzinfo=dt.UTC)
+    start_day = (now.astimezone(tz) - dt.timedelta(days=days - 1)).date()
+    start = _midnight(start_day, tz)
     day_list = [(start_day + dt.timedelta(days=i)).isoformat() for i in range(days)]
 
-    day = _day(session, Message.received_at)
+    quarter = _quarter(session, Message.received_at)
     per_day: dict[str, dict[str, int]] = {d: {} for d in day_list}
     went_to_sort = received = 0
     low = or_(Message.confidence.is_(None), Message.confidence < threshold)
     for d, category, n, n_low in session.execute(
-        select(day, Message.category, func.count(), func.sum(case((low, 1), else_=0)))
+        select(quarter, Message.category, func.count(), func.sum(case((low, 1), else_=0)))
         .where(Message.received_at >= start)
-        .group_by(day, Message.category)
+        .group_by(quarter, Message.category)
     ).all():
-        key = category or "unsorted"
-        if str(d) in per_day:
-            per_day[str(d)][key] = per_day[str(d)].get(key, 0) + int(n)
+        key, local = category or "unsorted", _local_day(d, tz)
+        if local in per_day:
+            per_day[local][key] = per_day[local].get(key, 0) + int(n)
         received += int(n)
         went_to_sort += int(n_low or 0)
 
@@ -108,16 +137,15 @@ def dashboard(
             continue
         if answered_at.tzinfo is None:  # coalesce() loses the column type on SQLite
             answered_at = dt.datetime.fromisoformat(str(answered_at)).replace(tzinfo=dt.UTC)
-        key = received_at.date().isoformat()
+        if received_at.tzinfo is None:
+            received_at = received_at.replace(tzinfo=dt.UTC)
+        key = received_at.astimezone(tz).date().isoformat()
         if key in waits:
             waits[key].append(max(0.0, (answered_at - received_at).total_seconds()))
     response = {d: (percentile(v, 0.5), percentile(v, 0.9), len(v)) for d, v in waits.items()}
 
     # backlog at the end of each day: received by then, not yet decided by then
-    ends = [
-        dt.datetime.combine(start_day + dt.timedelta(days=i + 1), dt.time(), tzinfo=dt.UTC)
-        for i in range(days)
-    ]
+    ends = [_midnight(start_day + dt.timedelta(days=i + 1), tz) for i in range(days)]
     ends[-1] = min(ends[-1], now)
     cols = [
         func.sum(
@@ -160,27 +188,33 @@ def dashboard(
         sent_unedited=int(unedited or 0),
         received=received,
         went_to_sort=went_to_sort,
-        corrections=corrections_per_week(session, now=now),
+        corrections=corrections_per_week(session, now=now, tz=tz),
         history=model_history(session, now=now, models_dir=models_dir),
     )
 
 
 def corrections_per_week(
-    session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS
+    session: Session, *, now: dt.datetime, weeks: int = CORRECTION_WEEKS, tz: dt.tzinfo = dt.UTC
 ) -> list[tuple[str, dict[str, int]]]:
-    """Reviewers' category corrections per ISO week, by the category they chose: messages, not
-    clicks (a message corrected twice the same day counts once, as in the dashboard's table)."""
-    monday = (now - dt.timedelta(days=now.weekday())).date()
+    """Reviewers' category corrections per ISO week of the zone `tz`, by the category they chose:
+    messages, not clicks (a message corrected twice the same day counts once, as in the dashboard's
+    table)."""
+    local_now = now.astimezone(tz)
+    monday = (local_now - dt.timedelta(days=local_now.weekday())).date()
     first = monday - dt.timedelta(weeks=weeks - 1)
-    start = dt.datetime.combine(first, dt.time(), tzinfo=dt.UTC)
+    start = _midnight(first, tz)
     out: dict[str, dict[str, int]] = {(first + dt.timedelta(weeks=i)).isoformat(): {} for i in range(weeks)}
-    day = _day(session, Correction.created_at)
-    for d, category, n in session.execute(
-        select(day, Correction.new_category, func.count(func.distinct(Correction.message_id)))
+    quarter = _quarter(session, Correction.created_at)
+    days: dict[tuple[str, str], set[int]] = {}
+    for q, category, message_id in session.execute(
+        select(quarter, Correction.new_category, Correction.message_id)
         .where(Correction.created_at >= start)
-        .group_by(day, Correction.new_category)
+        .distinct()
     ).all():
-        when = dt.date.fromisoformat(str(d))
+        days.setdefault((_local_day(q, tz), category), set()).add(message_id)
+    for (d, category), messages in days.items():
+        n = len(messages)
+        when = dt.date.fromisoformat(d)
         week = (when - dt.timedelta(days=when.weekday())).isoformat()
         if week in out:
             out[week][category] = out[week].get(category, 0) + int(n)

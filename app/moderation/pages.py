@@ -1,14 +1,16 @@
 """The message page's moderation forms (CSRF-checked like every form): spam, done without a reply,
-reopen, hide, show again, delete (admins, with a confirmation box: it cannot be undone)."""
+reopen, and one route for hide, show again and delete (admins, with a confirmation box: it cannot
+be undone)."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Form, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
+from starlette.convertors import Convertor, register_url_convertor
 
 from app import i18n
 from app.deps import RowInt, SessionDep, SettingsDep
@@ -18,7 +20,7 @@ from app.review import service as review
 from app.review.pages import after_decision, filter_from_form, with_query
 from app.web.flash import flash
 from app.web.pages import MAX_FORM_BYTES, WebRoute, redirect
-from app.web.security import FormAdmin, FormViewer
+from app.web.security import FormViewer, PageError
 
 router = APIRouter(
     tags=["pages"], route_class=WebRoute, include_in_schema=False, max_body_size=MAX_FORM_BYTES
@@ -47,7 +49,10 @@ def _done(
         if e.status_code == 404:
             raise
         return flash(
-            redirect(here), settings, "error", i18n.t(language, "Not done: %(reason)s.", reason=e.message)
+            redirect(here),
+            settings,
+            "error",
+            i18n.t(language, "Not done: %(reason)s.", reason=e.text(language)),
         )
     to = after_decision(session, result.draft, q) if next_draft else here
     return flash(redirect(to), settings, "ok", i18n.t(language, said(result)))
@@ -68,7 +73,7 @@ def close(
 
     def act() -> moderation.Moderated:
         if reason not in ("spam", "no_reply"):
-            raise Invalid("reason must be spam or no_reply")
+            raise Invalid(i18n.Reason(i18n.N_("reason must be spam or no_reply")))
         return moderation.close(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
         )
@@ -112,61 +117,48 @@ SAID = {
 }
 
 
-def _moderate(
-    request: Request,
-    session: Session,
-    settings: SettingsDep,
-    draft_id: int,
-    q: str,
-    action: str,
-    user_id: int,
-) -> Response:
-    def act() -> moderation.Moderated:
-        draft = review.get(session, draft_id)
-        return moderation.moderate(session, message_id=draft.message_id, action=action, user_id=user_id)
+class ModerationConvertor(Convertor[str]):
+    """A path segment that is one of the moderations (hide, unhide, delete): another action of
+    `/drafts/{id}/...` (approve, close...) is left to its own route."""
 
-    return _done(request, session, settings, draft_id, q, act, lambda m: SAID[action])
+    regex = "|".join(moderation.ACTIONS)
+
+    def convert(self, value: str) -> str:
+        return value
+
+    def to_string(self, value: str) -> str:
+        return value
 
 
-@router.post("/drafts/{draft_id:int}/hide")
-def hide(
+register_url_convertor("moderation", ModerationConvertor())
+
+
+@router.post("/drafts/{draft_id:int}/{action:moderation}")
+def moderate(
     draft_id: RowInt,
+    action: Literal["hide", "unhide", "delete"],
     request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
-    q: Query = "",
-) -> Response:
-    """Hide the comment from the public."""
-    return _moderate(request, session, settings, draft_id, q, "hide", viewer.user_id)
-
-
-@router.post("/drafts/{draft_id:int}/unhide")
-def unhide(
-    draft_id: RowInt,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    viewer: FormViewer,
-    q: Query = "",
-) -> Response:
-    """Show the hidden comment again."""
-    return _moderate(request, session, settings, draft_id, q, "unhide", viewer.user_id)
-
-
-@router.post("/drafts/{draft_id:int}/delete")
-def delete(
-    draft_id: RowInt,
-    request: Request,
-    session: SessionDep,
-    settings: SettingsDep,
-    viewer: FormAdmin,
     confirm: Annotated[str, Form(max_length=8)] = "",
     q: Query = "",
 ) -> Response:
-    """Delete the comment on the platform (admins), once the box saying it cannot be undone is ticked."""
-    if confirm != "yes":
-        here = with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])
-        text = i18n.t(i18n.language_of(request), "Not deleted: tick the box, deleting cannot be undone.")
-        return flash(redirect(here), settings, "error", text)
-    return _moderate(request, session, settings, draft_id, q, "delete", viewer.user_id)
+    """Hide the comment from the public, show it again, or delete it on the platform (admins,
+    once the box saying it cannot be undone is ticked)."""
+    language = i18n.language_of(request)
+    if action == "delete":
+        if not viewer.is_admin:
+            raise PageError(403, i18n.t(language, "Only admins can delete a comment."))
+        if confirm != "yes":
+            here = with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])
+            text = i18n.t(language, "Not deleted: tick the box, deleting cannot be undone.")
+            return flash(redirect(here), settings, "error", text)
+
+    def act() -> moderation.Moderated:
+        draft = review.get(session, draft_id)
+        return moderation.moderate(
+            session, message_id=draft.message_id, action=action, user_id=viewer.user_id
+        )
+
+    return _done(request, session, settings, draft_id, q, act, lambda m: SAID[action])

@@ -3,10 +3,10 @@ Reviewers moderate; deleting (it cannot be undone) needs an admin and `"confirm"
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 
 from app.deps import AdminDep, ReviewerDep, RowInt, SessionDep
-from app.errors import ErrorInfo, RelaisError, responses
+from app.errors import ErrorInfo, RelaisError, api_language, responses
 from app.moderation import schemas as s
 from app.moderation import service as moderation
 from app.review.router import draft_read, moderation_read
@@ -84,11 +84,12 @@ def delete(message_id: RowInt, body: s.DeleteBody, session: SessionDep, user: Ad
 
 
 @router.post("/drafts/bulk", response_model=s.BulkResult, responses=responses(422))
-def bulk(body: s.BulkBody, session: SessionDep, user: ReviewerDep) -> s.BulkResult:
+def bulk(body: s.BulkBody, request: Request, session: SessionDep, user: ReviewerDep) -> s.BulkResult:
     """One action on many drafts (hide, unhide, spam, no_reply, reopen, approve as shown, assign
     with `user_id`), each on its own: the answer says, per id, what the single route would have
     (200, 404, 409, 422). Without versions: a close or an approval still only applies to a draft
     that is pending, a reopen to a closed one. Deleting is one comment at a time."""
+    language = api_language(request)
     results: list[s.BulkItem] = []
     for draft_id in dict.fromkeys(body.ids):
         try:
@@ -101,6 +102,6 @@ def bulk(body: s.BulkBody, session: SessionDep, user: ReviewerDep) -> s.BulkResu
                 )
                 results.append(s.BulkItem(id=draft_id, ok=True, status=200, draft=draft_moderated(m)))
         except RelaisError as e:
-            error = ErrorInfo(code=e.code, message=e.message, detail=e.detail)
+            error = ErrorInfo(code=e.code, message=e.api_message(language), detail=e.detail)
             results.append(s.BulkItem(id=draft_id, ok=False, status=e.status_code, error=error))
     return s.BulkResult(results=results)

@@ -18,12 +18,16 @@ from sqlalchemy.orm import Session
 
 from app import platforms
 from app.errors import Conflict, NotFound, Unsupported
+from app.i18n import N_, Reason
 from app.models import Draft, Message, utcnow
 from app.outbox import service as outbox
 from app.review import service as review
 from app.review import team
 
 ACTIONS = ("hide", "unhide", "delete")
+# the action as its refusal names it: the English msgid is the API's word ("hide is not supported
+# on telegram"), the French one a noun ("le masquage n’est pas possible sur telegram")
+WHAT = {"hide": N_("hide"), "unhide": N_("unhide"), "delete": N_("delete")}
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,10 +49,10 @@ def allowed(message: Message) -> frozenset[str]:
 def _message(session: Session, message_id: int) -> tuple[Message, Draft]:
     message = session.get(Message, message_id)
     if message is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     draft = message.draft
     if draft is None:
-        raise NotFound(f"message {message_id} has no draft")
+        raise NotFound(Reason(N_("message %(id)s has no draft"), {"id": message_id}))
     return message, draft
 
 
@@ -74,10 +78,18 @@ def moderate(session: Session, *, message_id: int, action: str, user_id: int) ->
 
 def _queue(session: Session, message: Message, draft: Draft, action: str, user_id: int) -> None:
     if action not in allowed(message):
-        raise Unsupported(f"{action} is not supported on {message.channel}")
+        raise Unsupported(
+            Reason(
+                N_("%(action)s is not supported on %(channel)s"),
+                {"action": Reason(WHAT[action]), "channel": message.channel},
+            )
+        )
     current = outbox.moderation_of(session, draft.id)
     if current.deleted or current.pending == "delete":
-        raise Conflict(f"message {message.id}: the comment was deleted", detail={"deleted": True})
+        raise Conflict(
+            Reason(N_("message %(id)s: the comment was deleted"), {"id": message.id}),
+            detail={"deleted": True},
+        )
     if current.pending is None and current.last == action:
         return  # already made
     outbox.enqueue_moderation(

@@ -31,9 +31,11 @@ from typing import Any
 
 from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
 
-from app import audit, db
+from app import audit, db, i18n
 from app.errors import Conflict, NotFound
+from app.i18n import N_, Reason
 from app.models import Channel, Draft, Echo, Message, OutboxAttempt, OutboxItem, utcnow
 
 DUE_STATES = ("queued", "retry", "unknown")
@@ -191,6 +193,29 @@ def moderation_of(session: Session, draft_id: int) -> Moderation:
         else:
             failed, error = action, last_error
     return Moderation(hidden=hidden, deleted=deleted, pending=pending, failed=failed, error=error, last=last)
+
+
+def is_hidden() -> ColumnElement[bool]:
+    """SQL: the draft's comment is hidden, as `moderation_of` says it (a hide made, and no unhide
+    made after it): the queue's "hidden" filter and its cards' badge."""
+    hide, unhide = aliased(OutboxItem), aliased(OutboxItem)
+    shown_again = (
+        exists()
+        .where(unhide.draft_id == hide.draft_id, unhide.action == "unhide", unhide.status == "sent")
+        .where(unhide.id > hide.id)
+    )
+    return (
+        exists()
+        .where(hide.draft_id == Draft.id, hide.action == "hide", hide.status == "sent")
+        .where(~shown_again)
+    )
+
+
+def hidden_among(session: Session, draft_ids: list[int]) -> set[int]:
+    """Which of these drafts' comments are hidden (one query)."""
+    if not draft_ids:
+        return set()
+    return set(session.scalars(select(Draft.id).where(Draft.id.in_(draft_ids), is_hidden())))
 
 
 def _paused_channel() -> Any:
@@ -489,7 +514,9 @@ def resume_channel(session: Session, *, platform: str, account_id: str) -> None:
         .values(paused=False, pause_reason=None, token_state="unknown"),
     )
     if not changed:
-        raise NotFound(f"no channel {platform}/{account_id}")
+        raise NotFound(
+            Reason(N_("no channel %(platform)s/%(account)s"), {"platform": platform, "account": account_id})
+        )
 
 
 def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
@@ -504,11 +531,18 @@ def resend(session: Session, *, item_id: int, user_id: int) -> OutboxItem:
     )
     item = session.get(OutboxItem, item_id)
     if item is None:
-        raise NotFound(f"outbox item {item_id} not found")
+        raise NotFound(Reason(N_("outbox item %(id)s not found"), {"id": item_id}))
     session.refresh(item)
     if changed != 1:
-        why = "was already resent once" if item.resent else f"is {item.status}, not a dead letter"
-        raise Conflict(f"outbox item {item_id} {why}", detail={"status": item.status, "resent": item.resent})
+        why = (
+            Reason(N_("outbox item %(id)s was already resent once"), {"id": item_id})
+            if item.resent
+            else Reason(
+                N_("outbox item %(id)s is %(status)s, not a dead letter"),
+                {"id": item_id, "status": i18n.label_reason("outbox", item.status)},
+            )
+        )
+        raise Conflict(why, detail={"status": item.status, "resent": item.resent})
     if item.action == "reply":
         session.execute(
             update(Draft)

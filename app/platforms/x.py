@@ -1,7 +1,8 @@
 """X: Account Activity API events and the X Activity API envelope, CRC handshake, replies.
 
 Signature `x-twitter-webhooks-signature: sha256=<base64 HMAC-SHA256(consumer secret, raw body)>`;
-`GET ?crc_token=T` answers `sha256=<base64 HMAC(consumer secret, T)>`; replies go through API v2.
+`GET ?crc_token=T` answers `sha256=<base64 HMAC(consumer secret, T)>`; replies go through API v2,
+and so do hiding and showing again a reply to the brand's posts (`PUT /2/tweets/{id}/hidden`).
 """
 
 from __future__ import annotations
@@ -357,6 +358,48 @@ def _send(
         if not message_id:
             return sending.malformed(response, "x")
         return sending.SendResult("sent", platform_message_id=str(message_id), http_status=status)
+    return _x_failure(response, data, now)
+
+
+# A reply to the brand's posts can be hidden and shown again (X API v2 "hide replies"); nothing
+# else (a DM, a post) can, and X deletes nothing of someone else's.
+MODERATIONS = frozenset({"hide", "unhide"})
+
+
+def _moderations(channel: str, kind: str) -> frozenset[str]:
+    return MODERATIONS if kind == "mention" else frozenset()
+
+
+def _moderate(
+    client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+) -> sending.SendResult:
+    """`PUT /2/tweets/{id}/hidden {"hidden": true|false}` with the user-context token; idempotent
+    on X (hiding a hidden reply again is a 200), so a retry after an unknown outcome is harmless."""
+    if out.action not in MODERATIONS:
+        return sending.dead(f"x: cannot {out.action} a post")
+    token = sending.token(settings, settings.x_access_token, "RELAIS_X_ACCESS_TOKEN", out)
+    url = f"{settings.x_api_url.rstrip('/')}/2/tweets/{sending.need(out, 'message_external_id')}/hidden"
+    wanted = out.action == "hide"
+    response = sending.call(
+        client,
+        settings,
+        "PUT",
+        url,
+        headers={"Authorization": f"Bearer {token}"},
+        json_body={"hidden": wanted},
+    )
+    data = sending.json_of(response)
+    if response.is_success:
+        payload = data.get("data") if isinstance(data, dict) else None
+        if not isinstance(payload, dict) or payload.get("hidden") is not wanted:
+            return sending.malformed(response, "x")
+        return sending.SendResult("sent", http_status=response.status_code)
+    return _x_failure(response, data, now)
+
+
+def _x_failure(response: httpx.Response, data: Any, now: datetime) -> sending.SendResult:
+    """A refused call: retried on 429 (X's reset headers) and 5xx, dead otherwise (401: the token)."""
+    status = response.status_code
     text = f"x: HTTP {status}: {_x_detail(data)}"
     if status == 429:
         return sending.SendResult(
@@ -414,6 +457,14 @@ class XPlatform(PlatformBase):
         self, client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
     ) -> sending.SendResult:
         return _send(client, settings, out, now)
+
+    def moderations(self, channel: str, kind: str) -> frozenset[str]:
+        return _moderations(channel, kind)
+
+    def moderate(
+        self, client: httpx.Client, settings: Settings, out: sending.Outgoing, now: datetime
+    ) -> sending.SendResult:
+        return _moderate(client, settings, out, now)
 
     def outbound_tokens(self, settings: Settings) -> list[str]:
         return [t for t in [sending.secret_value(settings.x_access_token)] if t]

@@ -93,7 +93,7 @@ def template_edit(
     """Edit one template with a live preview (admin)."""
     t = session.get(ReplyTemplate, template_id)
     if t is None:
-        raise PageError(404, f"Template {template_id} not found.")
+        raise PageError(404, i18n.t(i18n.language_of(request), "Template %(id)s not found.", id=template_id))
     values = {k: getattr(t, k) for k in reply_templates.FIELDS} | {"version": t.version}
     return _template_form(request, viewer, settings, t, values, [])
 
@@ -156,7 +156,7 @@ def template_update(
     """Change a template (admin); its version moves on."""
     t = session.get(ReplyTemplate, template_id)
     if t is None:
-        raise PageError(404, f"Template {template_id} not found.")
+        raise PageError(404, i18n.t(i18n.language_of(request), "Template %(id)s not found.", id=template_id))
     return _template_save(request, session, settings, viewer, t, form)
 
 
@@ -204,6 +204,11 @@ def _template_save(
             redirect(f"/templates/{saved.id}"),
             settings,
             "ok",
-            f"Template {saved.name!r} saved (version {saved.version}).",
+            i18n.t(
+                i18n.language_of(request),
+                "Template “%(name)s” saved (version %(version)s).",
+                name=saved.name,
+                version=saved.version,
+            ),
         ),
     )

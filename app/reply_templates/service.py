@@ -33,7 +33,7 @@ def list_all(session: Session) -> list[ReplyTemplate]:
 def get(session: Session, template_id: int) -> ReplyTemplate:
     template = session.get(ReplyTemplate, template_id)
     if template is None:
-        raise NotFound(f"template {template_id} not found")
+        raise NotFound(Reason(N_("template %(id)s not found"), {"id": template_id}))
     return template
 
 

@@ -13,6 +13,7 @@ from fastapi import Form, Query, Request
 from fastapi.responses import Response
 from sqlalchemy.orm import Session
 
+from app import i18n
 from app.answers import service as answers
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
 from app.errors import BadRequest, RelaisError
@@ -35,7 +36,7 @@ MAX_TEXT = 10_000
 
 # -- queue filters, carried from the queue to each draft and back ----------------------------------
 
-FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee", "spam")
+FILTER_KEYS = ("status", "category", "platform", "language", "to_sort", "assignee", "spam", "hidden")
 
 
 def parse_filter(
@@ -58,6 +59,9 @@ def parse_filter(
     spam = {"yes": True, "no": False}.get(clean.get("spam", ""))
     if spam is None:
         clean.pop("spam", None)
+    hidden = {"yes": True, "no": False}.get(clean.get("hidden", ""))
+    if hidden is None:
+        clean.pop("hidden", None)
     platform = clean.get("platform", "")[:16] or None
     language = clean.get("language", "")[:8] or None
     filt = review.QueueFilter(
@@ -68,6 +72,7 @@ def parse_filter(
         to_sort=to_sort,
         assignee=team.assignee_filter(clean, viewer_id),
         spam=spam,
+        hidden=hidden,
     )
     return filt, clean
 
@@ -91,6 +96,7 @@ def after_decision(session: Session, draft: Draft, q: str) -> str:
         to_sort=filt.to_sort,
         assignee=filt.assignee,
         spam=filt.spam,
+        hidden=filt.hidden,
     )
     clean.pop("status", None)
     nxt = review.next_in_queue(session, filt=filt, after=draft) or review.next_in_queue(
@@ -117,10 +123,12 @@ def queue(
     except BadRequest:
         rows, next_cursor = review.list_drafts(session, filt=filt, limit=50)
     now = utcnow()
+    hidden = outbox.hidden_among(session, [d.id for d, _ in rows])
     items = [
         {
             "draft": d,
             "message": m,
+            "hidden": d.id in hidden,
             "waiting_s": (now - m.received_at).total_seconds(),
             "confidence": fmt.confidence_text(m.confidence, settings.confidence_threshold),
         }
@@ -174,6 +182,7 @@ def draft_page(
         to_sort=filt.to_sort,
         assignee=filt.assignee,
         spam=filt.spam,
+        hidden=filt.hidden,
     )
     history = review.history(session, draft.id)
     names = users.names(session, {e.actor_id for e in history} | {draft.claimed_by, draft.decided_by})
@@ -233,7 +242,13 @@ def draft_page(
 
 
 def _decided(
-    session: Session, settings: Any, draft_id: int, q: str, action: Callable[[], Draft], done: str
+    request: Request,
+    session: Session,
+    settings: Any,
+    draft_id: int,
+    q: str,
+    action: Callable[[], Draft],
+    done: str,
 ) -> Response:
     """Run one decision; on success go to the next draft, on a conflict or refusal stay with a flash."""
     try:
@@ -246,7 +261,7 @@ def _decided(
             redirect(with_query(f"/drafts/{draft_id}", filter_from_form(q)[1])),
             settings,
             "error",
-            friendly(e),
+            friendly(request, e),
         )
     return flash(redirect(after_decision(session, draft, q)), settings, "ok", done)
 
@@ -254,6 +269,7 @@ def _decided(
 @router.post("/drafts/{draft_id:int}/approve")
 def approve(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -263,6 +279,7 @@ def approve(
 ) -> Response:
     """Approve the draft as shown in the editor (edited or not); the reply is queued for sending."""
     return _decided(
+        request,
         session,
         settings,
         draft_id,
@@ -270,13 +287,14 @@ def approve(
         lambda: review.approve(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text
         ),
-        f"Draft #{draft_id} approved: the reply is on its way.",
+        i18n.t(i18n.language_of(request), "Draft #%(id)s approved: the reply is on its way.", id=draft_id),
     )
 
 
 @router.post("/drafts/{draft_id:int}/reject")
 def reject(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -286,6 +304,7 @@ def reject(
 ) -> Response:
     """Reject with a reason; nothing is sent."""
     return _decided(
+        request,
         session,
         settings,
         draft_id,
@@ -293,13 +312,14 @@ def reject(
         lambda: review.reject(
             session, draft_id=draft_id, version=version, user_id=viewer.user_id, reason=reason
         ),
-        f"Draft #{draft_id} rejected.",
+        i18n.t(i18n.language_of(request), "Draft #%(id)s rejected.", id=draft_id),
     )
 
 
 @router.post("/drafts/{draft_id:int}/category")
 def relabel(
     draft_id: RowInt,
+    request: Request,
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
@@ -320,6 +340,9 @@ def relabel(
         )
     except RelaisError as e:
         session.rollback()
-        return flash(redirect(back), settings, "error", friendly(e))
-    label = fmt.CATEGORY_LABELS.get(category, category)
-    return flash(redirect(back), settings, "ok", f"Category changed to {label}.")
+        return flash(redirect(back), settings, "error", friendly(request, e))
+    language = i18n.language_of(request)
+    text = i18n.t(
+        language, "Category changed to %(label)s.", label=i18n.label(language, "category", category)
+    )
+    return flash(redirect(back), settings, "ok", text)

@@ -22,6 +22,7 @@ from app.deps import (
 )
 from app.drafts.similar import SimilarReplies
 from app.errors import Invalid, NotFound, responses
+from app.i18n import N_, Reason
 from app.models import Channel, Draft, Message, OutboxItem, ReplyTemplate, User, utcnow
 from app.moderation import service as moderation
 from app.outbox import service as outbox
@@ -96,6 +97,9 @@ def list_drafts(
     language: str | None = None,
     to_sort: bool | None = None,
     spam: Annotated[bool | None, Query(description="spam and abuse (no reply text) only, or none")] = None,
+    hidden: Annotated[
+        bool | None, Query(description="comments hidden on the platform only, or none of them")
+    ] = None,
     limit: Annotated[int, Query(ge=1, le=review.MAX_PAGE)] = 50,
     cursor: str | None = None,
     with_counts: bool = False,
@@ -110,6 +114,7 @@ def list_drafts(
         to_sort=to_sort,
         assignee=assignee_of(assignee, user),
         spam=spam,
+        hidden=hidden,
     )
     rows, next_cursor = review.list_drafts(session, filt=filt, limit=limit, cursor=cursor)
     counts, per_assignee = {}, {}
@@ -237,7 +242,7 @@ def get_message(message_id: RowInt, session: ReadSessionDep, user: ReviewerDep) 
     """One message."""
     m = session.get(Message, message_id)
     if m is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     return message_read(m)
 
 
@@ -251,7 +256,7 @@ def get_conversation(message_id: RowInt, session: ReadSessionDep, user: Reviewer
     same account, across threads) and the brand's replies (sent from Relais or typed on the platform)."""
     m = session.get(Message, message_id)
     if m is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     timeline = conversation.timeline(session, m)
     before = conversation.context_of(timeline.before(m.id))
     return s.ConversationRead(
@@ -331,7 +336,7 @@ def preview_template(
     """Render a template body in the sandbox, for a real message or a sample one."""
     message = session.get(Message, body.message_id) if body.message_id else None
     if body.message_id and message is None:
-        raise NotFound(f"message {body.message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": body.message_id}))
     return reply_templates.preview(
         settings,
         body.body,

@@ -23,6 +23,7 @@ from app import audit, db
 from app.drafts import similar
 from app.drafts.service import Drafter
 from app.errors import BadRequest, Conflict, Invalid, NotFound
+from app.i18n import N_, Reason, label_reason
 from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, priority_of, utcnow
 from app.outbox import service as outbox
 from app.reply_templates import rendering as tpl
@@ -47,6 +48,7 @@ class QueueFilter:
     to_sort: bool | None = None
     assignee: int | None = None  # a user's id; `UNASSIGNED`: nobody's
     spam: bool | None = None
+    hidden: bool | None = None  # the comment hidden on the platform (through Relais)
 
 
 UNASSIGNED = 0  # no row has id 0
@@ -68,7 +70,7 @@ def decode_cursor(cursor: str) -> tuple[int, dt.datetime, int]:
             raise ValueError
         return priority, when, did
     except (ValueError, TypeError, json.JSONDecodeError) as e:
-        raise BadRequest("invalid cursor") from e
+        raise BadRequest(Reason(N_("invalid cursor"))) from e
 
 
 _Row = TypeVar("_Row", bound=tuple[Any, ...])
@@ -78,11 +80,11 @@ def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
     """The one home of the queue's filters (validated here)."""
     if filt.status is not None:
         if filt.status not in STATUSES:
-            raise BadRequest(f"status must be one of {list(STATUSES)}")
+            raise BadRequest(Reason(N_("status must be one of %(values)s"), {"values": list(STATUSES)}))
         q = q.where(Draft.status == filt.status)
     if filt.category is not None:
         if filt.category not in CATEGORIES:
-            raise BadRequest(f"category must be one of {list(CATEGORIES)}")
+            raise BadRequest(Reason(N_("category must be one of %(values)s"), {"values": list(CATEGORIES)}))
         q = q.where(Draft.category == filt.category)
     if filt.platform is not None:
         q = q.where(Draft.platform == filt.platform)
@@ -92,6 +94,8 @@ def _queue_query(q: Select[_Row], filt: QueueFilter) -> Select[_Row]:
         q = q.where(Draft.to_sort.is_(filt.to_sort))
     if filt.spam is not None:
         q = q.where(Draft.spam.is_(filt.spam))
+    if filt.hidden is not None:
+        q = q.where(outbox.is_hidden() if filt.hidden else ~outbox.is_hidden())
     if filt.assignee is not None:
         q = q.where(
             Draft.assignee_id.is_(None) if filt.assignee == UNASSIGNED else Draft.assignee_id == filt.assignee
@@ -109,7 +113,7 @@ def list_drafts(
 ) -> tuple[list[tuple[Draft, Message]], str | None]:
     """One page of the queue, complaints first then oldest first; keyset pagination."""
     if not 1 <= limit <= MAX_PAGE:
-        raise BadRequest(f"limit must be between 1 and {MAX_PAGE}")
+        raise BadRequest(Reason(N_("limit must be between 1 and %(max)s"), {"max": MAX_PAGE}))
     q = _queue_query(select(Draft, Message).join(Message, Message.id == Draft.message_id), filt)
     if cursor:
         # a row-value comparison is an index range on (…, priority, received_at, id) for both
@@ -154,10 +158,26 @@ def queue_counts(session: Session, *, status: str = "pending") -> dict[str, int]
     return counts
 
 
+def _status(code: str) -> Reason | str:
+    """A draft's status as a Reason's variable (its word in the reader's language)."""
+    return label_reason("status", code)
+
+
+def _already(draft_id: int, code: str) -> Reason:
+    return Reason(N_("draft %(id)s is already %(status)s"), {"id": draft_id, "status": _status(code)})
+
+
+def _changed(draft_id: int, current: int, sent: int) -> Reason:
+    return Reason(
+        N_("draft %(id)s changed (version %(current)s, not %(sent)s)"),
+        {"id": draft_id, "current": current, "sent": sent},
+    )
+
+
 def get(session: Session, draft_id: int) -> Draft:
     draft = session.get(Draft, draft_id)
     if draft is None:
-        raise NotFound(f"draft {draft_id} not found")
+        raise NotFound(Reason(N_("draft %(id)s not found"), {"id": draft_id}))
     return draft
 
 
@@ -237,12 +257,12 @@ def _decide(
         draft = get(session, draft_id)  # 404 if it does not exist
         session.refresh(draft)
         if draft.status != "pending":
-            raise Conflict(f"draft {draft_id} is already {draft.status}", detail=state(draft))
+            raise Conflict(_already(draft_id, draft.status), detail=state(draft))
         if draft.version != version:
-            raise Conflict(
-                f"draft {draft_id} changed (version {draft.version}, not {version})", detail=state(draft)
-            )
-        raise Conflict(f"draft {draft_id} is claimed by another reviewer", detail=state(draft))
+            raise Conflict(_changed(draft_id, draft.version, version), detail=state(draft))
+        raise Conflict(
+            Reason(N_("draft %(id)s is claimed by another reviewer"), {"id": draft_id}), detail=state(draft)
+        )
     draft = get(session, draft_id)
     session.refresh(draft)
     return draft
@@ -253,16 +273,19 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
     now = utcnow()
     current = get(session, draft_id)
     if current.status != "pending":
-        raise Conflict(f"draft {draft_id} is already {current.status}", detail=state(current))
+        raise Conflict(_already(draft_id, current.status), detail=state(current))
     message = session.get(Message, current.message_id)
     assert message is not None
     final = (text if text is not None else current.text).strip()
     if not final:
-        raise Invalid("the reply is empty: write a reply or reject the draft")
+        raise Invalid(Reason(N_("the reply is empty: write a reply or reject the draft")))
     limit = tpl.length_limit(message.channel)
     if len(final) > limit:
         raise Invalid(
-            f"the reply is {len(final)} characters; {message.channel} accepts {limit}",
+            Reason(
+                N_("the reply is %(length)s characters; %(channel)s accepts %(limit)s"),
+                {"length": len(final), "channel": message.channel, "limit": limit},
+            ),
             detail={"length": len(final), "limit": limit},
         )
     edited = final != current.text.strip()
@@ -288,16 +311,40 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
 def close(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
     """Close a pending draft without sending anything (`reason`: one of CLOSE_REASONS)."""
     if reason not in CLOSE_REASONS:
-        raise Invalid(f"reason must be one of {list(CLOSE_REASONS)}")
+        raise Invalid(Reason(N_("reason must be one of %(values)s"), {"values": list(CLOSE_REASONS)}))
     now = utcnow()
     draft = _decide(session, draft_id, version, user_id, now, status="closed", reason=reason)
     audit.record(session, draft_id, "closed", user_id, now, reason=reason)
+    if reason == "spam":  # the reviewer's word is the spam filter's (app/spam.py): flagged, filterable
+        _flag_spam(session, draft, True)
     return draft
 
 
+def _flag_spam(session: Session, draft: Draft, spam: bool) -> None:
+    """Set the spam flag of the draft and of its message, as the spam filter does at intake."""
+    session.execute(
+        update(Message)
+        .where(Message.id == draft.message_id)
+        .values(spam=spam)
+        .execution_options(synchronize_session=False)
+    )
+    session.execute(
+        update(Draft)
+        .where(Draft.id == draft.id)
+        .values(spam=spam)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(draft)
+    message = session.get(Message, draft.message_id)
+    if message is not None:
+        session.refresh(message)
+
+
 def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Draft:
-    """Put a closed draft back in the queue (a close is undone; a deleted comment stays closed)."""
+    """Put a closed draft back in the queue (a close is undone: a spam's flag is cleared; a deleted
+    comment stays closed)."""
     now = utcnow()
+    was_spam = session.scalar(select(Draft.reason).where(Draft.id == draft_id)) == "spam"
     changed = db.changed(
         session,
         update(Draft)
@@ -321,18 +368,27 @@ def reopen(session: Session, *, draft_id: int, version: int, user_id: int) -> Dr
         draft = get(session, draft_id)
         session.refresh(draft)
         if draft.status != "closed":
-            raise Conflict(f"draft {draft_id} is {draft.status}, not closed", detail=state(draft))
-        if draft.reason == "deleted":
             raise Conflict(
-                f"draft {draft_id}: the comment was deleted, there is nothing to reply to",
+                Reason(
+                    N_("draft %(id)s is %(status)s, not closed"),
+                    {"id": draft_id, "status": _status(draft.status)},
+                ),
                 detail=state(draft),
             )
-        raise Conflict(
-            f"draft {draft_id} changed (version {draft.version}, not {version})", detail=state(draft)
-        )
+        if draft.reason == "deleted":
+            raise Conflict(
+                Reason(
+                    N_("draft %(id)s: the comment was deleted, there is nothing to reply to"),
+                    {"id": draft_id},
+                ),
+                detail=state(draft),
+            )
+        raise Conflict(_changed(draft_id, draft.version, version), detail=state(draft))
     audit.record(session, draft_id, "reopened", user_id, now)
     draft = get(session, draft_id)
     session.refresh(draft)
+    if was_spam:
+        _flag_spam(session, draft, False)
     return draft
 
 
@@ -345,7 +401,7 @@ def _first_edit(current: Draft) -> dict[str, str]:
 def reject(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:
     reason = reason.strip()
     if not reason:
-        raise Invalid("a rejection needs a reason")
+        raise Invalid(Reason(N_("a rejection needs a reason")))
     now = utcnow()
     draft = _decide(session, draft_id, version, user_id, now, status="rejected", reason=reason[:2000])
     audit.record(session, draft_id, "rejected", user_id, now, reason=reason[:2000])
@@ -434,11 +490,11 @@ def relabel(session: Session, drafter: Drafter, *, message_id: int, category: st
     Choosing the category a sorted message already has changes nothing (no second correction);
     for a message left *to sort* it confirms the model's guess, which is a label too."""
     if category not in CATEGORIES:
-        raise Invalid(f"category must be one of {list(CATEGORIES)}")
+        raise Invalid(Reason(N_("category must be one of %(values)s"), {"values": list(CATEGORIES)}))
     now = utcnow()
     message = session.get(Message, message_id)
     if message is None:
-        raise NotFound(f"message {message_id} not found")
+        raise NotFound(Reason(N_("message %(id)s not found"), {"id": message_id}))
     old = message.category
     if category == old and not message.to_sort:
         return message  # re-saving the category it has: not a correction, nothing changes

@@ -49,7 +49,7 @@ def conversation_of(message: Message) -> Conversation:
 def _draft_and_message(session: Session, draft_id: int) -> tuple[Draft, Message]:
     draft = session.get(Draft, draft_id)
     if draft is None:
-        raise NotFound(f"draft {draft_id} not found")
+        raise NotFound(Reason(N_("draft %(id)s not found"), {"id": draft_id}))
     message = session.get(Message, draft.message_id)
     assert message is not None
     return draft, message
@@ -289,7 +289,7 @@ def delete_filter(session: Session, *, user_id: int, filter_id: int) -> None:
     """Delete one of the user's saved filters (another's is not found)."""
     row = session.get(SavedFilter, filter_id)
     if row is None or row.user_id != user_id:
-        raise NotFound(f"saved filter {filter_id} not found")
+        raise NotFound(Reason(N_("saved filter %(id)s not found"), {"id": filter_id}))
     session.delete(row)
     session.flush()
 

@@ -32,10 +32,7 @@ def t(request: Request, message: str, **variables: object) -> str:
 
 
 def _why(request: Request, e: RelaisError) -> str:
-    language = i18n.language_of(request)
-    if e.reasons:
-        return " ".join(r.text(language) for r in e.reasons)
-    return e.message
+    return e.text(i18n.language_of(request))
 
 
 def _target(value: str, viewer: Viewer) -> int | None:

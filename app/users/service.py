@@ -13,6 +13,7 @@ from sqlalchemy.orm import Session
 
 from app import i18n
 from app.errors import Conflict, Invalid, NotFound
+from app.i18n import N_, Reason
 from app.models import ApiToken, LoginFailure, User, utcnow
 
 ROLES = ("reviewer", "admin")
@@ -34,11 +35,11 @@ def create(session: Session, *, name: str, role: str, password: str | None = Non
     """Create a user and its first API token; returns (user, token). The token is shown once."""
     name = name.strip()
     if role not in ROLES:
-        raise Invalid(f"role must be one of {list(ROLES)}")
+        raise Invalid(Reason(N_("role must be one of %(values)s"), {"values": list(ROLES)}))
     if not name or len(name) > 64:
-        raise Invalid("name must be 1 to 64 characters")
+        raise Invalid(Reason(N_("name must be 1 to 64 characters")))
     if session.scalar(select(User.id).where(User.name == name)) is not None:
-        raise Conflict(f"user {name!r} already exists")
+        raise Conflict(Reason(N_("user %(name)r already exists"), {"name": name}))
     user = User(name=name, role=role, password_hash=hash_password(password) if password else None)
     session.add(user)
     session.flush()
@@ -55,7 +56,7 @@ def add_token(session: Session, user: User) -> str:
 
 def hash_password(password: str) -> str:
     if len(password) < 8:
-        raise Invalid("a password needs at least 8 characters")
+        raise Invalid(Reason(N_("a password needs at least 8 characters")))
     return _hasher.hash(password)
 
 
@@ -69,12 +70,12 @@ def set_password(session: Session, *, name: str, password: str) -> User:
 def set_preferences(session: Session, *, user_id: int, language: str | None, timezone: str | None) -> User:
     """The user's own language and time zone for the pages (None: the browser's, then the settings')."""
     if language is not None and language not in i18n.LANGUAGES:
-        raise Invalid(f"language must be one of {list(i18n.LANGUAGES)}")
+        raise Invalid(Reason(N_("language must be one of %(values)s"), {"values": list(i18n.LANGUAGES)}))
     if timezone is not None and not i18n.valid_timezone(timezone):
-        raise Invalid(f"unknown time zone {timezone!r}")
+        raise Invalid(Reason(N_("unknown time zone %(zone)r"), {"zone": timezone}))
     user = session.get(User, user_id)
     if user is None:
-        raise NotFound(f"no user {user_id}")
+        raise NotFound(Reason(N_("no user %(id)s"), {"id": user_id}))
     user.language, user.timezone = language, timezone
     session.flush()
     return user
@@ -83,7 +84,7 @@ def set_preferences(session: Session, *, user_id: int, language: str | None, tim
 def by_name(session: Session, name: str) -> User:
     user = session.scalar(select(User).where(User.name == name))
     if user is None:
-        raise NotFound(f"no user {name!r}")
+        raise NotFound(Reason(N_("no user %(name)r"), {"name": name}))
     return user
 
 

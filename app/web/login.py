@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import Form, Request
 from fastapi.responses import Response
 
+from app import i18n
 from app.deps import SessionDep, SettingsDep
 from app.users import service as users
 from app.web import security as sec
@@ -62,7 +63,11 @@ def login(
     """Check the password (argon2), throttled per client address; opens a session."""
     if not sec.check_login_csrf(request, settings, csrf_token):
         raise PageError(
-            403, "The login form expired or lacks its security token (CSRF). Reload the page and retry."
+            403,
+            i18n.t(
+                i18n.language_of(request),
+                "The login form expired or lacks its security token (CSRF). Reload the page and retry.",
+            ),
         )
     name = username.strip()[:64]
     address = sec.client_address(request)

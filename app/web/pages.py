@@ -51,9 +51,9 @@ class WebRoute(APIRoute):
             except PageError as e:
                 response = error_page(request, e.status_code, e.message)
             except RelaisError as e:  # reads only: writing routes catch their own and roll back
-                response = error_page(request, e.status_code, e.message)
+                response = error_page(request, e.status_code, e.text(i18n.language_of(request)))
             except RequestValidationError as e:  # an id out of range, a form field refused
-                response = error_page(request, 422, str(e.errors()[0]["msg"]) if e.errors() else "invalid")
+                response = error_page(request, 422, refused_field(request, e))
             return sec.add_security_headers(response)
 
         return route
@@ -127,8 +127,24 @@ def redirect(url: str) -> RedirectResponse:
     return RedirectResponse(url, status_code=303)
 
 
-def friendly(e: RelaisError) -> str:
-    """The flash message of a refused write."""
+def refused_field(request: Request, e: RequestValidationError) -> str:
+    """What a page says of a request FastAPI refused: which field (pydantic's own words are English)."""
+    errors = e.errors()
+    where = ".".join(str(part) for part in errors[0]["loc"][1:]) if errors else ""
+    language = i18n.language_of(request)
+    if where:
+        return i18n.t(language, "This request was refused: the field %(field)s is not valid.", field=where)
+    return i18n.t(language, "This request was refused: it is not valid.")
+
+
+def friendly(request: Request, e: RelaisError) -> str:
+    """The flash message of a refused write, in the viewer's language."""
+    language = i18n.language_of(request)
+    why = e.text(language)
     if e.status_code == 409:
-        return f"Not saved: {e.message}. Someone else may have acted on it first; here is its current state."
-    return f"Not saved: {e.message}."
+        return i18n.t(
+            language,
+            "Not saved: %(why)s. Someone else may have acted on it first; here is its current state.",
+            why=why,
+        )
+    return i18n.t(language, "Not saved: %(why)s.", why=why)

@@ -198,6 +198,8 @@ class FakePlatforms:
             if path.endswith("/messages"):
                 return {"recipient_id": (body.get("recipient") or {}).get("id"), "message_id": f"m_fake{n}"}
             return {"id": f"{n}_fake"}
+        if path.startswith("/2/tweets/") and path.endswith("/hidden"):
+            return {"data": {"hidden": body.get("hidden")}}  # X's hide replies
         if path.startswith("/2/dm_conversations/"):
             return {"data": {"dm_conversation_id": f"conv{n}", "dm_event_id": f"{1800000000000000000 + n}"}}
         if path.startswith("/2/"):

@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from app import db
-from app.models import OutboxItem
+from app.models import Draft, Message, OutboxItem
 from app.outbox import service as outbox
 from app.outbox.sender import Sender
 from tests.conftest import deliver, make_user, meta_headers, platform_client, telegram_headers
@@ -313,3 +313,83 @@ def test_bulk_answers_per_id_and_keeps_what_succeeded(
         {"action": "hide", "ids": ["1"]},
     ):
         assert app_client.post("/api/drafts/bulk", json=body, headers=rita).status_code == 422
+
+
+@pytest.mark.parametrize("channel", ["telegram", "messenger"])
+def test_hiding_what_cannot_be_hidden_is_said_in_the_callers_language_and_in_bulk(
+    app_client: TestClient, rita: dict[str, str], channel: str
+) -> None:
+    (_telegram if channel == "telegram" else _messenger)(app_client)
+    [d] = app_client.get("/api/drafts", headers=rita).json()["items"]
+    fr = {**rita, "Accept-Language": "fr-FR,fr;q=0.9"}
+    r = app_client.post(f"/api/messages/{d['message']['id']}/hide", headers=fr)
+    assert r.status_code == 422
+    assert r.json()["error"] == {
+        "code": "not_supported",
+        "message": f"le masquage n’est pas possible sur {channel}",
+    }
+    for h, message in (
+        (rita, f"hide is not supported on {channel}"),
+        (fr, f"le masquage n’est pas possible sur {channel}"),
+    ):
+        r = app_client.post("/api/drafts/bulk", json={"action": "hide", "ids": [d["id"]]}, headers=h)
+        assert r.status_code == 200
+        [item] = r.json()["results"]
+        assert (item["ok"], item["status"], item["error"]["code"]) == (False, 422, "not_supported")
+        assert item["error"]["message"] == message
+
+
+def _spam_flags(client: TestClient, draft_id: int) -> tuple[bool, bool]:
+    with client.app.state.sessions() as s:  # type: ignore[attr-defined]
+        draft = s.get(Draft, draft_id)
+        message = s.get(Message, draft.message_id)
+        return draft.spam, message.spam
+
+
+def test_closing_as_spam_flags_the_message_and_reopening_clears_it(
+    app_client: TestClient, rita: dict[str, str]
+) -> None:
+    deliver(app_client, "31_1", "Je suis passé au magasin hier")
+    deliver(app_client, "31_2", "Où en est ma commande ?")
+    d = draft_of(app_client, rita, "31_1")
+    assert _spam_flags(app_client, d["id"]) == (False, False)
+    r = app_client.post(
+        f"/api/drafts/{d['id']}/close", json={"version": d["version"], "reason": "spam"}, headers=rita
+    )
+    assert r.status_code == 200 and r.json()["message"]["spam"] is True
+    assert _spam_flags(app_client, d["id"]) == (True, True)
+    spam = app_client.get("/api/drafts?status=closed&spam=true", headers=rita).json()["items"]
+    assert [x["id"] for x in spam] == [d["id"]]
+    r = app_client.post(f"/api/drafts/{d['id']}/reopen", json={"version": r.json()["version"]}, headers=rita)
+    assert r.status_code == 200 and r.json()["message"]["spam"] is False
+    assert _spam_flags(app_client, d["id"]) == (False, False)
+    # in bulk too; "no reply needed" is no spam
+    other = draft_of(app_client, rita, "31_2")
+    r = app_client.post("/api/drafts/bulk", json={"action": "spam", "ids": [d["id"]]}, headers=rita)
+    assert r.json()["results"][0]["ok"] is True and _spam_flags(app_client, d["id"]) == (True, True)
+    r = app_client.post("/api/drafts/bulk", json={"action": "no_reply", "ids": [other["id"]]}, headers=rita)
+    assert r.json()["results"][0]["ok"] is True and _spam_flags(app_client, other["id"]) == (False, False)
+
+
+def test_the_queue_filters_hidden_comments(app_client: TestClient, rita: dict[str, str]) -> None:
+    deliver(app_client, "41_1", "Promo crypto, DM moi")
+    deliver(app_client, "41_2", "Où en est ma commande ?")
+    deliver(app_client, "41_3", "Encore une promo")
+    hidden, shown, again = (draft_of(app_client, rita, f"41_{i}") for i in (1, 2, 3))
+
+    def ids(**params: str) -> set[int]:
+        items = app_client.get("/api/drafts", params=params, headers=rita).json()["items"]
+        return {d["id"] for d in items}
+
+    for d in (hidden, again):
+        assert app_client.post(f"/api/messages/{d['message']['id']}/hide", headers=rita).status_code == 200
+    assert ids(hidden="true") == set()  # asked, not made yet
+    send_all(app_client)
+    assert app_client.post(f"/api/messages/{again['message']['id']}/unhide", headers=rita).status_code == 200
+    assert ids(hidden="true") == {hidden["id"], again["id"]}  # the unhide is not made yet
+    send_all(app_client)
+    assert ids(hidden="true") == {hidden["id"]}
+    assert ids(hidden="false") == {shown["id"], again["id"]}
+    assert ids() == {hidden["id"], shown["id"], again["id"]}
+    assert ids(hidden="true", category="complaint") <= {hidden["id"]}
+    assert app_client.get("/api/drafts?hidden=maybe", headers=rita).status_code == 422

@@ -5,6 +5,7 @@ moderation leaves the draft alone and can be resent, every step is in the audit 
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -17,7 +18,7 @@ from app import audit, db
 from app.models import Draft, Message, OutboxAttempt, OutboxItem, utcnow
 from app.outbox import service as outbox
 from app.outbox.sender import Sender
-from tests.conftest import deliver, make_user, platform_client
+from tests.conftest import FIXTURES, deliver, make_user, platform_client, x_headers
 from tests.fakes.platforms import FakePlatforms
 
 
@@ -197,3 +198,81 @@ def test_a_reply_and_moderations_share_the_outbox_one_reply_per_draft(
         assert message is not None
         with pytest.raises(Exception, match="(?i)unique"), s.begin_nested():
             outbox.enqueue(s, draft_id=d["id"], message=message, text="Twice", now=utcnow())
+
+
+def _x_reply(client: TestClient, tweet_id: str, text: str) -> None:
+    """A reply to the brand's post on X, through the signed Account Activity webhook."""
+    payload = json.loads((FIXTURES / "x_tweet_create.json").read_text())
+    tweet = payload["tweet_create_events"][0]
+    tweet.update(
+        id=int(tweet_id), id_str=tweet_id, text=text, in_reply_to_status_id_str="1205000000000000001"
+    )
+    body = json.dumps(payload).encode()
+    assert client.post("/webhooks/x", content=body, headers=x_headers(body)).status_code == 200
+
+
+def x_calls(fake: FakePlatforms, tweet_id: str) -> list[tuple[str, Any, str]]:
+    return [
+        (c["method"], c["json"], c["headers"].get("authorization", ""))
+        for c in fake.calls
+        if c["path"] == f"/2/tweets/{tweet_id}/hidden"
+    ]
+
+
+@pytest.fixture
+def x_client(database_url: str, fake: FakePlatforms) -> Iterator[TestClient]:
+    yield from platform_client(
+        database_url,
+        fake,
+        x_access_token="x-user-token",
+        send_timeout_s=0.5,
+        outbox_backoff_base_s=0.05,
+        outbox_backoff_max_s=0.2,
+    )
+
+
+def test_an_x_reply_is_hidden_once_through_503_and_429_then_shown_again(
+    x_client: TestClient, fake: FakePlatforms
+) -> None:
+    client = x_client
+    make_user(client)
+    _x_reply(client, "1905000000000000001", "Arnaque, n'achetez pas")
+    fake.script(503, {"title": "Service Unavailable"}, match="/hidden")
+    fake.script(
+        429,
+        {"title": "Too Many Requests"},
+        {"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(int(time.time()) + 1)},
+        match="/hidden",
+    )
+    item = moderate(client, "1905000000000000001", "hide")
+    assert moderate(client, "1905000000000000001", "hide") == item
+    drain(client, lambda: row(client, item).status == "sent")
+    assert outcomes(client, item) == ["retry", "retry", "sent"]
+    assert x_calls(fake, "1905000000000000001") == [("PUT", {"hidden": True}, "Bearer x-user-token")] * 3
+    assert sender(client).run_once() == 0 and len(x_calls(fake, "1905000000000000001")) == 3
+    assert state(client, "1905000000000000001") == outbox.Moderation(hidden=True, last="hide")
+    again = moderate(client, "1905000000000000001", "unhide")
+    drain(client, lambda: row(client, again).status == "sent")
+    assert x_calls(fake, "1905000000000000001")[-1] == ("PUT", {"hidden": False}, "Bearer x-user-token")
+    assert state(client, "1905000000000000001") == outbox.Moderation(hidden=False, last="unhide")
+    assert actions(client, "1905000000000000001") == [
+        ("hide", 1),
+        ("hidden", None),
+        ("unhide", 1),
+        ("unhidden", None),
+    ]
+
+
+def test_x_moderation_is_for_replies_and_never_a_delete(x_client: TestClient) -> None:
+    from app.platforms import x
+
+    assert x.X.moderations("x", "mention") == frozenset({"hide", "unhide"})
+    assert x.X.moderations("x", "dm") == frozenset()
+    client = x_client
+    h = make_user(client, "rita")
+    _x_reply(client, "1905000000000000002", "Spam spam")
+    [d] = client.get("/api/drafts", headers=h).json()["items"]
+    r = client.post(f"/api/messages/{d['message']['id']}/delete", json={"confirm": True}, headers=h)
+    assert r.status_code in (403, 422)  # a reviewer may not; nobody can on X
+    r = client.post(f"/api/messages/{d['message']['id']}/hide", headers=h)
+    assert r.status_code == 200 and r.json()["moderation"]["allowed"] == ["hide", "unhide"]

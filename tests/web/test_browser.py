@@ -294,7 +294,7 @@ def test_work_the_queue_with_the_keyboard(session: Session, server: Server, brow
     page.select_option("#category", "complaint")
     page.keyboard.press("Enter")
     page.wait_for_load_state()
-    assert "Category changed to Complaint" in page.inner_text(".flash")
+    assert "Catégorie changée en Réclamation" in page.inner_text(".flash")  # the viewer's language
     assert server.draft(first).category == "complaint"
     assert page.input_value("#editor").strip()
 

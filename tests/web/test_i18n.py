@@ -11,10 +11,13 @@ language's markers was translated for the wrong viewer.
 from __future__ import annotations
 
 import gettext
+import json
 import re
+import time
 import zoneinfo
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from babel import Locale
@@ -26,10 +29,10 @@ from sqlalchemy import select, update
 from app import i18n
 from app.config import Settings
 from app.main import create_app
-from app.models import Channel, Draft, Message, Note, OutboxItem, ReplyTemplate, SavedFilter, User
+from app.models import Answer, Channel, Draft, Message, Note, OutboxItem, ReplyTemplate, SavedFilter, User
 from app.reply_templates import service as reply_templates
 from classifier import artifacts
-from tests.conftest import ROOT, make_settings
+from tests.conftest import ROOT, make_settings, meta_headers
 from tests.web.conftest import csrf, db, feed, login, make_user, parse
 
 WORD = re.compile(r"[^\W\d_]{2,}")
@@ -201,6 +204,8 @@ def data_words(client: TestClient) -> set[str]:
             texts += [c.pause_reason or "", c.account_id]
         texts += list(s.scalars(select(User.name)))
         texts += list(s.scalars(select(Note.text))) + list(s.scalars(select(SavedFilter.name)))
+        for a in s.scalars(select(Answer)):
+            texts += [a.title, a.body, *a.examples]
     texts += list(reply_templates.SAMPLES.values())  # the editor's sample customer messages
     for version in artifacts.list_versions(ROOT / "models"):
         texts.append(str(version.get("version", "")))
@@ -318,3 +323,116 @@ def test_the_explanation_speaks_the_customers_words(busy: TestClient) -> None:
     text = "toujours pas de remboursement, rien ne marche !"
     assert all(w.lower() in text or w == "le point d’exclamation" for w in words), words
     assert "Mots qui ont pesé" in page
+
+
+# -- every form action, both languages -------------------------------------------------------------
+
+
+def _messenger_dm(client: TestClient) -> None:
+    """A Messenger DM: a message no platform can hide."""
+    item = {
+        "sender": {"id": "PSID19"},
+        "recipient": {"id": "1111"},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": "m_19_dm", "text": "Bonjour, une question en privé"},
+    }
+    body = json.dumps({"object": "page", "entry": [{"id": "1111", "messaging": [item]}]}).encode()
+    assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code == 200
+
+
+def _version(client: TestClient, draft_id: int) -> str:
+    with db(client) as s:
+        draft = s.get(Draft, draft_id)
+        return str(draft.version) if draft is not None else "1"
+
+
+# Each form action of the pages, done (or refused) as a person would: (path, fields), the fields
+# "version" taken from the draft of the path when given as "current". Refusals are the point:
+# a conflict, a stale version, an empty reply, a reason or category that does not exist, a
+# platform that cannot hide, an unknown assignee, an empty note, a bad template, a dead letter
+# sent again twice, ... each answered by a flash or an error page in the viewer's language.
+FORM_ACTIONS: list[tuple[str, dict[str, Any]]] = [
+    ("/drafts/1/approve", {"version": "current", "text": "Encore"}),  # already approved
+    ("/drafts/2/approve", {"version": "999", "text": "Bonjour"}),  # a stale version
+    ("/drafts/2/approve", {"version": "current", "text": "   "}),  # an empty reply
+    ("/drafts/2/approve", {"version": "pas un nombre"}),  # a field refused by the form
+    ("/drafts/2/reject", {"version": "current", "reason": ""}),  # no reason
+    ("/drafts/2/category", {"category": "nope"}),
+    ("/drafts/3/category", {"category": "complaint"}),
+    ("/drafts/3/close", {"version": "current", "reason": "bogus"}),
+    ("/drafts/3/hide", {}),
+    ("/drafts/3/unhide", {}),
+    ("/drafts/3/delete", {}),  # the box not ticked
+    ("/drafts/4/hide", {}),  # a Messenger DM: not supported
+    ("/drafts/3/close", {"version": "current", "reason": "spam"}),
+    ("/drafts/3/reopen", {"version": "current"}),
+    ("/drafts/3/reopen", {"version": "current"}),  # not closed any more
+    ("/drafts/4/close", {"version": "current", "reason": "no_reply"}),
+    ("/drafts/2/assign", {"user": "99999"}),  # nobody
+    ("/drafts/2/assign", {"user": "none"}),
+    ("/drafts/2/assign", {"user": "me"}),
+    ("/drafts/2/notes", {"text": "   "}),
+    ("/drafts/2/notes", {"text": "Rappeler demain"}),
+    ("/queue/bulk", {"action": "hide"}),  # nothing ticked
+    ("/queue/bulk", {"action": "hide", "ids": ["2", "4", "999999"]}),  # a DM, a closed one, none
+    ("/queue/bulk", {"action": "no_reply", "ids": ["1", "3"]}),
+    ("/queue/bulk", {"action": "assign", "ids": ["3"], "assignee": "me"}),
+    ("/filters", {"name": "", "q": "status=pending"}),
+    ("/filters", {"name": "Tout", "q": "status=pending"}),
+    ("/filters/1/delete", {}),
+    ("/outbox/1/resend", {}),
+    ("/outbox/1/resend", {}),  # already resent once
+    ("/channels/meta/1111/resume", {}),
+    ("/channels/meta/9999/resume", {}),  # no such channel
+    ("/templates/1", {"name": "x", "category": "question", "language": "fr", "body": "{{ prenom"}),
+    (
+        "/templates/1",
+        {"name": "Question fr", "category": "question", "language": "fr", "body": "Bonjour", "version": "0"},
+    ),
+    (
+        "/templates",
+        {"name": "Merci fr", "category": "other", "language": "fr", "body": "Merci {{ first_name }} !"},
+    ),
+    (
+        "/templates",
+        {"name": "Merci fr", "category": "other", "language": "fr", "body": "Merci !", "action": "preview"},
+    ),
+    ("/answers", {"title": "", "body": "", "language": "français"}),
+    ("/answers", {"title": "Livraison en Corse", "body": "Oui, en 3 jours.", "language": "fr"}),
+    ("/answers/1", {"title": "Livraison en Corse", "body": "Oui.", "language": "fr", "version": "99"}),
+    ("/answers/1/delete", {"version": "99"}),
+    ("/answers/1/delete", {"version": "1"}),
+    ("/drafts/999999/approve", {"version": "1", "text": "Bonjour"}),  # no such draft
+    ("/account", {"language": "same", "timezone": "Europe/Paris"}),
+]
+
+
+@pytest.mark.parametrize("language", i18n.LANGUAGES)
+def test_every_form_action_answers_in_the_viewers_language(
+    busy: TestClient, marked: None, language: str
+) -> None:
+    _messenger_dm(busy)
+    with db(busy) as s:
+        s.execute(update(User).where(User.name == "ada").values(language=language))
+        s.commit()
+        assert s.get(Draft, 4) is not None and s.get(Message, 4).channel == "messenger"  # type: ignore[union-attr]
+    known = locale_words(language) | {p.lower() for p in i18n.PLATFORM_NAMES.values()}
+    problems: dict[str, list[str]] = {}
+    flashes = 0
+    for path, fields in FORM_ACTIONS:
+        data = {"csrf_token": csrf(busy), **fields}
+        if data.get("version") == "current":
+            data["version"] = _version(busy, int(path.split("/")[2]))
+        if data.get("language") == "same":
+            data["language"] = language
+        r = busy.post(path, data=data, headers={"Accept-Language": "de"})
+        assert r.status_code in (200, 404, 409, 422), (path, fields, r.status_code)
+        assert f'<html lang="{language}">' in r.text, (path, fields)
+        flashes += 'class="flash' in r.text
+        code = {w for c in re.findall(r"<code>([^<]*)</code>", r.text) for w in words(c)}
+        typed = words(" ".join(map(str, fields.values())))  # what the form sent, shown back
+        found = strays(visible_text(r.text), language, known | data_words(busy) | code | typed)
+        if found:
+            problems[f"POST {path} {fields}"] = found
+    assert flashes >= len(FORM_ACTIONS) - 3, "the actions should say what they did"
+    assert not problems, "\n".join(f"{k}: {sorted(set(v))}" for k, v in problems.items())

@@ -4,10 +4,15 @@ for admins only and only once the box saying it is final is ticked."""
 
 from __future__ import annotations
 
+import json
+import re
+import time
+
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app.models import Draft, OutboxItem
+from tests.conftest import meta_headers
 from tests.web.conftest import assert_safe_page, csrf, db, feed, login, make_user
 
 
@@ -115,3 +120,80 @@ def test_delete_is_for_admins_and_only_once_confirmed(client: TestClient) -> Non
     assert (after.status, after.reason) == ("closed", "deleted")
     page = client.get(f"/drafts/{d.id}").text
     assert f'action="/drafts/{d.id}/delete"' not in page and "Rouvrir" not in page
+
+
+def _messenger_dm(client: TestClient) -> None:
+    item = {
+        "sender": {"id": "PSID55"},
+        "recipient": {"id": "1111"},
+        "timestamp": int(time.time() * 1000),
+        "message": {"mid": "m_55", "text": "Bonjour, une question en privé"},
+    }
+    body = json.dumps({"object": "page", "entry": [{"id": "1111", "messaging": [item]}]}).encode()
+    assert client.post("/webhooks/meta", content=body, headers=meta_headers(body)).status_code == 200
+
+
+def test_a_message_that_cannot_be_hidden_has_no_hide_button_and_a_hide_is_refused(client: TestClient) -> None:
+    make_user(client, "ada", "admin")
+    login(client, "ada")
+    _messenger_dm(client)
+    d = _draft(client)
+    page = assert_safe_page(client.get(f"/drafts/{d.id}").text)
+    actions = {f["action"] for f in page.forms}
+    assert f"/drafts/{d.id}/close" in actions  # spam and "no reply needed" still close it
+    assert not {f"/drafts/{d.id}/hide", f"/drafts/{d.id}/unhide", f"/drafts/{d.id}/delete"} & actions
+    token = csrf(client, f"/drafts/{d.id}")
+    r = client.post(f"/drafts/{d.id}/hide", data={"csrf_token": token}, follow_redirects=True)
+    assert "Pas fait\u00a0: le masquage n’est pas possible sur messenger." in r.text
+    assert _actions(client) == []
+
+
+def test_one_route_takes_the_moderations_and_only_those(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_9", "Insultes")
+    d = _draft(client)
+    token = csrf(client, f"/drafts/{d.id}")
+    for action in ("Hide", "bogus", "hide;"):
+        r = client.post(f"/drafts/{d.id}/{action}", data={"csrf_token": token}, follow_redirects=False)
+        assert r.status_code in (404, 405), (action, r.status_code)
+    r = client.post(f"/drafts/{d.id}/delete", data={"csrf_token": token, "confirm": "yes"})
+    assert r.status_code == 403 and "Seuls les admins peuvent supprimer un commentaire." in r.text
+    r = client.post(f"/drafts/{d.id}/hide", data={"csrf_token": token}, follow_redirects=True)
+    assert "Le commentaire est en cours de masquage." in r.text
+    r = client.post(f"/drafts/{d.id}/unhide", data={"csrf_token": token}, follow_redirects=True)
+    assert "Le commentaire est en cours de réaffichage." in r.text
+    assert [a for a, _ in _actions(client)] == ["hide", "unhide"]
+
+
+def test_the_queue_filters_and_marks_hidden_comments(client: TestClient) -> None:
+    make_user(client)
+    login(client)
+    feed(client, "5_20", "Promo crypto")
+    feed(client, "5_21", "Où est ma commande ?", author="5557")
+    with db(client) as s:
+        first, second = s.scalars(select(Draft).order_by(Draft.id)).all()
+        s.add(
+            OutboxItem(
+                draft_id=first.id,
+                action="hide",
+                status="sent",
+                platform="meta",
+                account_id="1111",
+                channel="facebook",
+                target={},
+                text="",
+            )
+        )
+        s.commit()
+        first_id, second_id = first.id, second.id
+    page = client.get("/")
+    assert "Masqués" in page.text and "seulement les commentaires masqués" in page.text
+    cards = re.findall(r'href="/drafts/(\d+)[^"]*" data-nav="item">(.*?)</a>', page.text, re.S)
+    marked = {int(i) for i, card in cards if 'class="chip chip-hidden">masqué<' in card}
+    assert marked == {first_id}
+    only = client.get("/?hidden=yes").text
+    assert f'href="/drafts/{first_id}' in only and f'href="/drafts/{second_id}' not in only
+    assert '<option value="yes" selected>' in only.split('name="hidden"')[1][:300]
+    none = client.get("/?hidden=no").text
+    assert f'href="/drafts/{second_id}' in none and f'href="/drafts/{first_id}' not in none

@@ -398,7 +398,7 @@ def test_approve_through_the_form_goes_to_the_next_draft(reviewer: TestClient) -
     page = reviewer.get(r.headers["location"])
     assert page.context["flash"] == {
         "kind": "ok",
-        "text": f"Draft #{ids[0]} approved: the reply is on its way.",
+        "text": f"Brouillon n°\u00a0{ids[0]} validé\u00a0: la réponse part.",
     }
     assert reviewer.get(r.headers["location"]).context["flash"] is None  # shown once
 
@@ -440,7 +440,7 @@ def test_reject_needs_a_reason(reviewer: TestClient) -> None:
     )
     assert r.status_code == 303 and r.headers["location"] == f"/drafts/{ids[0]}"
     assert draft_row(reviewer, ids[0]).status == "pending"
-    assert "a rejection needs a reason" in reviewer.get(r.headers["location"]).text
+    assert "Non enregistré\u00a0: un rejet a besoin d’une raison." in reviewer.get(r.headers["location"]).text
     r = reviewer.post(f"/drafts/{ids[0]}/reject", data={"version": 1, "csrf_token": token, "reason": "spam"})
     d = draft_row(reviewer, ids[0])
     assert d.status == "rejected" and d.reason == "spam"
@@ -462,7 +462,7 @@ def test_change_the_category(reviewer: TestClient) -> None:
         assert (c.old_category, c.new_category) == (None, "complaint")
         assert s.get(Message, d.message_id).category == "complaint"  # type: ignore[union-attr]
     bad = reviewer.post(f"/drafts/{ids[0]}/category", data={"category": "spam", "csrf_token": csrf(reviewer)})
-    assert bad.status_code == 200 and "category must be one of" in bad.text
+    assert bad.status_code == 200 and "la catégorie est l’une de" in bad.text
 
 
 def test_a_conflict_is_a_flash_message_not_an_error(reviewer: TestClient) -> None:
@@ -477,7 +477,7 @@ def test_a_conflict_is_a_flash_message_not_an_error(reviewer: TestClient) -> Non
     assert r.status_code == 303 and r.headers["location"] == f"/drafts/{ids[0]}"
     page = reviewer.get(r.headers["location"])
     assert page.status_code == 200
-    assert page.context["flash"]["kind"] == "error" and "already approved" in page.context["flash"]["text"]
+    assert page.context["flash"]["kind"] == "error" and "est déjà validé" in page.context["flash"]["text"]
     assert draft_row(reviewer, ids[0]).final_text == "Premier !"
     assert "Réponse\u00a0: validé" in page.text
 
@@ -493,7 +493,7 @@ def test_resend_a_dead_letter(reviewer: TestClient) -> None:
         item = s.get(OutboxItem, item_id)
         assert item is not None and item.status == "queued" and item.resent == 1
     again = reviewer.post(f"/outbox/{item_id}/resend", data={"csrf_token": csrf(reviewer)})
-    assert again.status_code == 200 and "was already resent once" in again.text
+    assert again.status_code == 200 and "a déjà été renvoyé une fois" in again.text
 
 
 def test_resume_a_channel_is_for_admins(reviewer: TestClient) -> None:
@@ -507,7 +507,7 @@ def test_admin_resumes_a_channel(admin: TestClient) -> None:
     feed(admin, "13_1", "Bonjour")
     _channel(admin, paused=True, pause_reason="token rejected", token_state="expired")
     r = admin.post("/channels/meta/1111/resume", data={"csrf_token": csrf(admin)})
-    assert r.status_code == 200 and "Sending resumed" in r.text
+    assert r.status_code == 200 and "Envois repris sur meta/1111" in r.text
     with db(admin) as s:
         assert s.scalars(select(Channel)).one().paused is False
 
