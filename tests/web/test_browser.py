@@ -317,7 +317,7 @@ def test_work_the_queue_with_the_keyboard(session: Session, server: Server, brow
     page.wait_for_url(lambda url: f"/drafts/{first}" not in url)
     d = server.draft(first)
     assert d.status == "approved" and d.final_text == suggested.strip() and not d.edited
-    assert "approved" in page.inner_text(".flash")
+    assert "validé\u00a0: la réponse part" in page.inner_text(".flash")  # French, as the browser
 
     # e: edit, then Ctrl+Enter approves the edited text
     second = current_draft(page, server)
