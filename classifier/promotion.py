@@ -11,11 +11,11 @@ never trained on; both models predict it, and the new one is promoted only when
 - the shipped held-out rules pass (`classifier.evaluate.should_promote`: macro-F1 -0.005, each class
   -0.02, held-out corrections' accuracy -0.05), and
 - on the received messages (the latest `RECEIVED_JUDGED`, unlabelled) it has not **dropped a
-  class**: no class the reviewers' labels hold at least `COLLAPSE_MIN_LABELLED` times and the
-  current model predicts at least `COLLAPSE_MIN_PREDICTED` times is predicted less than
-  `COLLAPSE_RATIO` times as often as by the current model and as in those labels (a version that
-  stops seeing a rare class can still look better on a few dozen held-out rows that hold none of
-  it), and
+  class**: no class the current model predicts at least `COLLAPSE_MIN_PREDICTED` times is
+  predicted less than `COLLAPSE_RATIO` times as often as by the current model, or, once the
+  reviewed stretch is long enough to tell, as in the reviewers' labels if those are rarer (a
+  version that stops seeing a rare class can still look better on a few dozen held-out rows that
+  hold none of it), and
 - on the domain's held-out rows (at least `DOMAIN_MIN_ROWS`) it is **better**: the one-sided
   `CONFIDENCE` lower bound of the macro-F1 difference (new - current), from a paired bootstrap over
   those rows (both models on the same resampled rows, fixed seed), is above 0, and no class present
@@ -53,12 +53,14 @@ DOMAIN_MIN_ROWS = 30
 CONFIDENCE = 0.9
 CLASS_LOSS_MAX = 0.02
 # A class is dropped when the new version predicts it on fewer than COLLAPSE_RATIO times the
-# received messages the current one does and the reviewers' labels say it is (as shares), for a
-# class labelled at least COLLAPSE_MIN_LABELLED times (it exists in the domain) and predicted by
-# the current model on at least COLLAPSE_MIN_PREDICTED of the latest RECEIVED_JUDGED messages.
+# share of the latest RECEIVED_JUDGED received messages that the current one does, for a class
+# the current model predicts at least COLLAPSE_MIN_PREDICTED times. Once the reviewed stretch is
+# long enough to hold COLLAPSE_MIN_EXPECTED of the current model's share, the reviewers' labels
+# say how common the class really is, and the smaller of the two shares is the reference (a
+# current model that over-predicts a class may be corrected).
 COLLAPSE_RATIO = 0.5
-COLLAPSE_MIN_LABELLED = 2
 COLLAPSE_MIN_PREDICTED = 10
+COLLAPSE_MIN_EXPECTED = 5
 RECEIVED_JUDGED = 5000
 RESAMPLES = 1000
 SEED = 20261201
@@ -162,21 +164,23 @@ def dropped_classes(
     new: Sequence[str], current: Sequence[str], reviewed: Sequence[str]
 ) -> dict[str, dict[str, float]]:
     """The classes the new version drops on received messages (`COLLAPSE_RATIO`): for each, its
-    share among the new and the current predictions (`new`, `current`) and among the labels."""
+    share among the new and the current predictions (`new`, `current`) and among the labels of the
+    reviewed stretch (`reviewed`), and the reference share it was held to."""
     out: dict[str, dict[str, float]] = {}
-    if not new or not reviewed:
+    if not new:
         return out
     for label in CATEGORIES:
-        labelled = sum(r == label for r in reviewed)
         predicted = sum(p == label for p in current)
-        if labelled < COLLAPSE_MIN_LABELLED or predicted < COLLAPSE_MIN_PREDICTED:
+        if predicted < COLLAPSE_MIN_PREDICTED:
             continue
         shares = {
             "new": sum(p == label for p in new) / len(new),
             "current": predicted / len(current),
-            "labelled": labelled / len(reviewed),
+            "labelled": sum(r == label for r in reviewed) / len(reviewed) if reviewed else 0.0,
         }
-        if shares["new"] < COLLAPSE_RATIO * min(shares["current"], shares["labelled"]):
+        informative = len(reviewed) * shares["current"] >= COLLAPSE_MIN_EXPECTED
+        shares["reference"] = min(shares["current"], shares["labelled"]) if informative else shares["current"]
+        if shares["new"] < COLLAPSE_RATIO * shares["reference"]:
             out[label] = {k: round(v, 4) for k, v in shares.items()}
     return out
 
