@@ -120,7 +120,7 @@ def save(
         raise Invalid(" ".join(english), detail={"errors": english}, reasons=errors)
     if answer is not None and expected_version is not None and answer.version != expected_version:
         stale = Reason(N_("Someone changed this answer meanwhile: reload it, then apply your change again."))
-        raise Conflict(str(stale), detail={"version": answer.version}, reasons=[stale])
+        raise Conflict(stale, detail={"version": answer.version})
     now = utcnow()
     action = "created" if answer is None else "changed"
     if answer is None:

@@ -269,12 +269,12 @@ def save(
     clash = session.scalar(select(ReplyTemplate.id).where(ReplyTemplate.name == merged["name"]))
     if clash is not None and (template is None or clash != template.id):
         taken = Reason(N_("A template named “%(name)s” exists."), {"name": merged["name"]})
-        raise Conflict(str(taken), reasons=[taken])
+        raise Conflict(taken)
     if template is not None and expected_version is not None and template.version != expected_version:
         stale = Reason(
             N_("Someone changed this template meanwhile: reload it, then apply your change again.")
         )
-        raise Conflict(str(stale), detail={"version": template.version}, reasons=[stale])
+        raise Conflict(stale, detail={"version": template.version})
     if template is None:
         template = ReplyTemplate(version=0)
         session.add(template)
