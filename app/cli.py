@@ -337,20 +337,31 @@ def users_list() -> None:
 @app.command()
 def classify(
     batch_size: Annotated[int, typer.Option(help="Lines per classifier call.")] = 4096,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="The intake's category alone, without the refine pass's encoder.")
+    ] = False,
 ) -> None:
     """Classify one message per line of stdin; one JSON object per line on stdout, in order."""
     from classifier.commands import classify_stream
 
     settings = _settings()
-    classify_stream(settings.models_dir, sys.stdin, sys.stdout, batch_size=batch_size)
+    classify_stream(
+        settings.models_dir, sys.stdin, sys.stdout, batch_size=batch_size, refine=settings.refine and not fast
+    )
 
 
 @app.command()
-def evaluate(path: Path) -> None:
+def evaluate(
+    path: Path,
+    fast: Annotated[
+        bool, typer.Option("--fast", help="The intake's category alone, without the refine pass's encoder.")
+    ] = False,
+) -> None:
     """Report precision/recall/F1, confusion matrix and calibration on a CSV with columns text,label."""
     from classifier.commands import evaluate_command
 
-    typer.echo(evaluate_command(_settings().models_dir, path))
+    settings = _settings()
+    typer.echo(evaluate_command(settings.models_dir, path, refine=settings.refine and not fast))
 
 
 @app.command()
@@ -403,6 +414,7 @@ def train(
         force=force,
         promote=not no_promote,
         provenance=found.provenance() if corrections else None,
+        refine=settings.refine,
     )
     typer.echo(report)
     if promoted:

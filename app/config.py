@@ -83,6 +83,11 @@ class Settings(platforms.PlatformSettings, BaseSettings):
     profile_lookup_timeout_s: float = 2.0
     profile_cache_s: float = 3600.0
     context_poll_interval_s: float = 0.5
+    # The refine pass (same place): each new message read again with the contextual encoder
+    # (classifier/encoder.py, tens of ms a message, at the lowest CPU priority) and its category
+    # pooled with the intake's; a changed category re-suggests its untouched draft. `relais
+    # classify`, `evaluate` and `train` measure the refined model too. false: the intake's alone.
+    refine: bool = True
 
     # The interface: a user's own choice wins (users.language, users.timezone), then the browser's
     # Accept-Language for the language.

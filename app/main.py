@@ -78,7 +78,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         app.state.engine = engine
         app.state.sessions = db.make_sessionmaker(engine)
         app.state.read_sessions = db.make_sessionmaker(engine, readonly=True)
-        holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+        holder = ModelHolder(settings.models_dir, settings.confidence_threshold, refine=settings.refine)
         holder.start_polling(settings.model_reload_interval_s)
         app.state.holder = holder
         app.state.drafter = Drafter(settings)
@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.outbox_in_process:  # the background work of this process, beside the sender
             from app.drafts import context as draft_context
 
-            context = draft_context.started(settings, app.state.sessions, app.state.drafter)
+            context = draft_context.started(settings, app.state.sessions, app.state.drafter, holder)
         app.state.context = context
         # Everything loaded so far (model, templates, SQLAlchemy, FastAPI) lives as long as the
         # process: out of the collector's sight, a full collection no longer walks its ~200,000

@@ -1,9 +1,11 @@
 """The running service's view of the classifier: the promoted model, hot-reloaded.
 
 `ModelHolder` keeps one loaded `TriageModel` and swaps it for a new one when `models/CURRENT`
-changes. The swap is a single reference assignment: a request that already took the old model
-finishes with it, the next one gets the new one; nothing is dropped. Each process (every uvicorn
-worker, every `relais worker`) polls on its own, so all of them follow a promotion.
+changes. It classifies at intake (the fast pipeline) and, for the refine pass, again with the
+contextual encoder (`refine`: the model's refining head, `classifier/refine.py`). The swap is a
+single reference assignment: a request that already took the old model finishes with it, the next
+one gets the new one; nothing is dropped. Each process (every uvicorn worker, every `relais
+worker`) polls on its own, so all of them follow a promotion.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from app import metrics, spam
-from classifier import TriageModel, current_version, load_version
+from classifier import Prediction, TriageModel, current_version, encoder, load_version
 
 log = logging.getLogger("relais.triage")
 
@@ -56,12 +58,16 @@ class Triage:
     spam: bool = False  # spam or abuse (app/spam.py): kept, filterable, no reply text
     # too short to tell its language: `language` is the account's (app/language.py)
     language_fallback: bool = False
+    # the refine pass will read it again with the encoder (app/drafts/context.py)
+    refine: bool = False
 
 
 class ModelHolder:
-    def __init__(self, models_dir: Path, threshold: float):
+    def __init__(self, models_dir: Path, threshold: float, *, refine: bool = False):
         self.models_dir = models_dir
         self.threshold = threshold
+        self.refine_on = refine and encoder.available()
+        self._encoder: encoder.Encoder | None = None  # loaded by the first refine
         self._model: TriageModel | None = None
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -71,6 +77,12 @@ class ModelHolder:
     @property
     def model(self) -> TriageModel | None:
         return self._model
+
+    @property
+    def refining(self) -> bool:
+        """Whether new messages are to be read again by the refine pass."""
+        model = self._model
+        return self.refine_on and model is not None and model.head is not None
 
     @property
     def version(self) -> str | None:
@@ -122,8 +134,27 @@ class ModelHolder:
         model = self._model
         if model is None:
             return [Triage(None, None, None, None, None, True, spam.is_spam(t)) for t in texts]
+        refine = self.refine_on and model.head is not None
+        return self._triages(model, model.predict(list(texts)), texts, refine)
+
+    def refine(self, texts: Sequence[str]) -> list[Triage] | None:
+        """The texts read again with the encoder, pooled with the pipeline (tens of ms each);
+        None when there is nothing to refine with (no head, refining off)."""
+        model = self._model
+        if not self.refine_on or model is None or model.head is None:
+            return None
+        with self._lock:
+            if self._encoder is None:
+                self._encoder = encoder.Encoder(threads=1)
+        embeddings = self._encoder.embed(list(texts))
+        return self._triages(model, model.predict(list(texts), embeddings), texts, False)
+
+    def _triages(
+        self, model: TriageModel, predictions: Sequence[Prediction], texts: Sequence[str], refine: bool
+    ) -> list[Triage]:
         out = []
-        for p, text in zip(model.predict(list(texts)), texts, strict=True):
+        for p, text in zip(predictions, texts, strict=True):
+            is_spam = spam.is_spam(text)
             out.append(
                 Triage(
                     p.category,
@@ -132,7 +163,8 @@ class ModelHolder:
                     p.language,
                     p.model_version,
                     p.confidence < self.threshold,
-                    spam.is_spam(text),
+                    is_spam,
+                    refine=refine and not is_spam,
                 )
             )
         return out

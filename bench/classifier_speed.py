@@ -3,7 +3,10 @@
     OMP_NUM_THREADS=1 .venv/bin/python bench/classifier_speed.py [--models models] [--lines 100000]
 
 Prints batch throughput (model.predict over 100,000 messages, batches of 4,096 as classify_stream
-does), single-message latency p50/p99 (model.predict([text])), load time and RSS after load.
+does), single-message latency p50/p99 (model.predict([text])), load time and RSS after load; then
+the refine pass's cost (`--refine N`, default 2,000 messages): the encoder and the refining head
+in batches of 32 on this one core (`ModelHolder.refine`, as the context pass calls it), and the
+RSS of a process that serves the model and refines.
 """
 
 from __future__ import annotations
@@ -45,10 +48,24 @@ status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().spl
 print(int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024)
 """
 
+_REFINER_PROBE = """
+import sys
+from pathlib import Path
+sys.path.insert(0, {repo!r})
+import app.main
+from app.triage import ModelHolder
+holder = ModelHolder(Path({models!r}), 0.55, refine=True)
+holder.classify(["Bonjour, ma commande n'est pas arrivée ?"] * 4096)
+holder.refine(["Bonjour, ma commande n'est pas arrivée ?"] * 32)
+status = dict(l.split(":", 1) for l in Path("/proc/self/status").read_text().splitlines())
+print(int(status["VmRSS"].split()[0]) // 1024, int(status["VmHWM"].split()[0]) // 1024)
+"""
 
-def server_rss(models: Path) -> tuple[int, int]:
-    """(RSS, peak RSS) in MB of a fresh process that only loads the model and predicts one batch."""
-    code = _SERVER_PROBE.format(repo=str(REPO), models=str(models))
+
+def server_rss(models: Path, probe: str = _SERVER_PROBE) -> tuple[int, int]:
+    """(RSS, peak RSS) in MB of a fresh process that only loads the model and predicts one batch
+    (with `_REFINER_PROBE`: the whole app imported, and one batch refined too)."""
+    code = probe.format(repo=str(REPO), models=str(models))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     rss, peak = out.split()
     return int(rss), int(peak)
@@ -60,6 +77,7 @@ def main() -> None:
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--lines", type=int, default=100_000)
     parser.add_argument("--batch", type=int, default=4096)
+    parser.add_argument("--refine", type=int, default=2000, help="messages refined (0: skip)")
     args = parser.parse_args()
     if hasattr(os, "sched_setaffinity"):
         os.sched_setaffinity(0, {sorted(os.sched_getaffinity(0))[0]})
@@ -110,6 +128,26 @@ def main() -> None:
         f"p50 <= 1 ms {'MET' if p50 <= 1 else 'NOT MET'}; "
         f"RSS < 300 MB {'MET' if server_peak < 300 else 'NOT MET'}"
     )
+    if args.refine:
+        from app.triage import ModelHolder
+
+        holder = ModelHolder(args.models, 0.55, refine=True)
+        holder.refine(stream[:32])  # loads the encoder
+        sample = stream[: args.refine]
+        started = time.perf_counter()
+        for i in range(0, len(sample), 32):
+            holder.refine(sample[i : i + 32])
+        seconds = time.perf_counter() - started
+        refiner, refiner_peak = server_rss(args.models, _REFINER_PROBE)
+        print(
+            f"refine pass               {len(sample) / seconds:8.1f} messages/s on one core "
+            f"({seconds / len(sample) * 1000:.1f} ms a message, batches of 32)"
+        )
+        print(
+            f"serving + refining RSS    {refiner:8d} MB (peak {refiner_peak} MB): the app imported, "
+            "one batch classified and one refined; target <= 350 MB "
+            f"{'MET' if refiner_peak <= 350 else 'NOT MET'}"
+        )
 
 
 if __name__ == "__main__":

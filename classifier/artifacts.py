@@ -5,6 +5,8 @@
       <version>/model.skops        the fitted Pipeline, written by skops.io.dump
       <version>/metadata.json      version, created_at, library versions, data fingerprint,
                                    labels, hyperparameters, metrics, row counts per source
+      <version>/refine.npz         the refining head (`classifier.refine`), when trained with
+                                   the encoder: arrays only, read without pickle
 
 Version names sort by time: `YYYYMMDD-HHMMSS-<first 8 hex of the data fingerprint>`.
 Loading never unpickles: skops rebuilds only the types in `TRUSTED_TYPES`, a fixed allow-list in
@@ -35,6 +37,7 @@ import skops.io as sio
 from sklearn.pipeline import Pipeline
 
 from classifier.model import TriageModel
+from classifier.refine import RefineHead
 
 MODEL_FILE = "model.skops"
 METADATA_FILE = "metadata.json"
@@ -93,8 +96,10 @@ def make_version(fingerprint: str, now: datetime | None = None) -> str:
     return f"{moment:%Y%m%d-%H%M%S}-{fingerprint[:8]}"
 
 
-def save_model(models_dir: Path, pipeline: Pipeline, metadata: dict[str, Any]) -> Path:
-    """Write `models_dir/<metadata["version"]>/` and return that directory."""
+def save_model(
+    models_dir: Path, pipeline: Pipeline, metadata: dict[str, Any], head: RefineHead | None = None
+) -> Path:
+    """Write `models_dir/<metadata["version"]>/` (with the refining head, if any) and return it."""
     version = metadata["version"]
     if not _VERSION_RE.match(version):
         raise ArtifactError(f"bad version name {version!r}")
@@ -116,6 +121,8 @@ def save_model(models_dir: Path, pipeline: Pipeline, metadata: dict[str, Any]) -
         model_path.unlink()
         target.rmdir()
         raise UntrustedArtifact(f"pipeline uses types outside TRUSTED_TYPES: {unknown}")
+    if head is not None:
+        head.save(target)
     full = {**metadata, "trusted_types": needed, "libraries": library_versions()}
     _write_atomic(target / METADATA_FILE, json.dumps(full, indent=2, sort_keys=True) + "\n")
     return Path(target)
@@ -149,7 +156,7 @@ def load_version(models_dir: Path, version: str) -> TriageModel:
         raise UntrustedArtifact(str(error)) from error
     if not isinstance(pipeline, Pipeline):
         raise UntrustedArtifact(f"model {version} is a {type(pipeline).__name__}, not a Pipeline")
-    return TriageModel(pipeline, metadata)
+    return TriageModel(pipeline, metadata, RefineHead.load(models_dir / version))
 
 
 def current_version(models_dir: Path) -> str | None:

@@ -10,7 +10,7 @@ from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 from classifier.data import CATEGORIES, Row
 from classifier.language import detect_languages
-from classifier.model import TriageModel
+from classifier.model import Scorer
 
 MACRO_F1_TOLERANCE = 0.005
 CLASS_F1_TOLERANCE = 0.02
@@ -95,7 +95,7 @@ def transfer_metrics(
     }
 
 
-def evaluation_report(model: TriageModel, rows: Sequence[Row]) -> dict[str, Any]:
+def evaluation_report(model: Scorer, rows: Sequence[Row]) -> dict[str, Any]:
     """Per-class P/R/F1, macro-F1, accuracy, confusion matrix, calibration, per language and source."""
     if not rows:
         return {"rows": 0, "accuracy": 0.0, "macro_f1": 0.0, "per_class": {}}

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 import scipy.sparse as sp
@@ -24,6 +24,7 @@ from classifier.features import (
     word_terms,
 )
 from classifier.language import detect_languages
+from classifier.refine import RefineHead
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,15 +36,26 @@ class Prediction:
     model_version: str
 
 
-class TriageModel:
-    """A fitted triage pipeline and its metadata."""
+class Scorer(Protocol):
+    """What evaluation reads of a model: a `TriageModel`, or one refined (`classifier.refine.Refined`)."""
 
-    def __init__(self, pipeline: Pipeline, metadata: dict[str, Any]) -> None:
+    @property
+    def version(self) -> str: ...
+
+    def predict_proba(self, texts: Sequence[str]) -> np.ndarray: ...
+
+
+class TriageModel:
+    """A fitted triage pipeline and its metadata, with the refining head when it has one
+    (`classifier.refine`: the second opinion the refine pass asks with the encoder's embeddings)."""
+
+    def __init__(self, pipeline: Pipeline, metadata: dict[str, Any], head: RefineHead | None = None) -> None:
         classes = tuple(str(c) for c in pipeline.classes_)
         if sorted(classes) != sorted(CATEGORIES):
             raise ValueError(f"model classes {classes} are not {CATEGORIES}")
         self.pipeline = pipeline
         self.metadata = metadata
+        self.head = head
         clf = pipeline.steps[-1][1]
         if hasattr(clf, "coef_"):
             # decision_function computes X @ coef_.T; with coef_ in Fortran order the transpose is
@@ -183,10 +195,17 @@ class TriageModel:
         scores /= scores.sum(axis=1, keepdims=True)
         return np.asarray(scores)[:, self._order]
 
-    def predict(self, texts: Sequence[str]) -> list[Prediction]:
-        """One prediction per text, in order; batched."""
+    def refined_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
+        """The pipeline's probabilities pooled with the head's on the texts' embeddings."""
+        if self.head is None:
+            raise ValueError(f"model {self.version} has no refining head")
+        return self.head.proba(self.predict_proba(texts), embeddings)
+
+    def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
+        """One prediction per text, in order; batched. With the texts' `embeddings`
+        (`classifier.encoder`) and a head, the refined prediction."""
         texts = list(texts)
-        proba = self.predict_proba(texts)
+        proba = self.predict_proba(texts) if embeddings is None else self.refined_proba(texts, embeddings)
         languages = detect_languages([t if isinstance(t, str) else "" for t in texts])
         best = proba.argmax(axis=1)
         version = self.version

@@ -43,7 +43,7 @@ import numpy as np
 
 from classifier.data import CATEGORIES, Row
 from classifier.evaluate import should_promote
-from classifier.model import TriageModel
+from classifier.model import Scorer
 
 # Fewer held-out domain rows than this and the domain is not judged (see the module docstring):
 # below it a macro-F1 difference over four classes is mostly the luck of which rows were drawn.
@@ -185,7 +185,7 @@ def dropped_classes(
     return out
 
 
-def predictions(model: TriageModel, rows: Sequence[Row] | Sequence[str]) -> list[str]:
+def predictions(model: Scorer, rows: Sequence[Row] | Sequence[str]) -> list[str]:
     """The model's category (argmax) for each row or text."""
     if not rows:
         return []
@@ -194,8 +194,8 @@ def predictions(model: TriageModel, rows: Sequence[Row] | Sequence[str]) -> list
 
 
 def judge(
-    new: TriageModel,
-    current: TriageModel,
+    new: Scorer,
+    current: Scorer,
     *,
     new_report: dict[str, Any],
     current_report: dict[str, Any],

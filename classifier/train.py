@@ -36,9 +36,12 @@ from classifier.data import (
     split_key,
     split_rows,
 )
+from classifier.encoder import NAME as ENCODER_NAME
+from classifier.encoder import EmbeddingCache
 from classifier.evaluate import evaluation_report
 from classifier.model import TriageModel
 from classifier.pipeline import DEFAULT_HYPERPARAMETERS, build_pipeline
+from classifier.refine import HEAD_C, fit_head, reading
 
 # Share of the total training weight per source, whatever its size: the team's own social-media
 # messages look most like production traffic, the intent sets would drown everything else. MIAM
@@ -169,8 +172,13 @@ def train_model(
     hyperparameters: dict[str, Any] | None = None,
     progress: bool = True,
     provenance: dict[str, Any] | None = None,
+    embeddings: EmbeddingCache | None = None,
 ) -> tuple[TriageModel, dict[str, Any]]:
     """Fit on the train split (+ weighted corrections), evaluate on both held-out splits.
+
+    With `embeddings` (the encoder's cache, `classifier.encoder`), a refining head is fitted on the
+    same rows and weights (`classifier.refine`) and every report measures the model refined, as
+    reviewers see it once the refine pass has run.
 
     `received` is the text of messages the reviewers' app received, labelled or not (no label is
     ever read from it): with corrections, the domain gate (`classifier.adapt`) learns from them what
@@ -220,6 +228,10 @@ def train_model(
     else:
         pipeline.fit(texts, labels, clf__sample_weight=np.asarray(weights))
     apply_decision_rule(pipeline.steps[-1][1], temperature=TEMPERATURE, complaint_bias=COMPLAINT_BIAS)
+    head = None
+    if embeddings is not None:
+        bar.set_postfix_str(f"refining head on {len(texts)} embeddings")
+        head = fit_head(embeddings.embeddings(texts), labels, np.asarray(weights))
     fit_seconds = round(time.perf_counter() - started, 2)
     bar.update(1)
     bar.set_postfix_str(f"evaluate {len(test)} + {len(extra_test)} corrections")
@@ -252,13 +264,27 @@ def train_model(
         },
         "fit_seconds": fit_seconds,
         "feedback": provenance,
+        "refine": (
+            {
+                "encoder": ENCODER_NAME,
+                "C": HEAD_C,
+                "fast_weight": head.fast_weight,
+                "temperature": head.temperature,
+                "complaint_bias": head.complaint_bias,
+            }
+            if head is not None
+            else None
+        ),
     }
-    model = TriageModel(pipeline, metadata)
-    report = evaluation_report(model, test)
+    model = TriageModel(pipeline, metadata, head)
+    scorer = reading(model, embeddings)
+    report = evaluation_report(scorer, test)
+    if head is not None:
+        report["intake_macro_f1"] = evaluation_report(model, test)["macro_f1"]
     if extra_test:
-        report["corrections"] = evaluation_report(model, extra_test)
+        report["corrections"] = evaluation_report(scorer, extra_test)
     if domain_test:
-        report["domain"] = evaluation_report(model, domain_test)
+        report["domain"] = evaluation_report(scorer, domain_test)
     bar.update(1)
     metadata["metrics"] = {
         "macro_f1": report["macro_f1"],
@@ -268,6 +294,8 @@ def train_model(
         "by_source_macro_f1": {k: v["macro_f1"] for k, v in report.get("by_source", {}).items()},
         "by_language_macro_f1": {k: v["macro_f1"] for k, v in report.get("by_language", {}).items()},
     }
+    if head is not None:
+        metadata["metrics"]["intake_macro_f1"] = report["intake_macro_f1"]
     if extra_test:
         held = report["corrections"]
         metadata["metrics"]["corrections"] = {

@@ -195,8 +195,10 @@ def test_serve_and_worker_exit_0_when_stopped_and_1_when_they_cannot_start(cli: 
         [RELAIS, "worker"], env=cli.vars, cwd=cli.tmp, stderr=subprocess.PIPE, text=True
     )
     assert worker.stderr is not None
-    started = worker.stderr.readline()  # its first log line says it is running
-    assert "outbox worker" in started and "started" in started
+    first = worker.stderr.readline()  # the model the refine pass reads with, loaded
+    started = worker.stderr.readline()  # then: it is running
+    assert "relais.triage model" in first and "loaded" in first, first
+    assert "outbox worker" in started and "started" in started, started
     code, err = _stop(worker)
     assert code == 0, err
     fails(cli.run("worker", RELAIS_DATABASE_URL=UNREACHABLE, timeout=30), "the database is unavailable")

@@ -3,7 +3,12 @@ the message itself, then its pending draft rendered again.
 
 - the sender's name, for Messenger and Instagram DMs (their webhooks carry none), from the
   platform's profile look-up (`Platform.lookup_profile`), with a short timeout;
-- the language of a message too short to tell, from its conversation or its author (app/language.py).
+- the language of a message too short to tell, from its conversation or its author (app/language.py);
+- its category read again (`REFINE`): the contextual encoder's embedding pooled with the intake's
+  pipeline (`ModelHolder.refine`, classifier/refine.py), tens of milliseconds a message, in one
+  batch per round, on this thread at the lowest CPU priority (Linux niceness is per thread) so
+  that intake never waits for it. A changed category moves the draft in the queue and re-suggests
+  it; a message a reviewer has relabelled, claimed or decided keeps what it has.
 
 The details a returning customer gave earlier (an order number...) need no pass: the intake renders
 their draft in its conversation already (`app.review.conversation.redraft_returning`, one query a
@@ -24,6 +29,8 @@ included, so that a sender without a name is not looked up for each of their mes
 from __future__ import annotations
 
 import logging
+import os
+import threading
 import time
 from typing import Any
 
@@ -34,15 +41,16 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import audit, db, language, platforms
 from app.config import Settings
 from app.drafts.service import Drafter
-from app.models import Draft, Message, utcnow
+from app.models import Correction, Draft, Message, priority_of, utcnow
 from app.polling import Polling
-from app.triage import Triage
+from app.triage import ModelHolder, Triage
 
 log = logging.getLogger("relais.context")
 
 LANGUAGE = 1  # too short to tell its language
 NAME = 2  # a DM without the sender's name
 # 4 was "details given earlier": the intake's redraft_returning does it; old marks are just cleared
+REFINE = 8  # to be read again with the encoder
 
 PROFILE_CHANNELS = frozenset({"messenger", "instagram"})
 CACHE_MAX = 10_000
@@ -51,6 +59,8 @@ CACHE_MAX = 10_000
 def due(message: Any, triage: Triage) -> int:
     """What a new message needs from the context pass (bits), decided at intake without a database."""
     needs = LANGUAGE if triage.language_fallback else 0
+    if triage.refine:
+        needs |= REFINE
     if (
         message.kind == "dm"
         and message.channel in PROFILE_CHANNELS
@@ -74,13 +84,15 @@ class ContextPass(Polling):
         factory: sessionmaker[Session],
         drafter: Drafter | None = None,
         *,
-        batch: int = 50,
+        holder: ModelHolder | None = None,
+        batch: int = 32,
         client: httpx.Client | None = None,
     ):
         super().__init__(settings.context_poll_interval_s, log)
         self.settings = settings
         self.factory = factory
         self.drafter = drafter or Drafter(settings)
+        self.holder = holder
         self.batch = batch
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(settings.profile_lookup_timeout_s),
@@ -93,6 +105,10 @@ class ContextPass(Polling):
     def stop(self, timeout: float = 5.0) -> None:
         self.join(timeout)
         self.client.close()
+
+    def run_forever(self) -> None:
+        lowest_priority()
+        super().run_forever()
 
     def run_once(self) -> int:
         """Complete the messages marked now; returns how many were claimed."""
@@ -113,16 +129,30 @@ class ContextPass(Polling):
                     .returning(Message.id)
                 ).all()
             )
+        refined = self._refined([i for i, needs in marked if i in claimed and needs & REFINE])
         for message_id, needs in marked:
             if message_id in claimed and not self.stopping:
                 try:
-                    self.complete(message_id, needs)
+                    self.complete(message_id, needs, refined.get(message_id))
                 except Exception:  # one message's trouble never stops the others
                     log.exception("context of message %s not completed", message_id)
         return len(claimed)
 
+    def _refined(self, ids: list[int]) -> dict[int, Triage]:
+        """The refined triage of these messages, in one encoder batch ({} without a holder)."""
+        if not ids or self.holder is None:
+            return {}
+        with self.factory() as session:
+            rows = session.execute(select(Message.id, Message.text).where(Message.id.in_(ids))).all()
+        try:
+            found = self.holder.refine([text for _, text in rows])
+        except Exception:  # the intake's category stays: refining is a second opinion
+            log.exception("refining %s messages failed", len(rows))
+            return {}
+        return {} if found is None else {mid: t for (mid, _), t in zip(rows, found, strict=True)}
+
     # -- one message ----------------------------------------------------------------------------
-    def complete(self, message_id: int, needs: int) -> None:
+    def complete(self, message_id: int, needs: int, refined: Triage | None = None) -> None:
         """Fill in what message `message_id` needs, then re-render its untouched draft."""
         name = None
         if needs & NAME:
@@ -144,8 +174,32 @@ class ContextPass(Polling):
                 found = language.from_context(session, m)
                 if found is not None and found != m.language:
                     m.language = changes["language"] = found
+            if refined is not None and self._recategorise(session, m, refined):
+                changes["category"] = m.category
             if changes:
                 self._redraft(session, m, changes)
+
+    def _recategorise(self, session: Session, m: Message, refined: Triage) -> bool:
+        """Store the refined triage unless a reviewer got there first; True when the category
+        changed. The draft's copies follow (queue place, *to sort*)."""
+        d = session.scalar(select(Draft).where(Draft.message_id == m.id))
+        now = utcnow()
+        if d is not None and (
+            d.status != "pending"
+            or (d.claimed_by is not None and d.claimed_until is not None and d.claimed_until > now)
+        ):
+            return False
+        if m.category != m.predicted_category or session.scalar(
+            select(Correction.id).where(Correction.message_id == m.id).limit(1)
+        ):
+            return False  # relabelled by a reviewer
+        changed = refined.category != m.category
+        m.category = m.predicted_category = refined.category
+        m.confidence, m.scores, m.to_sort = refined.confidence, refined.scores, refined.to_sort
+        if d is not None:
+            d.category, d.to_sort, d.priority = m.category, m.to_sort, priority_of(m.category)
+            d.updated_at = now
+        return changed
 
     def _stored_name(self, session: Session, m: Message) -> str | None:
         """The sender's name from their latest message that has one (the lasting cache)."""
@@ -228,10 +282,21 @@ class ContextPass(Polling):
             audit.record(session, d.id, "completed", None, now, **changes)
 
 
+def lowest_priority() -> None:
+    """This thread at the lowest CPU priority (Linux: niceness is per thread; elsewhere nothing)."""
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), 19)
+    except (AttributeError, OSError):  # not Linux, or not allowed: run at the normal priority
+        log.debug("could not lower the context pass's priority", exc_info=True)
+
+
 def started(
-    settings: Settings, factory: sessionmaker[Session], drafter: Drafter | None = None
+    settings: Settings,
+    factory: sessionmaker[Session],
+    drafter: Drafter | None = None,
+    holder: ModelHolder | None = None,
 ) -> ContextPass:
     """A context pass running on a thread of its own."""
-    context = ContextPass(settings, factory, drafter)
+    context = ContextPass(settings, factory, drafter, holder=holder)
     context.start_thread()
     return context

@@ -430,7 +430,7 @@ def child_main(settings: Settings, sock: socket.socket, listener: socket.socket 
     # this process writes nearly everything under a burst: it checkpoints beside its commits
     engine = db.make_engine(settings, autocheckpoint=not settings.is_sqlite)
     checkpointer = db.WalCheckpointer(settings).start() if settings.is_sqlite else None
-    holder = ModelHolder(settings.models_dir, settings.confidence_threshold)
+    holder = ModelHolder(settings.models_dir, settings.confidence_threshold, refine=settings.refine)
     holder.start_polling(settings.model_reload_interval_s)
     intake = ThreadIntake(
         db.make_sessionmaker(engine),

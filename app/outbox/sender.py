@@ -196,17 +196,21 @@ def run_worker(settings: Settings, *, once: bool = False) -> None:
     """`relais worker`: send the outbox until SIGTERM/SIGINT."""
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     from app.drafts import context as draft_context
+    from app.triage import ModelHolder
 
     engine = db.make_engine(settings)
     factory = db.make_sessionmaker(engine)
     sender = Sender(settings, factory, name="worker")
-    context = draft_context.ContextPass(settings, factory)
+    # the refine pass reads new messages again with the promoted model, followed as it changes
+    holder = ModelHolder(settings.models_dir, settings.confidence_threshold, refine=settings.refine)
+    context = draft_context.ContextPass(settings, factory, holder=holder)
     try:
         if once:
             while sender.run_once() or context.run_once():
                 pass
             return
-        context.start_thread()  # names, languages and earlier details of new messages
+        holder.start_polling(settings.model_reload_interval_s)
+        context.start_thread()  # names and languages of new messages, their categories refined
 
         def stop(*_: Any) -> None:
             sender.request_stop()
@@ -217,5 +221,6 @@ def run_worker(settings: Settings, *, once: bool = False) -> None:
         sender.run_forever()
     finally:
         context.stop()
+        holder.stop()
         sender.client.close()
         engine.dispose()

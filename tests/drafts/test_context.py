@@ -5,18 +5,22 @@ tell its language takes its conversation's, else its account's."""
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import time
 from collections.abc import Iterator
 from typing import Any
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from app import db
-from app.drafts.context import ContextPass
-from app.models import Draft, DraftEvent, Message
+from app.drafts.context import REFINE, ContextPass
+from app.models import Draft, DraftEvent, Message, utcnow
+from classifier import CATEGORIES, TriageModel
+from classifier.refine import RefineHead
 from tests.conftest import deliver, meta_headers, platform_client
 from tests.fakes.platforms import FakePlatforms
 
@@ -163,3 +167,94 @@ def test_a_short_message_takes_its_conversations_then_its_accounts_language(app_
     assert m.language == "en" and d.language == "en" and events == ["completed"]
     m, d, _ = stored(app_client, "8002_2")
     assert m.language == "fr" and d.language == "fr"
+
+
+# -- the refine pass -------------------------------------------------------------------------------
+
+
+def refining(client: TestClient, category: str) -> ContextPass:
+    """A pass whose model's refining head always says `category`, with the real encoder: the
+    pipeline is the shipped one, the head's weights are zero but for `category`'s intercept, and
+    the pipeline's opinion weighs nothing in the pooling."""
+    holder = client.app.state.holder
+    model = holder.model
+    assert model is not None and model.head is not None  # the shipped model refines
+    intercept = np.full(len(CATEGORIES), -4.0, dtype=np.float32)
+    intercept[CATEGORIES.index(category)] = 4.0
+    head = RefineHead(np.zeros_like(model.head.coef), intercept, fast_weight=0.0, complaint_bias=0.0)
+    holder._model = TriageModel(model.pipeline, model.metadata, head)
+    return ContextPass(
+        client.app.state.settings, client.app.state.sessions, client.app.state.drafter, holder=holder
+    )
+
+
+def run(context: ContextPass) -> None:
+    try:
+        while context.run_once():
+            pass
+    finally:
+        context.client.close()
+
+
+def test_the_refined_category_moves_the_draft_and_re_suggests_it(app_client: TestClient) -> None:
+    deliver(app_client, "8101_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+    m, d, _ = stored(app_client, "8101_1")
+    assert m.category == "complaint" and d.priority == 0 and m.context_due & REFINE
+    before = d.text
+    run(refining(app_client, "suggestion"))
+    m, d, events = stored(app_client, "8101_1")
+    assert m.context_due == 0
+    assert m.category == m.predicted_category == d.category == "suggestion"
+    assert d.priority == 2 and not d.to_sort and m.confidence is not None and m.confidence > 0.9
+    assert d.text != before and d.version == 2 and events == ["completed"], d.text
+    assert m.scores is not None and max(m.scores, key=m.scores.__getitem__) == "suggestion"
+
+
+def test_refining_to_the_same_category_keeps_the_draft(app_client: TestClient) -> None:
+    deliver(app_client, "8102_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+    _, before, _ = stored(app_client, "8102_1")
+    run(refining(app_client, "complaint"))
+    m, d, events = stored(app_client, "8102_1")
+    assert m.category == "complaint" and m.confidence is not None and m.confidence > 0.9  # the pooled one
+    assert d.text == before.text and d.version == 1 and events == []
+
+
+@pytest.mark.parametrize("touched", ["relabelled", "claimed", "approved"])
+def test_what_a_reviewer_touched_keeps_its_category(app_client: TestClient, touched: str) -> None:
+    deliver(app_client, "8103_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+    with db.transaction(app_client.app.state.sessions) as s:
+        m = s.scalar(select(Message).where(Message.external_id == "8103_1"))
+        assert m is not None
+        d = s.scalar(select(Draft).where(Draft.message_id == m.id))
+        assert d is not None
+        if touched == "relabelled":  # as review.service.relabel leaves it
+            m.category = d.category = "question"
+        elif touched == "claimed":
+            d.claimed_by, d.claimed_until = 1, utcnow() + dt.timedelta(minutes=5)
+        else:
+            d.status = "approved"
+    run(refining(app_client, "suggestion"))
+    m, d, _ = stored(app_client, "8103_1")
+    assert m.context_due == 0 and m.category == ("question" if touched == "relabelled" else "complaint")
+    assert d.category == m.category and m.predicted_category == "complaint"
+
+
+def test_no_refine_mark_when_refining_is_off(database_url: str, fake: FakePlatforms) -> None:
+    for client in platform_client(database_url, fake, refine=False):
+        deliver(client, "8104_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+        m, _, _ = stored(client, "8104_1")
+        assert m.category == "complaint" and not m.context_due & REFINE
+
+
+def test_the_shipped_head_refines_a_message_with_the_real_encoder(app_client: TestClient) -> None:
+    deliver(app_client, "8105_1", "Vous pourriez ajouter le paiement en plusieurs fois, ce serait top")
+    context = ContextPass(
+        app_client.app.state.settings,
+        app_client.app.state.sessions,
+        app_client.app.state.drafter,
+        holder=app_client.app.state.holder,
+    )
+    run(context)
+    m, _, _ = stored(app_client, "8105_1")
+    assert m.context_due == 0 and m.category == "suggestion" and m.scores is not None
+    assert abs(sum(m.scores.values()) - 1.0) < 1e-3
