@@ -122,7 +122,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         if settings.outbox_in_process:  # the background work of this process, beside the sender
             from app.drafts import context as draft_context
 
-            context = draft_context.started(settings, app.state.sessions, app.state.drafter, holder)
+            context = draft_context.started(settings, app.state.sessions, app.state.drafter, holder, intake)
         app.state.context = context
         # Everything loaded so far (model, templates, SQLAlchemy, FastAPI) lives as long as the
         # process: out of the collector's sight, a full collection no longer walks its ~200,000

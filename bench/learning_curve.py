@@ -23,8 +23,10 @@ judged=feedback.judged)` with `feedback = app.learning.feedback(settings)`, and 
 (`classifier.promotion`) decides. A step is measured on the **current** model after it (a refused
 version leaves the figure where it was; the refused candidate's own figure is printed beside it):
 macro-F1 over the classes present on the domain's test part, and on the shipped held-out rows.
-If the pool runs out first, the last step is the corrections reached. Results:
-docs/experiments/learning.md.
+Categories are the refined ones (classifier/refine.py): the context pass refines the pool after
+it arrives, so the reviewer works what the queue shows, and models are measured refined; `--fast`
+turns refining off everywhere (RELAIS_REFINE=false). If the pool runs out first, the last step is
+the corrections reached. Results: docs/experiments/learning.md.
 """
 
 from __future__ import annotations
@@ -49,14 +51,16 @@ from sqlalchemy import select  # noqa: E402
 
 from app import db, learning  # noqa: E402
 from app.config import Settings  # noqa: E402
+from app.drafts.context import ContextPass  # noqa: E402
 from app.main import create_app  # noqa: E402
 from app.models import Draft, Message  # noqa: E402
 from app.users import service as users  # noqa: E402
 from classifier import artifacts  # noqa: E402
-from classifier.commands import train_command  # noqa: E402
+from classifier.commands import LOCAL_CACHE_FILE, embedding_cache, train_command  # noqa: E402
 from classifier.data import CATEGORIES, Row, load_public, load_training_rows, split_rows  # noqa: E402
 from classifier.evaluate import evaluation_report  # noqa: E402
-from classifier.model import TriageModel  # noqa: E402
+from classifier.model import Scorer  # noqa: E402
+from classifier.refine import reading  # noqa: E402
 
 SHARED = Path("/work/shared/data")
 META_SECRET = "bench-meta-app-secret"
@@ -152,6 +156,7 @@ def main() -> None:
     )
     parser.add_argument("--data", type=Path, default=REPO / "data")
     parser.add_argument("--keep", type=Path, default=None, help="work in DIR and keep it")
+    parser.add_argument("--fast", action="store_true", help="no refine pass: the intake's categories")
     args = parser.parse_args()
     steps = [int(s) for s in args.steps.split(",")]
     if args.weight is not None:
@@ -172,6 +177,9 @@ def main() -> None:
         raise SystemExit("no shipped model in models/")
     shutil.copytree(REPO / "models" / shipped, models_dir / shipped)
     artifacts.promote(models_dir, shipped)
+    refine = not args.fast
+    if refine and (REPO / "models" / LOCAL_CACHE_FILE).exists():  # embeddings computed before
+        shutil.copy(REPO / "models" / LOCAL_CACHE_FILE, models_dir / LOCAL_CACHE_FILE)
     settings = Settings(
         database_url=f"sqlite:///{work / 'relais.db'}",
         environment="test",
@@ -180,6 +188,7 @@ def main() -> None:
         intake_process=False,
         outbox_in_process=False,
         model_reload_interval_s=3600.0,
+        refine=refine,
     )
     db.upgrade(settings)
     print(
@@ -190,7 +199,9 @@ def main() -> None:
     results: list[dict[str, Any]] = []
 
     def measure(step: int, version: str, promoted: bool, reason: str, **extra: Any) -> dict[str, Any]:
-        model: TriageModel = artifacts.load_version(models_dir, version)
+        model: Scorer = reading(
+            artifacts.load_version(models_dir, version), embedding_cache(models_dir, refine)
+        )
         on_domain = evaluation_report(model, domain_test)
         on_shipped = evaluation_report(model, shipped_test)
         print(
@@ -213,7 +224,9 @@ def main() -> None:
     if args.retrain:
         # The same training code and data without corrections: a reference for what only the
         # corrections separate from each later step (the shipped model may predate the code or data).
-        baseline, _, _ = train_command(models_dir, args.data, extra=[], promote=False, progress=False)
+        baseline, _, _ = train_command(
+            models_dir, args.data, extra=[], promote=False, progress=False, refine=refine
+        )
         retrained = measure(0, baseline, False, "retrained without corrections (not promoted)")
     with TestClient(create_app(settings)) as client:
         with db.transaction(client.app.state.sessions) as session:
@@ -225,6 +238,13 @@ def main() -> None:
             body = fb_comment(f"curve_{index}", row.text)
             r = client.post("/webhooks/meta", content=body, headers=meta_headers(body))
             r.raise_for_status()
+        if refine:  # the context pass refines the pool, as it would in the background
+            context = ContextPass(
+                settings, client.app.state.sessions, client.app.state.drafter, holder=client.app.state.holder
+            )
+            while context.run_once():
+                pass
+            context.client.close()
         # what the reviewer sees of each message: its id, category, whether it is left to sort, and
         # its draft (id, version)
         with db.transaction(client.app.state.sessions) as session:
@@ -273,6 +293,7 @@ def main() -> None:
                 received=received,
                 judged=found.judged,
                 progress=False,
+                refine=refine,
             )
             reason = text.rsplit("\n\n", 1)[-1].replace("\n", "; ")
             print(

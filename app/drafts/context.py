@@ -6,9 +6,14 @@ the message itself, then its pending draft rendered again.
 - the language of a message too short to tell, from its conversation or its author (app/language.py);
 - its category read again (`REFINE`): the contextual encoder's embedding pooled with the intake's
   pipeline (`ModelHolder.refine`, classifier/refine.py), tens of milliseconds a message, in one
-  batch per round, on this thread at the lowest CPU priority (Linux niceness is per thread) so
-  that intake never waits for it. A changed category moves the draft in the queue and re-suggests
-  it; a message a reviewer has relabelled, claimed or decided keeps what it has.
+  batch per round, on this thread at the lowest CPU priority (Linux niceness is per thread). A
+  changed category moves the draft in the queue and re-suggests it; a message a reviewer has
+  relabelled, claimed or decided keeps what it has.
+
+Under a burst of webhooks the pass of a server process waits (`busy`: a delivery within the last
+`QUIET_S`): its rounds hold the GIL and SQLite's write lock between encodings, and at the lowest
+priority a holder can be descheduled while the intake waits for it (p99 from 49 to 135 ms under
+`../shared/acceptance/ingest-throughput` before this). The marks wait in the database meanwhile.
 
 The details a returning customer gave earlier (an order number...) need no pass: the intake renders
 their draft in its conversation already (`app.review.conversation.redraft_returning`, one query a
@@ -32,6 +37,7 @@ import logging
 import os
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -43,6 +49,7 @@ from app.config import Settings
 from app.drafts.service import Drafter
 from app.models import Correction, Draft, Message, priority_of, utcnow
 from app.polling import Polling
+from app.intake.types import Intake
 from app.triage import ModelHolder, Triage
 
 log = logging.getLogger("relais.context")
@@ -51,6 +58,7 @@ LANGUAGE = 1  # too short to tell its language
 NAME = 2  # a DM without the sender's name
 # 4 was "details given earlier": the intake's redraft_returning does it; old marks are just cleared
 REFINE = 8  # to be read again with the encoder
+QUIET_S = 0.25
 
 PROFILE_CHANNELS = frozenset({"messenger", "instagram"})
 CACHE_MAX = 10_000
@@ -85,6 +93,7 @@ class ContextPass(Polling):
         drafter: Drafter | None = None,
         *,
         holder: ModelHolder | None = None,
+        busy: Callable[[], bool] | None = None,
         batch: int = 32,
         client: httpx.Client | None = None,
     ):
@@ -93,6 +102,7 @@ class ContextPass(Polling):
         self.factory = factory
         self.drafter = drafter or Drafter(settings)
         self.holder = holder
+        self.busy = busy
         self.batch = batch
         self.client = client or httpx.Client(
             timeout=httpx.Timeout(settings.profile_lookup_timeout_s),
@@ -112,6 +122,8 @@ class ContextPass(Polling):
 
     def run_once(self) -> int:
         """Complete the messages marked now; returns how many were claimed."""
+        if self.busy is not None and self.busy():
+            return 0  # the intake first: the marks wait for a quiet moment
         with db.transaction(self.factory) as session:
             marked = session.execute(
                 select(Message.id, Message.context_due)
@@ -130,13 +142,22 @@ class ContextPass(Polling):
                 ).all()
             )
         refined = self._refined([i for i, needs in marked if i in claimed and needs & REFINE])
-        for message_id, needs in marked:
-            if message_id in claimed and not self.stopping:
-                try:
-                    self.complete(message_id, needs, refined.get(message_id))
-                except Exception:  # one message's trouble never stops the others
-                    log.exception("context of message %s not completed", message_id)
+        mine = [(i, needs) for i, needs in marked if i in claimed]
+        for done, (message_id, needs) in enumerate(mine):
+            if self.stopping or (self.busy is not None and self.busy()):
+                self._mark_again(mine[done:])  # deliveries came in meanwhile: finish later
+                break
+            try:
+                self.complete(message_id, needs, refined.get(message_id))
+            except Exception:  # one message's trouble never stops the others
+                log.exception("context of message %s not completed", message_id)
         return len(claimed)
+
+    def _mark_again(self, left: list[tuple[int, int]]) -> None:
+        """Give claimed messages their marks back, for a later round."""
+        with db.transaction(self.factory) as session:
+            for message_id, needs in left:
+                session.execute(update(Message).where(Message.id == message_id).values(context_due=needs))
 
     def _refined(self, ids: list[int]) -> dict[int, Triage]:
         """The refined triage of these messages, in one encoder batch ({} without a holder)."""
@@ -295,8 +316,13 @@ def started(
     factory: sessionmaker[Session],
     drafter: Drafter | None = None,
     holder: ModelHolder | None = None,
+    intake: Intake | None = None,
 ) -> ContextPass:
-    """A context pass running on a thread of its own."""
-    context = ContextPass(settings, factory, drafter, holder=holder)
+    """A context pass running on a thread of its own, waiting while `intake` is busy."""
+
+    def busy() -> bool:
+        return intake is not None and time.monotonic() - intake.last_submit < QUIET_S
+
+    context = ContextPass(settings, factory, drafter, holder=holder, busy=busy)
     context.start_thread()
     return context

@@ -30,6 +30,7 @@ import signal
 import socket
 import tempfile
 import threading
+import time
 from itertools import islice
 from typing import Any
 
@@ -102,6 +103,7 @@ class ProcessIntake:
     def __init__(self, settings: Settings, holder: ModelHolder | None = None, read_sessions: Any = None):
         self.settings = settings
         self.read_sessions = read_sessions
+        self.last_submit = 0.0
         # The web process's model classifies each loop turn's deliveries in one call, so that
         # the intake process does not (without it, or if it fails, the intake process does).
         # Not with `--workers N`: each worker's turns would hold 1/N of the deliveries and pay the
@@ -180,6 +182,7 @@ class ProcessIntake:
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Return once the child has committed the delivery; DatabaseUnavailable if it cannot."""
+        self.last_submit = time.monotonic()
         # back-pressure: while the child is behind by more than BACKLOG_BYTES (frames in the
         # socket's buffer or waiting for the end of this loop turn), the request waits with its
         # body instead of adding a copy of it to the pile

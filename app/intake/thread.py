@@ -41,6 +41,7 @@ class ThreadIntake:
     ):
         self.factory = factory
         self.read_factory = read_factory or factory
+        self.last_submit = 0.0
         self.holder = holder
         self.drafter = drafter
         self.max_batch = max_batch
@@ -86,6 +87,7 @@ class ThreadIntake:
 
     async def submit(self, delivery: Delivery) -> IngestResult:
         """Return once the delivery is committed; raise DatabaseUnavailable if it cannot be."""
+        self.last_submit = time.monotonic()
         if self._queue is None:
             return await asyncio.to_thread(self._commit_one, delivery)
         fut: asyncio.Future[IngestResult] = asyncio.get_running_loop().create_future()

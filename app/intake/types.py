@@ -47,6 +47,10 @@ class Intake(Protocol):
     """Takes deliveries and answers once each is committed: `ThreadIntake` in this process,
     `ProcessIntake` in an intake process of its own."""
 
+    # time.monotonic() of the latest delivery submitted (0.0 before any): the refine pass of this
+    # process waits for a quiet moment (app/drafts/context.py)
+    last_submit: float
+
     async def start(self) -> None:
         """Start taking deliveries."""
         ...

@@ -258,3 +258,26 @@ def test_the_shipped_head_refines_a_message_with_the_real_encoder(app_client: Te
     m, _, _ = stored(app_client, "8105_1")
     assert m.context_due == 0 and m.category == "suggestion" and m.scores is not None
     assert abs(sum(m.scores.values()) - 1.0) < 1e-3
+
+
+def test_the_pass_waits_while_the_intake_is_busy_and_loses_no_mark(app_client: TestClient) -> None:
+    for i in range(3):
+        deliver(app_client, f"8106_{i}", f"Ma commande 4590{i} n'est jamais arrivée, c'est inadmissible !")
+    state = app_client.app.state
+    waiting = ContextPass(
+        state.settings, state.sessions, state.drafter, holder=state.holder, busy=lambda: True
+    )
+    assert waiting.run_once() == 0
+    waiting.client.close()
+    assert all(stored(app_client, f"8106_{i}")[0].context_due & REFINE for i in range(3))
+    # deliveries arrive after the first message of a round: the others get their marks back
+    calls = iter([False, False, True])
+    context = ContextPass(
+        state.settings, state.sessions, state.drafter, holder=state.holder, busy=lambda: next(calls, True)
+    )
+    assert context.run_once() == 3
+    context.client.close()
+    dues = [stored(app_client, f"8106_{i}")[0].context_due for i in range(3)]
+    assert dues[0] == 0 and all(d & REFINE for d in dues[1:]), dues
+    run(ContextPass(state.settings, state.sessions, state.drafter, holder=state.holder))
+    assert all(stored(app_client, f"8106_{i}")[0].context_due == 0 for i in range(3))
