@@ -47,9 +47,9 @@ from sqlalchemy.orm import Session, sessionmaker
 from app import audit, db, language, platforms
 from app.config import Settings
 from app.drafts.service import Drafter
+from app.intake.types import Intake
 from app.models import Correction, Draft, Message, priority_of, utcnow
 from app.polling import Polling
-from app.intake.types import Intake
 from app.triage import ModelHolder, Triage
 
 log = logging.getLogger("relais.context")
