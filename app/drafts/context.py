@@ -201,8 +201,8 @@ class ContextPass(Polling):
                 self._redraft(session, m, changes)
 
     def _recategorise(self, session: Session, m: Message, refined: Triage) -> bool:
-        """Store the refined triage unless a reviewer got there first; True when the category
-        changed. The draft's copies follow (queue place, *to sort*)."""
+        """Store the refined triage unless a reviewer got there first; True when the category or
+        *to sort* changed. The draft's copies follow (queue place, *to sort*)."""
         d = session.scalar(select(Draft).where(Draft.message_id == m.id))
         now = utcnow()
         if d is not None and (
@@ -214,7 +214,8 @@ class ContextPass(Polling):
             select(Correction.id).where(Correction.message_id == m.id).limit(1)
         ):
             return False  # relabelled by a reviewer
-        changed = refined.category != m.category
+        # a message left *to sort* at intake and sure now needs its draft text, even in the same category
+        changed = refined.category != m.category or refined.to_sort != m.to_sort
         m.category = m.predicted_category = refined.category
         m.confidence, m.scores, m.to_sort = refined.confidence, refined.scores, refined.to_sort
         if d is not None:
@@ -270,7 +271,7 @@ class ContextPass(Polling):
             return  # a reviewer is on it: the text stays what they see
         text, template_id = d.text, d.template_id
         source = (d.source_kind, d.source_id, d.source_score) if d.source_kind else None
-        if not m.spam and not m.to_sort:
+        if not m.spam:  # as intake drafts: a message *to sort* gets no template, an answer or past reply yes
             from app.review import conversation  # the conversation reads drafts: imported late
 
             text, template_id, source = self.drafter.suggest_for(

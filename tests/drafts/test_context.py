@@ -281,3 +281,34 @@ def test_the_pass_waits_while_the_intake_is_busy_and_loses_no_mark(app_client: T
     assert dues[0] == 0 and all(d & REFINE for d in dues[1:]), dues
     run(ContextPass(state.settings, state.sessions, state.drafter, holder=state.holder))
     assert all(stored(app_client, f"8106_{i}")[0].context_due == 0 for i in range(3))
+
+
+def test_a_message_left_to_sort_and_sure_once_refined_gets_its_draft(app_client: TestClient) -> None:
+    deliver(app_client, "8107_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+    with db.transaction(app_client.app.state.sessions) as s:  # as intake leaves an unsure message
+        m = s.scalar(select(Message).where(Message.external_id == "8107_1"))
+        assert m is not None
+        d = s.scalar(select(Draft).where(Draft.message_id == m.id))
+        assert d is not None
+        m.to_sort = d.to_sort = True
+        d.text, d.template_id, d.source_kind = "", None, None
+    run(refining(app_client, "complaint"))  # same category, now sure
+    m, d, events = stored(app_client, "8107_1")
+    assert m.category == "complaint" and not m.to_sort and not d.to_sort
+    assert d.text and "45907" in d.text and events == ["completed"], d.text
+    # and the other way: unsure once refined, it goes to *to sort* and keeps no template text
+    deliver(app_client, "8107_2", "Ma commande 45908 n'est jamais arrivée, c'est inadmissible !")
+    holder = app_client.app.state.holder
+    context = refining(app_client, "complaint")
+    model = holder.model
+    assert model is not None and model.head is not None
+    flat = np.zeros(len(CATEGORIES), dtype=np.float32)  # every class as likely: 0.25 < threshold
+    holder._model = TriageModel(
+        model.pipeline,
+        model.metadata,
+        RefineHead(model.head.coef * 0, flat, fast_weight=0.0, complaint_bias=0.0),
+    )
+    run(context)
+    m, d, _ = stored(app_client, "8107_2")
+    assert m.to_sort and d.to_sort and m.confidence is not None and m.confidence < 0.3
+    assert d.source_kind != "template" and (d.text == "" or d.source_kind in ("answer", "past_reply")), d.text
