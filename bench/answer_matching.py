@@ -2,6 +2,7 @@
 
     .venv/bin/python bench/answer_matching.py              # the train split (where choices were made)
     .venv/bin/python bench/answer_matching.py --split test
+    .venv/bin/python bench/answer_matching.py --encoder --sample 1500   # + the refine pass's encoder
 
 Each line is the top-1 accuracy of the answer with the best score (no threshold) for the team's
 knowledge base (`bench/data/banking77_answers.json`) over the split's queries
@@ -40,10 +41,16 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--split", default="train", choices=["train", "test"])
+    parser.add_argument("--encoder", action="store_true", help="also multilingual-e5-small (minutes)")
+    parser.add_argument("--sample", type=int, default=0, help="only this many queries (a fixed sample)")
     args = parser.parse_args()
     kb = json.loads((ROOT / "bench" / "data" / "banking77_answers.json").read_text(encoding="utf-8"))
     with (DATA / "banking77.csv").open(encoding="utf-8") as f:
         queries = [r for r in csv.DictReader(f) if r["split"] == args.split]
+    if args.sample:
+        queries = [
+            queries[i] for i in sorted(np.random.default_rng(0).permutation(len(queries))[: args.sample])
+        ]
     intents = [a["intent"] for a in kb]
     gold = np.asarray([intents.index(r["label_orig"]) for r in queries])
     points = [t for a in kb for t in [a["title"], *a["examples"]]]
@@ -92,6 +99,22 @@ def main() -> None:
         print(f"{label}: " + ", ".join(cells))
 
     raw_p, raw_q = sums(points), sums(texts)
+    if args.encoder:  # the contextual encoder the refine pass reads messages with
+        from classifier.encoder import Encoder
+
+        encoder = Encoder(threads=None)
+        ep, eq = encoder.embed(points), encoder.embed(texts)
+        mixes(ep, eq, "multilingual-e5-small alone")
+        sp, sq = whitened(sums, 0.02)
+        centroids = np.zeros((len(kb), sp.shape[1]))
+        np.add.at(centroids, owners, sp)
+        shipped = 0.7 * (sq @ normalize(centroids).T) + 0.3 * per_answer(sq @ sp.T)
+        e_centroids = np.zeros((len(kb), ep.shape[1]))
+        np.add.at(e_centroids, owners, ep)
+        e5 = 0.7 * (eq @ normalize(e_centroids).T) + 0.3 * per_answer(eq @ ep.T)
+        for we in (0.3, 0.5, 0.7):
+            mixed = 0.8 * ((1 - we) * np.maximum(shipped, 0) + we * np.maximum(e5, 0)) + 0.2 * words
+            print(f"shipped score with e5's meaning mixed in at {we}: {accuracy(mixed):.3f}")
     mixes(raw_p, raw_q, "token sum, not centred (c: centroid weight, w: words weight)")
     for floor in (1.0, 0.05, 0.02, 0.005, 0.0):
         p, q = whitened(sums, floor)

@@ -9,7 +9,7 @@ pipeline; the two opinions are pooled in log space,
 
 renormalised. The encoder transfers to traffic unlike the training sources far better than the
 n-grams (docs/experiments/triage.md), and pooling keeps what the pipeline learnt from the
-reviewers' corrections (the head learns them too, from their embeddings).
+reviewers' corrections (the head is trained on the shipped rows only: `HEAD_LEARNS_CORRECTIONS`).
 
 The head is saved beside the pipeline as `<version>/refine.npz` (arrays only, no pickle).
 """
@@ -36,6 +36,10 @@ HEAD_C = 4.0
 FAST_WEIGHT = 0.6
 HEAD_TEMPERATURE = 1.5
 HEAD_COMPLAINT_BIAS = 0.35
+# Whether the head trains on the reviewers' corrections too. It has no domain gate: with them (at
+# their weight of 250 shipped rows) it moved the shipped held-out rows by -0.012 to -0.018 and the
+# gate refused every candidate of the learning curve (docs/experiments/learning.md).
+HEAD_LEARNS_CORRECTIONS = False
 
 
 @dataclass(frozen=True, slots=True)

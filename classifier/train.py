@@ -41,7 +41,7 @@ from classifier.encoder import EmbeddingCache
 from classifier.evaluate import evaluation_report
 from classifier.model import TriageModel
 from classifier.pipeline import DEFAULT_HYPERPARAMETERS, build_pipeline
-from classifier.refine import HEAD_C, fit_head, reading
+from classifier.refine import HEAD_C, HEAD_LEARNS_CORRECTIONS, fit_head, reading
 
 # Share of the total training weight per source, whatever its size: the team's own social-media
 # messages look most like production traffic, the intent sets would drown everything else. MIAM
@@ -230,8 +230,11 @@ def train_model(
     apply_decision_rule(pipeline.steps[-1][1], temperature=TEMPERATURE, complaint_bias=COMPLAINT_BIAS)
     head = None
     if embeddings is not None:
-        bar.set_postfix_str(f"refining head on {len(texts)} embeddings")
-        head = fit_head(embeddings.embeddings(texts), labels, np.asarray(weights))
+        # the shipped rows only (HEAD_LEARNS_CORRECTIONS): the corrections reach the refined model
+        # through the pipeline, whose domain gate keeps them from moving the shipped traffic
+        n = len(texts) if HEAD_LEARNS_CORRECTIONS else len(train)
+        bar.set_postfix_str(f"refining head on {n} embeddings")
+        head = fit_head(embeddings.embeddings(texts[:n]), labels[:n], np.asarray(weights[:n]))
     fit_seconds = round(time.perf_counter() - started, 2)
     bar.update(1)
     bar.set_postfix_str(f"evaluate {len(test)} + {len(extra_test)} corrections")
