@@ -16,6 +16,9 @@ of the received messages, re-estimated IDF, WordLlama): docs/experiments/adapt.m
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 from sklearn.base import BaseEstimator, TransformerMixin
@@ -29,6 +32,8 @@ GATE_SEED = 20240611
 # recognises more of the domain and half-opens for more of the shipped data; squaring it keeps the
 # domain (mean g 0.90 -> 0.85 on the CLAP test part) and shuts the shipped rows out (0.045 -> 0.011).
 GATE_POWER = 2.0
+# A class needs this many corrections before the copy learns anything about it (`neutralise_absent`).
+MIN_TAUGHT = 5
 
 
 class CorrectionDomain(TransformerMixin, BaseEstimator):
@@ -84,6 +89,25 @@ class CorrectionDomain(TransformerMixin, BaseEstimator):
 
     def transform(self, X: sp.spmatrix) -> sp.csr_matrix:
         return self.augment(X, self.gate(X))
+
+
+def neutralise_absent(copy: np.ndarray, classes: Sequence[str], taught: Sequence[str]) -> np.ndarray:
+    """The copy's weights (one row per class of `classes`) with the classes that fewer than
+    MIN_TAUGHT corrections have (`taught`: the corrections' labels) moved together.
+
+    Corrections that never show a class say nothing about it, yet the fit learns from them that the
+    domain never has it: a retailer's first 50 corrections (complaints and others only) took its
+    suggestions' F1 from 0.53 to 0.22. With two classes taught or more, each untaught class gets
+    their mean row, so the copy moves it neither up nor down against them (softmax ignores what
+    every class gets alike). With one class taught, all the copy knows is that this class beats
+    the others in the domain: the untaught share their own mean row, falling together."""
+    counts = Counter(taught)
+    present = np.asarray([counts[c] >= MIN_TAUGHT for c in classes])
+    if present.all() or not present.any():
+        return copy
+    out = np.array(copy, dtype=np.float64, copy=True)
+    out[~present] = out[present if present.sum() >= 2 else ~present].mean(axis=0)
+    return out
 
 
 def gate_sample(n_rows: int) -> np.ndarray:

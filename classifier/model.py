@@ -145,18 +145,22 @@ class TriageModel:
         under a burst. `features()` remains the path for training and for pipelines of another
         shape.
         """
+        return self._scores_and_gate(texts)[0]
+
+    def _scores_and_gate(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
+        """`decision_scores` and the domain gate g(x) of each text (None without corrections)."""
         clf = self.pipeline.named_steps["clf"]
         if self._blocks is None:
             raw = np.asarray(self.features(texts) @ self._weights_matrix)
         else:
             raw = self._block_products(texts)
         if self._adapt is None:
-            return np.asarray(raw + clf.intercept_)
+            return np.asarray(raw + clf.intercept_), None
         # x @ shared + scale * g(x) * (x @ own), g(x) = sigmoid(x @ gate + b) ** power: classifier.adapt
         k = len(CATEGORIES)
         gate = self._adapt.sharpen(1.0 / (1.0 + np.exp(-(raw[:, 2 * k] + self._adapt.gate_intercept_))))
         domain = self._adapt.scale * gate
-        return np.asarray(raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_)
+        return np.asarray(raw[:, :k] + domain[:, None] * raw[:, k : 2 * k] + clf.intercept_), gate
 
     def _block_products(self, texts: Sequence[str]) -> np.ndarray:
         """features(texts) @ _weights(), block by block, without building the feature matrix: the
@@ -186,20 +190,25 @@ class TriageModel:
 
     def predict_proba(self, texts: Sequence[str]) -> np.ndarray:
         """Class probabilities, columns in `CATEGORIES` order."""
+        return self._proba_and_gate(texts)[0]
+
+    def _proba_and_gate(self, texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray | None]:
         clean = [t if isinstance(t, str) else "" for t in texts]
         if not clean:
-            return np.zeros((0, len(CATEGORIES)))
-        scores = self.decision_scores(clean)
+            return np.zeros((0, len(CATEGORIES))), None
+        scores, gate = self._scores_and_gate(clean)
         scores -= scores.max(axis=1, keepdims=True)
         np.exp(scores, out=scores)
         scores /= scores.sum(axis=1, keepdims=True)
-        return np.asarray(scores)[:, self._order]
+        return np.asarray(scores)[:, self._order], gate
 
     def refined_proba(self, texts: Sequence[str], embeddings: np.ndarray) -> np.ndarray:
-        """The pipeline's probabilities pooled with the head's on the texts' embeddings."""
+        """The pipeline's probabilities pooled with the head's on the texts' embeddings; the
+        head's corrections weights count by the pipeline's domain gate."""
         if self.head is None:
             raise ValueError(f"model {self.version} has no refining head")
-        return self.head.proba(self.predict_proba(texts), embeddings)
+        proba, gate = self._proba_and_gate(texts)
+        return self.head.proba(proba, embeddings, gate)
 
     def predict(self, texts: Sequence[str], embeddings: np.ndarray | None = None) -> list[Prediction]:
         """One prediction per text, in order; batched. With the texts' `embeddings`

@@ -8,8 +8,11 @@ pipeline; the two opinions are pooled in log space,
     log p = FAST_WEIGHT * log p_fast + (1 - FAST_WEIGHT) * log p_head  (+ the complaint bias)
 
 renormalised. The encoder transfers to traffic unlike the training sources far better than the
-n-grams (docs/experiments/triage.md), and pooling keeps what the pipeline learnt from the
-reviewers' corrections (the head is trained on the shipped rows only: `HEAD_LEARNS_CORRECTIONS`).
+n-grams (docs/experiments/triage.md).
+
+The reviewers' corrections teach the head the way they teach the pipeline (`classifier.adapt`):
+the head sees [e, HEAD_DOMAIN_SCALE * g(x) * e], g(x) being the pipeline's own domain gate, so
+the corrections train weights of their own that speak only where traffic looks like theirs.
 
 The head is saved beside the pipeline as `<version>/refine.npz` (arrays only, no pickle).
 """
@@ -24,6 +27,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 from sklearn.linear_model import LogisticRegression
 
+from classifier.adapt import neutralise_absent
 from classifier.data import CATEGORIES
 from classifier.encoder import EmbeddingCache, Encoder
 
@@ -36,10 +40,11 @@ HEAD_C = 4.0
 FAST_WEIGHT = 0.6
 HEAD_TEMPERATURE = 1.5
 HEAD_COMPLAINT_BIAS = 0.35
-# Whether the head trains on the reviewers' corrections too. It has no domain gate: with them (at
-# their weight of 250 shipped rows) it moved the shipped held-out rows by -0.012 to -0.018 and the
-# gate refused every candidate of the learning curve (docs/experiments/learning.md).
-HEAD_LEARNS_CORRECTIONS = False
+# Whether the head trains on the reviewers' corrections too, in its own copy of the embedding
+# gated like the pipeline's. Without a gate, the corrections (at their weight of 250 shipped rows)
+# moved the shipped held-out rows by -0.012 to -0.018 (docs/experiments/learning.md).
+HEAD_LEARNS_CORRECTIONS = True
+HEAD_DOMAIN_SCALE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +54,42 @@ class RefineHead:
     fast_weight: float = FAST_WEIGHT
     temperature: float = HEAD_TEMPERATURE
     complaint_bias: float = HEAD_COMPLAINT_BIAS
+    # The corrections' own weights (classes, dimensions), the copy's scale folded in: they add
+    # g(x) * (e @ domain_coef.T) to the scores, g(x) the pipeline's domain gate.
+    domain_coef: np.ndarray | None = None
+    domain_intercept: np.ndarray | None = None  # (classes,): the copy's inputs are centred
 
-    def head_log_proba(self, embeddings: np.ndarray) -> np.ndarray:
-        z = (embeddings @ self.coef.T + self.intercept) / self.temperature
-        return _log_softmax(z)
+    def head_log_proba(self, embeddings: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:
+        z = embeddings @ self.coef.T + self.intercept
+        if self.domain_coef is not None and gate is not None:
+            own = embeddings @ self.domain_coef.T
+            if self.domain_intercept is not None:
+                own = own + self.domain_intercept
+            z = z + gate[:, None] * own
+        return _log_softmax(z / self.temperature)
 
-    def proba(self, fast_proba: np.ndarray, embeddings: np.ndarray) -> np.ndarray:
-        """Pooled probabilities (n, classes) from the pipeline's and the embeddings'."""
+    def proba(
+        self, fast_proba: np.ndarray, embeddings: np.ndarray, gate: np.ndarray | None = None
+    ) -> np.ndarray:
+        """Pooled probabilities (n, classes) from the pipeline's and the embeddings', the
+        corrections' weights counting by the domain gate `gate` (none: not at all)."""
         z = self.fast_weight * np.log(np.clip(fast_proba, 1e-12, 1.0)) + (
             1.0 - self.fast_weight
-        ) * self.head_log_proba(embeddings)
+        ) * self.head_log_proba(embeddings, gate)
         z[:, CATEGORIES.index("complaint")] += self.complaint_bias
         return np.asarray(np.exp(_log_softmax(z)))
 
     def save(self, directory: Path) -> None:
-        np.savez(
-            directory / HEAD_FILE,
-            coef=self.coef.astype(np.float32),
-            intercept=self.intercept.astype(np.float32),
-            params=np.asarray([self.fast_weight, self.temperature, self.complaint_bias], dtype=np.float64),
-        )
+        arrays = {
+            "coef": self.coef.astype(np.float32),
+            "intercept": self.intercept.astype(np.float32),
+            "params": np.asarray([self.fast_weight, self.temperature, self.complaint_bias], dtype=np.float64),
+        }
+        if self.domain_coef is not None:
+            arrays["domain_coef"] = self.domain_coef.astype(np.float32)
+        if self.domain_intercept is not None:
+            arrays["domain_intercept"] = self.domain_intercept.astype(np.float32)
+        np.savez(directory / HEAD_FILE, **arrays)  # type: ignore[arg-type]
 
     @classmethod
     def load(cls, directory: Path) -> RefineHead | None:
@@ -77,20 +98,58 @@ class RefineHead:
             return None
         with np.load(path, allow_pickle=False) as f:
             coef, intercept, params = f["coef"], f["intercept"], f["params"]
+            domain_coef = f["domain_coef"] if "domain_coef" in f.files else None
+            domain_intercept = f["domain_intercept"] if "domain_intercept" in f.files else None
         if coef.shape[0] != len(CATEGORIES) or intercept.shape != (len(CATEGORIES),) or params.shape != (3,):
             raise ValueError(f"{path}: not a refining head for {CATEGORIES}")
-        return cls(coef, intercept, float(params[0]), float(params[1]), float(params[2]))
+        if domain_coef is not None and domain_coef.shape != coef.shape:
+            raise ValueError(f"{path}: the corrections' weights do not match the head's")
+        wrong_intercept = domain_intercept is not None and domain_intercept.shape != intercept.shape
+        if wrong_intercept or (domain_intercept is not None and domain_coef is None):
+            raise ValueError(f"{path}: the corrections' intercept does not match the head's")
+        fast_weight, temperature, bias = (float(v) for v in params)
+        return cls(coef, intercept, fast_weight, temperature, bias, domain_coef, domain_intercept)
 
 
 def fit_head(
-    embeddings: np.ndarray, labels: Sequence[str], weights: np.ndarray, *, C: float = HEAD_C
+    embeddings: np.ndarray,
+    labels: Sequence[str],
+    weights: np.ndarray,
+    *,
+    domain: np.ndarray | None = None,
+    C: float = HEAD_C,
+    scale: float = HEAD_DOMAIN_SCALE,
+    centre: bool = True,
 ) -> RefineHead:
-    """A head fitted on the rows' embeddings with the pipeline's sample weights."""
+    """A head fitted on the rows' embeddings with the pipeline's sample weights.
+
+    `domain` (per row, 0 for the shipped rows and 1 for the corrections) trains the corrections'
+    own copy of the embedding, [e, scale * domain * e], as `classifier.adapt` does for the
+    pipeline; the copy's weights come back scaled, ready for g(x) at prediction."""
+    x = np.asarray(embeddings, dtype=np.float32)
+    copy = domain is not None and bool(np.any(domain))
+    mean = np.zeros(x.shape[1], dtype=np.float32)
+    if copy:
+        assert domain is not None
+        d = np.asarray(domain, dtype=np.float32)
+        if centre:
+            mean = x[d > 0].mean(axis=0)
+        x = np.hstack([x, (scale * d)[:, None] * (x - mean)])
     clf = LogisticRegression(C=C, max_iter=2000)
-    clf.fit(embeddings, list(labels), sample_weight=weights)
+    clf.fit(x, list(labels), sample_weight=weights)
     order = [list(clf.classes_).index(c) for c in CATEGORIES]
+    coef = np.asarray(clf.coef_, dtype=np.float32)[order]
+    width = embeddings.shape[1]
+    if copy:
+        assert domain is not None
+        taught = [label for label, d in zip(labels, domain, strict=True) if d > 0]
+        coef[:, width:] = neutralise_absent(coef[:, width:], CATEGORIES, taught)
+    own = scale * coef[:, width:]
     return RefineHead(
-        np.asarray(clf.coef_, dtype=np.float32)[order], np.asarray(clf.intercept_, dtype=np.float32)[order]
+        coef[:, :width],
+        np.asarray(clf.intercept_, dtype=np.float32)[order],
+        domain_coef=own if copy else None,
+        domain_intercept=-(own @ mean) if copy and centre else None,
     )
 
 

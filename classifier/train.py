@@ -21,7 +21,7 @@ import scipy.sparse as sp
 from sklearn.pipeline import Pipeline
 from tqdm import tqdm
 
-from classifier.adapt import CorrectionDomain, gate_sample
+from classifier.adapt import CorrectionDomain, gate_sample, neutralise_absent
 from classifier.artifacts import make_version
 from classifier.data import (
     CATEGORIES,
@@ -41,7 +41,7 @@ from classifier.encoder import EmbeddingCache
 from classifier.evaluate import evaluation_report
 from classifier.model import TriageModel
 from classifier.pipeline import DEFAULT_HYPERPARAMETERS, build_pipeline
-from classifier.refine import HEAD_C, HEAD_LEARNS_CORRECTIONS, fit_head, reading
+from classifier.refine import HEAD_C, HEAD_DOMAIN_SCALE, HEAD_LEARNS_CORRECTIONS, fit_head, reading
 
 # Share of the total training weight per source, whatever its size: the team's own social-media
 # messages look most like production traffic, the intent sets would drown everything else. MIAM
@@ -230,11 +230,12 @@ def train_model(
     apply_decision_rule(pipeline.steps[-1][1], temperature=TEMPERATURE, complaint_bias=COMPLAINT_BIAS)
     head = None
     if embeddings is not None:
-        # the shipped rows only (HEAD_LEARNS_CORRECTIONS): the corrections reach the refined model
-        # through the pipeline, whose domain gate keeps them from moving the shipped traffic
+        # the corrections train the head's own copy of the embedding (d = 1, the shipped rows 0);
+        # at prediction it counts by the pipeline's domain gate (classifier.refine)
         n = len(texts) if HEAD_LEARNS_CORRECTIONS else len(train)
         bar.set_postfix_str(f"refining head on {n} embeddings")
-        head = fit_head(embeddings.embeddings(texts[:n]), labels[:n], np.asarray(weights[:n]))
+        domain = np.r_[np.zeros(len(train)), np.ones(n - len(train))]
+        head = fit_head(embeddings.embeddings(texts[:n]), labels[:n], np.asarray(weights[:n]), domain=domain)
     fit_seconds = round(time.perf_counter() - started, 2)
     bar.update(1)
     bar.set_postfix_str(f"evaluate {len(test)} + {len(extra_test)} corrections")
@@ -274,6 +275,8 @@ def train_model(
                 "fast_weight": head.fast_weight,
                 "temperature": head.temperature,
                 "complaint_bias": head.complaint_bias,
+                # the corrections' own copy of the embedding (None: trained without corrections)
+                "domain_scale": HEAD_DOMAIN_SCALE if head.domain_coef is not None else None,
             }
             if head is not None
             else None
@@ -350,4 +353,9 @@ def _fit_with_domain(
     adapt = CorrectionDomain(scale=DOMAIN_SCALE).fit(gate_X, gate_y, copy_rows=X[n_shipped:])
     clf = pipeline.steps[-1][1]
     clf.fit(adapt.augment(X, is_extra), labels, sample_weight=weights)
+    width = X.shape[1]
+    classes = [str(c) for c in clf.classes_]
+    coef = np.asarray(clf.coef_, dtype=np.float64).copy()
+    coef[:, width:] = neutralise_absent(coef[:, width:], classes, labels[n_shipped:])
+    clf.coef_ = coef
     return Pipeline([*features.steps, ("adapt", adapt), ("clf", clf)])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from classifier.adapt import GATE_POWER, CorrectionDomain
+from classifier.adapt import GATE_POWER, MIN_TAUGHT, CorrectionDomain, neutralise_absent
 from classifier.artifacts import TRUSTED_TYPES, load_version, save_model
 from classifier.data import CATEGORIES, Row
 from classifier.model import TriageModel
@@ -169,3 +169,33 @@ def test_the_gate_is_the_logistic_probability_to_its_power(adapted: TriageModel)
         assert np.allclose(adapt.gate(X), 1.0 / (1.0 + np.exp(-z)))
     finally:
         adapt.power = GATE_POWER
+
+
+def test_a_class_the_corrections_barely_show_is_neither_pushed_up_nor_down() -> None:
+    copy = np.asarray([[1.0, 2.0], [3.0, 0.0], [-5.0, 7.0], [0.5, 0.5]])
+    classes = ["complaint", "other", "question", "suggestion"]
+    taught = ["complaint"] * MIN_TAUGHT + ["other"] * MIN_TAUGHT + ["question"] * (MIN_TAUGHT - 1)
+    out = neutralise_absent(copy, classes, taught)
+    assert np.array_equal(out[:2], copy[:2])  # taught classes keep their weights
+    assert np.allclose(out[2], [2.0, 1.0]) and np.allclose(out[3], [2.0, 1.0])  # the others' mean
+    assert np.array_equal(neutralise_absent(copy, classes, []), copy)  # nothing taught: unchanged
+    # one class taught: it rises against the others, which fall together
+    alone = neutralise_absent(copy, classes, ["other"] * MIN_TAUGHT)
+    assert np.array_equal(alone[1], copy[1])
+    assert all(np.allclose(alone[i], copy[[0, 2, 3]].mean(axis=0)) for i in (0, 2, 3))
+
+
+def test_a_model_corrected_on_two_classes_keeps_the_third_in_their_domain(
+    small_rows: list[Row], small_hyperparameters: dict[str, int]
+) -> None:
+    """Corrections with complaints and others only (no suggestion) do not teach the domain that
+    suggestions never happen: the copy's suggestion weights are the mean of the two it was taught."""
+    extra = [(text, label, 50.0) for text, label in _reviews(0, 40) if label != "suggestion"]
+    model, _ = train_model(small_rows, extra=extra, hyperparameters=small_hyperparameters, progress=False)
+    clf = model.pipeline.named_steps["clf"]
+    width = model.pipeline.named_steps["adapt"].n_features_in_
+    copy = np.asarray(clf.coef_)[:, width:]
+    classes = [str(c) for c in clf.classes_]
+    taught = [classes.index("complaint"), classes.index("other")]
+    for absent in ("suggestion", "question"):
+        assert np.allclose(copy[classes.index(absent)], copy[taught].mean(axis=0))

@@ -89,3 +89,73 @@ def test_the_shipped_model_is_better_refined_on_its_held_out_rows(shipped_models
     assert isinstance(model, TriageModel) and model.head is not None
     metrics = model.metadata["metrics"]
     assert metrics["macro_f1"] > metrics["intake_macro_f1"]
+
+
+def _clusters(rng: np.random.Generator, centres: np.ndarray, labels: list[str]) -> np.ndarray:
+    x = np.stack([centres[CATEGORIES.index(lab)] + rng.normal(scale=0.3, size=DIMENSIONS) for lab in labels])
+    return (x / np.linalg.norm(x, axis=1, keepdims=True)).astype(np.float32)
+
+
+def test_the_corrections_copy_speaks_only_where_the_gate_opens(tmp_path: Path) -> None:
+    """Shipped rows say cluster i is class i; the corrections say the same clusters mean the next
+    class in their domain. Gate closed: the shipped reading; gate open: the corrections'."""
+    rng = np.random.default_rng(4)
+    centres = rng.normal(size=(len(CATEGORIES), DIMENSIONS))
+    shipped = [CATEGORIES[i % 4] for i in range(400)]
+    corrected = [CATEGORIES[i % 4] for i in range(80)]
+    domain_labels = [CATEGORIES[(CATEGORIES.index(lab) + 1) % 4] for lab in corrected]
+    x = np.vstack([_clusters(rng, centres, shipped), _clusters(rng, centres, corrected)])
+    domain = np.r_[np.zeros(len(shipped)), np.ones(len(corrected))]
+    weights = np.r_[np.ones(len(shipped)), np.full(len(corrected), 20.0)]
+    h = fit_head(x, shipped + domain_labels, weights, domain=domain)
+    assert h.domain_coef is not None and h.domain_coef.shape == h.coef.shape
+    assert h.domain_intercept is not None
+    unseen = [CATEGORIES[i % 4] for i in range(40)]
+    fresh = _clusters(rng, centres, unseen)
+    uniform = np.full((len(unseen), 4), 0.25)
+
+    def read(gate: np.ndarray | None) -> list[str]:
+        return [CATEGORIES[i] for i in h.proba(uniform, fresh, gate).argmax(axis=1)]
+
+    shifted = [CATEGORIES[(CATEGORIES.index(lab) + 1) % 4] for lab in unseen]
+    assert read(None) == unseen and read(np.zeros(len(unseen))) == unseen
+    assert np.mean([a == b for a, b in zip(read(np.ones(len(unseen))), shifted, strict=True)]) > 0.9
+    # without corrections there is no copy at all
+    assert fit_head(x[:400], shipped, np.ones(400), domain=np.zeros(400)).domain_coef is None
+    h.save(tmp_path)
+    back = RefineHead.load(tmp_path)
+    assert back is not None and back.domain_coef is not None and back.domain_intercept is not None
+    opened = np.ones(len(unseen))
+    assert np.allclose(back.proba(uniform, fresh, opened), h.proba(uniform, fresh, opened))
+    np.savez(
+        tmp_path / HEAD_FILE,
+        coef=h.coef,
+        intercept=h.intercept,
+        params=np.zeros(3),
+        domain_coef=h.coef[:, :3],
+    )
+    with pytest.raises(ValueError, match="corrections' weights"):
+        RefineHead.load(tmp_path)
+
+
+def test_a_model_trained_on_corrections_refines_with_its_domain_gate(
+    tmp_path: Path, small_rows: list[Row], small_hyperparameters: dict[str, int]
+) -> None:
+    """The head of a model trained on corrections has their copy, and the refined reading of a
+    message is the head's pooling with the pipeline's own domain gate for that message."""
+    extra = [(f"le widget modèle{i} plante après la mise à jour", "complaint", 250.0) for i in range(20)] + [
+        (f"le widget modèle{i} est très joli sur ma tablette", "other", 250.0) for i in range(20)
+    ]
+    cache = EmbeddingCache(tmp_path / "local.npz")
+    model, _ = train_model(
+        small_rows, extra=extra, hyperparameters=small_hyperparameters, progress=False, embeddings=cache
+    )
+    assert model.head is not None and model.head.domain_coef is not None
+    assert model.metadata["refine"]["domain_scale"] > 0
+    texts = ["le widget modèle99 plante tout le temps", "Vous livrez le dimanche ?"]
+    _, gate = model._proba_and_gate(texts)
+    assert gate is not None and gate[0] > gate[1]
+    embeddings = cache.embeddings(texts)
+    expected = model.head.proba(model.predict_proba(texts), embeddings, gate)
+    assert np.allclose(model.refined_proba(texts, embeddings), expected)
+    assert not np.allclose(expected, model.head.proba(model.predict_proba(texts), embeddings, None))
