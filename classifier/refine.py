@@ -11,8 +11,9 @@ renormalised. The encoder transfers to traffic unlike the training sources far b
 n-grams (docs/experiments/triage.md).
 
 The reviewers' corrections teach the head the way they teach the pipeline (`classifier.adapt`):
-the head sees [e, HEAD_DOMAIN_SCALE * g(x) * e], g(x) being the pipeline's own domain gate, so
-the corrections train weights of their own that speak only where traffic looks like theirs.
+the head sees [e, scale * g(x) * (e - m)], with the pipeline's own domain gate g(x) and scale, m
+the reviewers' mean embedding, so the corrections train weights of their own that speak only
+where traffic looks like theirs.
 
 The head is saved beside the pipeline as `<version>/refine.npz` (arrays only, no pickle).
 """
@@ -44,7 +45,6 @@ HEAD_COMPLAINT_BIAS = 0.35
 # gated like the pipeline's. Without a gate, the corrections (at their weight of 250 shipped rows)
 # moved the shipped held-out rows by -0.012 to -0.018 (docs/experiments/learning.md).
 HEAD_LEARNS_CORRECTIONS = True
-HEAD_DOMAIN_SCALE = 2.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,18 +54,16 @@ class RefineHead:
     fast_weight: float = FAST_WEIGHT
     temperature: float = HEAD_TEMPERATURE
     complaint_bias: float = HEAD_COMPLAINT_BIAS
-    # The corrections' own weights (classes, dimensions), the copy's scale folded in: they add
-    # g(x) * (e @ domain_coef.T) to the scores, g(x) the pipeline's domain gate.
+    # The corrections' own weights (classes, dimensions) and intercept (classes,), both or
+    # neither, the copy's scale and centring folded in: they add
+    # g(x) * (e @ domain_coef.T + domain_intercept) to the scores, g(x) the pipeline's domain gate.
     domain_coef: np.ndarray | None = None
-    domain_intercept: np.ndarray | None = None  # (classes,): the copy's inputs are centred
+    domain_intercept: np.ndarray | None = None
 
     def head_log_proba(self, embeddings: np.ndarray, gate: np.ndarray | None = None) -> np.ndarray:
         z = embeddings @ self.coef.T + self.intercept
-        if self.domain_coef is not None and gate is not None:
-            own = embeddings @ self.domain_coef.T
-            if self.domain_intercept is not None:
-                own = own + self.domain_intercept
-            z = z + gate[:, None] * own
+        if self.domain_coef is not None and self.domain_intercept is not None and gate is not None:
+            z = z + gate[:, None] * (embeddings @ self.domain_coef.T + self.domain_intercept)
         return _log_softmax(z / self.temperature)
 
     def proba(
@@ -85,9 +83,8 @@ class RefineHead:
             "intercept": self.intercept.astype(np.float32),
             "params": np.asarray([self.fast_weight, self.temperature, self.complaint_bias], dtype=np.float64),
         }
-        if self.domain_coef is not None:
+        if self.domain_coef is not None and self.domain_intercept is not None:
             arrays["domain_coef"] = self.domain_coef.astype(np.float32)
-        if self.domain_intercept is not None:
             arrays["domain_intercept"] = self.domain_intercept.astype(np.float32)
         np.savez(directory / HEAD_FILE, **arrays)  # type: ignore[arg-type]
 
@@ -104,8 +101,9 @@ class RefineHead:
             raise ValueError(f"{path}: not a refining head for {CATEGORIES}")
         if domain_coef is not None and domain_coef.shape != coef.shape:
             raise ValueError(f"{path}: the corrections' weights do not match the head's")
-        wrong_intercept = domain_intercept is not None and domain_intercept.shape != intercept.shape
-        if wrong_intercept or (domain_intercept is not None and domain_coef is None):
+        if (domain_coef is None) != (domain_intercept is None) or (
+            domain_intercept is not None and domain_intercept.shape != intercept.shape
+        ):
             raise ValueError(f"{path}: the corrections' intercept does not match the head's")
         fast_weight, temperature, bias = (float(v) for v in params)
         return cls(coef, intercept, fast_weight, temperature, bias, domain_coef, domain_intercept)
@@ -117,40 +115,32 @@ def fit_head(
     weights: np.ndarray,
     *,
     domain: np.ndarray | None = None,
+    scale: float = 1.0,
     C: float = HEAD_C,
-    scale: float = HEAD_DOMAIN_SCALE,
-    centre: bool = True,
 ) -> RefineHead:
     """A head fitted on the rows' embeddings with the pipeline's sample weights.
 
     `domain` (per row, 0 for the shipped rows and 1 for the corrections) trains the corrections'
-    own copy of the embedding, [e, scale * domain * e], as `classifier.adapt` does for the
-    pipeline; the copy's weights come back scaled, ready for g(x) at prediction."""
+    own copy of the embedding, [e, scale * domain * (e - m)] with m the corrections' mean
+    embedding, as `classifier.adapt` does for the pipeline (`neutralise_absent` included); the
+    copy's weights come back with the scale and the centring folded in, ready for g(x)."""
     x = np.asarray(embeddings, dtype=np.float32)
-    copy = domain is not None and bool(np.any(domain))
-    mean = np.zeros(x.shape[1], dtype=np.float32)
+    width = x.shape[1]
+    d = np.zeros(len(x), dtype=np.float32) if domain is None else np.asarray(domain, dtype=np.float32)
+    copy = bool(np.any(d))
     if copy:
-        assert domain is not None
-        d = np.asarray(domain, dtype=np.float32)
-        if centre:
-            mean = x[d > 0].mean(axis=0)
+        mean = x[d > 0].mean(axis=0)
         x = np.hstack([x, (scale * d)[:, None] * (x - mean)])
     clf = LogisticRegression(C=C, max_iter=2000)
     clf.fit(x, list(labels), sample_weight=weights)
     order = [list(clf.classes_).index(c) for c in CATEGORIES]
     coef = np.asarray(clf.coef_, dtype=np.float32)[order]
-    width = embeddings.shape[1]
-    if copy:
-        assert domain is not None
-        taught = [label for label, d in zip(labels, domain, strict=True) if d > 0]
-        coef[:, width:] = neutralise_absent(coef[:, width:], CATEGORIES, taught)
-    own = scale * coef[:, width:]
-    return RefineHead(
-        coef[:, :width],
-        np.asarray(clf.intercept_, dtype=np.float32)[order],
-        domain_coef=own if copy else None,
-        domain_intercept=-(own @ mean) if copy and centre else None,
-    )
+    intercept = np.asarray(clf.intercept_, dtype=np.float32)[order]
+    if not copy:
+        return RefineHead(coef, intercept)
+    taught = [label for label, row_d in zip(labels, d, strict=True) if row_d > 0]
+    own = scale * neutralise_absent(coef[:, width:], CATEGORIES, taught)
+    return RefineHead(coef[:, :width], intercept, domain_coef=own, domain_intercept=-(own @ mean))
 
 
 def _log_softmax(z: np.ndarray) -> np.ndarray:

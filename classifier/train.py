@@ -41,7 +41,7 @@ from classifier.encoder import EmbeddingCache
 from classifier.evaluate import evaluation_report
 from classifier.model import TriageModel
 from classifier.pipeline import DEFAULT_HYPERPARAMETERS, build_pipeline
-from classifier.refine import HEAD_C, HEAD_DOMAIN_SCALE, HEAD_LEARNS_CORRECTIONS, fit_head, reading
+from classifier.refine import HEAD_C, HEAD_LEARNS_CORRECTIONS, fit_head, reading
 
 # Share of the total training weight per source, whatever its size: the team's own social-media
 # messages look most like production traffic, the intent sets would drown everything else. MIAM
@@ -231,11 +231,17 @@ def train_model(
     head = None
     if embeddings is not None:
         # the corrections train the head's own copy of the embedding (d = 1, the shipped rows 0);
-        # at prediction it counts by the pipeline's domain gate (classifier.refine)
+        # at prediction it counts by the pipeline's domain gate, at its scale (classifier.refine)
         n = len(texts) if HEAD_LEARNS_CORRECTIONS else len(train)
         bar.set_postfix_str(f"refining head on {n} embeddings")
         domain = np.r_[np.zeros(len(train)), np.ones(n - len(train))]
-        head = fit_head(embeddings.embeddings(texts[:n]), labels[:n], np.asarray(weights[:n]), domain=domain)
+        head = fit_head(
+            embeddings.embeddings(texts[:n]),
+            labels[:n],
+            np.asarray(weights[:n]),
+            domain=domain,
+            scale=DOMAIN_SCALE,
+        )
     fit_seconds = round(time.perf_counter() - started, 2)
     bar.update(1)
     bar.set_postfix_str(f"evaluate {len(test)} + {len(extra_test)} corrections")
@@ -276,7 +282,7 @@ def train_model(
                 "temperature": head.temperature,
                 "complaint_bias": head.complaint_bias,
                 # the corrections' own copy of the embedding (None: trained without corrections)
-                "domain_scale": HEAD_DOMAIN_SCALE if head.domain_coef is not None else None,
+                "domain_scale": DOMAIN_SCALE if head.domain_coef is not None else None,
             }
             if head is not None
             else None
@@ -335,7 +341,8 @@ def _fit_with_domain(
     The first `n_shipped` rows are the shipped ones (d = 0), the rest the corrections (d = 1).
     The gate's positives are the corrections and the `received` messages' texts (unlabelled: the
     gate only learns what the reviewers' traffic looks like), against a fixed sample of the shipped
-    rows. Returns normalise -> features -> adapt -> clf, all fitted.
+    rows. A class too few corrections hold keeps neutral copy weights (`neutralise_absent`).
+    Returns normalise -> features -> adapt -> clf, all fitted.
     """
     features = Pipeline(pipeline.steps[:-1])
     X = features.fit_transform(texts)
