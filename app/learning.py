@@ -161,7 +161,7 @@ def feedback(settings: Settings, *, if_new: int = 0) -> Feedback | None:
                 .limit(DECISIONS_LIMIT)
             ).all()[::-1]
             edited_ids = [d[0] for d in drafts if d[1] in APPROVED_STATUSES and d[2]]
-            suggested = _first_suggestions(conn, edited_ids)
+            suggested = first_suggestions(conn, edited_ids)
             latest_received = conn.execute(
                 select(Message.text)
                 .where(Message.deleted_at.is_(None))
@@ -249,7 +249,7 @@ def edit_similarity(suggested: str | None, sent: str | None) -> float:
     return difflib.SequenceMatcher(None, a, b, autojunk=False).ratio()
 
 
-def _first_suggestions(conn: Any, draft_ids: list[int]) -> dict[int, str]:
+def first_suggestions(conn: Any, draft_ids: list[int]) -> dict[int, str]:
     """The suggestion each edited draft showed before its first human edit, where recorded.
 
     `app.review.service` records it (`suggested`) in the first "edited" event; without it (older

@@ -457,6 +457,21 @@ class Answer(Base):
     updated_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
+class AnswerUse(Base):
+    """A customer's message answered with a saved answer, the reply approved close to it: one
+    more example the knowledge base finds that answer by (`app.drafts.similar.AnswerIndex`).
+    Append-only, so each process's index catches up by id; it goes with its answer."""
+
+    __tablename__ = "answer_uses"
+    __table_args__ = (Index("ix_answer_uses_answer", "answer_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True)
+    answer_id: Mapped[int] = mapped_column(ForeignKey("answers.id", ondelete="CASCADE"))
+    draft_id: Mapped[int | None] = mapped_column(BigInteger)
+    message_text: Mapped[str] = mapped_column(Text)
+    created_at: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
 class AdminEvent(Base):
     """The audit trail of what admins change outside the queue (knowledge-base answers...)."""
 

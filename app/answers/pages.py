@@ -14,7 +14,7 @@ from app import i18n
 from app.answers import service
 from app.deps import ReadSessionDep, RowInt, SessionDep, SettingsDep
 from app.errors import RelaisError
-from app.models import Answer
+from app.models import Answer, AnswerUse
 from app.reply_templates import service as reply_templates
 from app.reply_templates.rendering import BODY_LIMIT
 from app.web.flash import flash
@@ -40,6 +40,7 @@ def _form(
     values: dict[str, Any],
     errors: FormErrors,
     status_code: int = 200,
+    learned: tuple[int, list[AnswerUse]] = (0, []),
 ) -> Response:
     body = values.get("body") or ""
     return page(
@@ -52,6 +53,7 @@ def _form(
             "errors": errors,
             "preview": reply_templates.preview(settings, body) if body else None,
             "body_limit": BODY_LIMIT,
+            "learned": learned,
         },
         status_code=status_code,
     )
@@ -79,7 +81,8 @@ def answer_edit(
     answer = session.get(Answer, answer_id)
     if answer is None:
         raise PageError(404, i18n.t(i18n.language_of(request), "Answer %(id)s not found.", id=answer_id))
-    return _form(request, viewer, settings, answer, service.snapshot(answer), [])
+    learned = service.uses_of(session, answer_id)
+    return _form(request, viewer, settings, answer, service.snapshot(answer), [], learned=learned)
 
 
 @dataclass
@@ -147,6 +150,30 @@ def answer_delete(
     return flash(
         redirect("/answers"), settings, "ok", i18n.t(language, "Answer “%(title)s” deleted.", title=title)
     )
+
+
+@router.post("/answers/{answer_id:int}/uses/{use_id:int}/delete")
+def answer_forget_use(
+    answer_id: RowInt,
+    use_id: RowInt,
+    request: Request,
+    session: SessionDep,
+    settings: SettingsDep,
+    viewer: FormAdmin,
+) -> Response:
+    """Take a learned message back (admin)."""
+    language = i18n.language_of(request)
+    answer = session.get(Answer, answer_id)
+    if answer is None:
+        raise PageError(404, i18n.t(language, "Answer %(id)s not found.", id=answer_id))
+    try:
+        service.forget_use(session, answer=answer, use_id=use_id, user_id=viewer.user_id)
+    except RelaisError:
+        session.rollback()
+        text = i18n.t(language, "This message was already forgotten.")
+        return flash(redirect(f"/answers/{answer_id}"), settings, "error", text)
+    text = i18n.t(language, "Forgotten: drafting no longer finds this answer by that message.")
+    return flash(redirect(f"/answers/{answer_id}#learned-h"), settings, "ok", text)
 
 
 def _save(

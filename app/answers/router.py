@@ -138,3 +138,23 @@ def delete_answer(
 ) -> None:
     """Remove an answer (admin); with `version`, 409 when someone changed it since."""
     service.delete(session, answer=service.get(session, answer_id), user_id=user.id, expected_version=version)
+
+
+@router.get("/{answer_id:int}/uses", response_model=s.AnswerUses, responses=responses(404, 422))
+def list_uses(
+    answer_id: RowInt,
+    session: ReadSessionDep,
+    user: ReviewerDep,
+    limit: Annotated[int, Query(ge=1, le=1000)] = service.LEARNED_SHOWN,
+) -> s.AnswerUses:
+    """The customers' messages the answer learned from approved replies drafted from it (latest
+    first), and how many there are; drafting finds the answer by them as by its examples."""
+    service.get(session, answer_id)
+    count, uses = service.uses_of(session, answer_id, limit=limit)
+    return s.AnswerUses(count=count, uses=[s.AnswerUseRead.model_validate(u) for u in uses])
+
+
+@router.delete("/{answer_id:int}/uses/{use_id:int}", status_code=204, responses=responses(403, 404, 422))
+def forget_use(answer_id: RowInt, use_id: RowInt, session: SessionDep, user: AdminDep) -> None:
+    """Take a learned message back (admin): drafting no longer finds the answer by it."""
+    service.forget_use(session, answer=service.get(session, answer_id), use_id=use_id, user_id=user.id)

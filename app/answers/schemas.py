@@ -61,3 +61,19 @@ class AnswersImported(BaseModel):
 
     created: int
     changed: int
+
+
+class AnswerUseRead(BaseModel):
+    """A customer's message the answer learned: an approved reply drafted from it answered it."""
+
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    draft_id: int | None
+    message_text: str
+    created_at: dt.datetime
+
+
+class AnswerUses(BaseModel):
+    count: int
+    uses: list[AnswerUseRead]

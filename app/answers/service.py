@@ -12,14 +12,14 @@ import json
 from collections.abc import Iterable
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from app import audit, i18n
 from app.config import Settings
 from app.errors import Conflict, Invalid, NotFound
 from app.i18n import N_, Reason
-from app.models import CATEGORIES, Answer, Draft, PastReply, ReplyTemplate, utcnow
+from app.models import CATEGORIES, Answer, AnswerUse, Draft, PastReply, ReplyTemplate, utcnow
 from app.reply_templates import service as reply_templates
 from app.reply_templates.rendering import BODY_LIMIT
 
@@ -149,6 +149,39 @@ def delete(
         )
     audit.record_admin(session, "answer", answer.id, "deleted", user_id, utcnow(), **snapshot(answer))
     session.delete(answer)
+    session.flush()
+    session.info["knowledge_changed"] = True
+
+
+# -- what an answer learned from its use (`AnswerUse`, recorded by `app.review.service.approve`) --
+
+LEARNED_SHOWN = 50
+
+
+def uses_of(session: Session, answer_id: int, *, limit: int = LEARNED_SHOWN) -> tuple[int, list[AnswerUse]]:
+    """How many customers' messages this answer learned, and the latest `limit` of them."""
+    count = session.scalar(select(func.count()).where(AnswerUse.answer_id == answer_id)) or 0
+    latest = session.scalars(
+        select(AnswerUse).where(AnswerUse.answer_id == answer_id).order_by(AnswerUse.id.desc()).limit(limit)
+    )
+    return count, list(latest)
+
+
+def forget_use(session: Session, *, answer: Answer, use_id: int, user_id: int | None) -> None:
+    """An admin takes a learned message back (it was answered with this answer by mistake); the
+    drafters' indexes rebuild (the answer's `updated_at` moves on, its version does not: nobody's
+    edit of its fields is made stale). 404 when the answer holds no such use."""
+    use = session.get(AnswerUse, use_id)
+    if use is None or use.answer_id != answer.id:
+        raise NotFound(
+            Reason(N_("answer %(id)s learned no message %(use)s"), {"id": answer.id, "use": use_id})
+        )
+    now = utcnow()
+    audit.record_admin(
+        session, "answer", answer.id, "use forgotten", user_id, now, message_text=use.message_text
+    )
+    session.delete(use)
+    answer.updated_at = now
     session.flush()
     session.info["knowledge_changed"] = True
 

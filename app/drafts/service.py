@@ -8,6 +8,7 @@ from __future__ import annotations
 import datetime as dt
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
@@ -58,6 +59,18 @@ PAST_THRESHOLD = 0.05
 PAST_NEIGHBOURS = 10  # the past replies to the most similar messages, among which the draft is chosen
 TYPICAL = 20  # and the team's most typical replies of the language, as candidates beside them
 TYPICAL_SAMPLE = 2000
+
+OPTIONS_RANKED = 5  # the answers offered first in the editor, best match first
+
+
+@dataclass(frozen=True, slots=True)
+class ChosenAnswer:
+    """A knowledge-base answer rendered for one message, with how well it matches it (0..1)."""
+
+    answer: similar.AnswerRow
+    text: str
+    score: float
+
 
 # (kind, id, score): "answer" and an answer id, "past_reply" and a draft id, "template" and its id
 Source = tuple[str, int, float]
@@ -201,23 +214,18 @@ class Drafter:
         `conversation`: what came before it (`app.review.conversation.context`)."""
         if category == "spam":
             return "", None, None
-        register = tpl.register_for(text, language, self.settings.default_register)
-        variables = tpl.variables_for(
-            self.settings,
-            author_name=author_name,
+        register, variables = self._variables(
             text=text,
+            language=language,
             category=category,
             channel=channel,
-            language=language,
-            register=register,
+            author_name=author_name,
             conversation=conversation,
         )
         found = self.answers.best(text, language)
         if found is not None and found[1] >= ANSWER_THRESHOLD:
             answer, score = found
-            reply = tpl.render_reply(
-                answer.body, variables, channel=channel, cache_key=(-answer.id, answer.version)
-            )
+            reply = self._render_answer(answer, variables, channel)
             if reply:
                 return reply, None, ("answer", answer.id, round(score, 3))
         past = self.past_reply(text, language=language, register=register, first_name=variables["first_name"])
@@ -233,6 +241,92 @@ class Drafter:
             chosen.body, variables, channel=channel, cache_key=(chosen.id, chosen.version)
         )
         return reply, chosen.id, (("template", chosen.id, 0.0) if reply else None)
+
+    def _variables(
+        self,
+        *,
+        text: str,
+        language: str | None,
+        category: str | None,
+        channel: str,
+        author_name: str | None,
+        conversation: tpl.Conversation,
+    ) -> tuple[str, dict[str, Any]]:
+        """(register, the variables templates and answers are rendered with) for one message."""
+        register = tpl.register_for(text, language, self.settings.default_register)
+        return register, tpl.variables_for(
+            self.settings,
+            author_name=author_name,
+            text=text,
+            category=category,
+            channel=channel,
+            language=language,
+            register=register,
+            conversation=conversation,
+        )
+
+    @staticmethod
+    def _render_answer(answer: similar.AnswerRow, variables: dict[str, Any], channel: str) -> str:
+        return tpl.render_reply(
+            answer.body, variables, channel=channel, cache_key=(-answer.id, answer.version)
+        )
+
+    def answer_options(
+        self,
+        session: Session,
+        message: Any,
+        *,
+        conversation: tpl.Conversation = tpl.NO_CONVERSATION,
+    ) -> list[ChosenAnswer]:
+        """Every enabled answer rendered for this message, to offer in the editor: those that
+        match it best first (by the drafting score), then the rest of its language, then the
+        others, by title; answers that render empty are left out."""
+        self.templates(session)
+        _, variables = self._variables(
+            text=message.text,
+            language=message.language,
+            category=message.category,
+            channel=message.channel,
+            author_name=message.author_name,
+            conversation=conversation,
+        )
+        best = self.answers.ranked(message.text, message.language, top=OPTIONS_RANKED)
+        ranked = {a.id: score for a, score in best}
+        rows = self.answers.rows()
+        rows.sort(key=lambda a: (-ranked.get(a.id, 0.0), a.language != message.language, a.title.lower()))
+        out = []
+        for answer in rows:
+            reply = self._render_answer(answer, variables, message.channel)
+            if reply:
+                out.append(ChosenAnswer(answer, reply, round(ranked.get(answer.id, 0.0), 3)))
+        return out
+
+    def chosen_answer(
+        self,
+        session: Session,
+        answer_id: int,
+        message: Any,
+        *,
+        conversation: tpl.Conversation = tpl.NO_CONVERSATION,
+    ) -> ChosenAnswer | None:
+        """The answer a reviewer picked for this message, rendered as drafting would and scored
+        against it; None when it is not an enabled answer or renders empty."""
+        self.templates(session)
+        answer = self.answers.row(answer_id)
+        if answer is None:
+            return None
+        _, variables = self._variables(
+            text=message.text,
+            language=message.language,
+            category=message.category,
+            channel=message.channel,
+            author_name=message.author_name,
+            conversation=conversation,
+        )
+        reply = self._render_answer(answer, variables, message.channel)
+        if not reply:
+            return None
+        return ChosenAnswer(answer, reply, round(self.answers.score(message.text, answer_id), 3))
 
     def suggest_for(
         self,

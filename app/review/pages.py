@@ -16,7 +16,8 @@ from sqlalchemy.orm import Session
 from app import i18n
 from app.answers import service as answers
 from app.deps import DrafterDep, HolderDep, ReadSessionDep, RowInt, SessionDep, SettingsDep, SimilarDep
-from app.errors import BadRequest, RelaisError
+from app.errors import BadRequest, Invalid, RelaisError
+from app.i18n import N_, Reason
 from app.models import CATEGORIES, Draft, Message, utcnow
 from app.moderation import service as moderation
 from app.outbox import service as outbox
@@ -168,6 +169,7 @@ def draft_page(
     viewer: PageViewer,
     holder: HolderDep,
     similar: SimilarDep,
+    drafter: DrafterDep,
 ) -> Response:
     """One message with its context, the draft in an editor, and every decision."""
     draft = review.get(session, draft_id)
@@ -222,6 +224,11 @@ def draft_page(
                 message,
                 conversation=conversation.context_of(timeline.before(message.id)),
             ),
+            "answer_options": drafter.answer_options(
+                session, message, conversation=conversation.context_of(timeline.before(message.id))
+            )
+            if draft.status == "pending"
+            else [],
             "source": answers.source_of(session, draft),
             "outbox": item,
             "moderation": moderation.state(session, draft),
@@ -273,20 +280,32 @@ def approve(
     session: SessionDep,
     settings: SettingsDep,
     viewer: FormViewer,
+    drafter: DrafterDep,
     version: Annotated[int, Form()],
     text: Annotated[str | None, Form(max_length=MAX_TEXT)] = None,
+    answer_id: Annotated[str, Form(max_length=20)] = "",
     q: Annotated[str, Form(max_length=1000)] = "",
 ) -> Response:
-    """Approve the draft as shown in the editor (edited or not); the reply is queued for sending."""
+    """Approve the draft as shown in the editor (edited or not; `answer_id`: the saved answer
+    picked in the editor, if any); the reply is queued for sending."""
+
+    def decide() -> Draft:
+        chosen = None
+        if answer_id.strip():
+            if not answer_id.strip().isdigit():
+                raise Invalid(Reason(N_("answer_id is a saved answer's id")))
+            chosen = review.chosen_answer(session, drafter, draft_id=draft_id, answer_id=int(answer_id))
+        return review.approve(
+            session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text, chosen=chosen
+        )
+
     return _decided(
         request,
         session,
         settings,
         draft_id,
         q,
-        lambda: review.approve(
-            session, draft_id=draft_id, version=version, user_id=viewer.user_id, text=text
-        ),
+        decide,
         i18n.t(i18n.language_of(request), "Draft #%(id)s approved: the reply is on its way.", id=draft_id),
     )
 

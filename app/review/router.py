@@ -203,9 +203,19 @@ def get_draft(
 
 
 @router.post("/drafts/{draft_id:int}/approve", response_model=s.DraftRead, responses=responses(404, 409, 422))
-def approve(draft_id: RowInt, body: s.ApproveBody, session: SessionDep, user: ReviewerDep) -> s.DraftRead:
-    """Approve, optionally with an edited text; the reply is queued for sending in the same transaction."""
-    d = review.approve(session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text)
+def approve(
+    draft_id: RowInt, body: s.ApproveBody, session: SessionDep, user: ReviewerDep, drafter: DrafterDep
+) -> s.DraftRead:
+    """Approve, optionally with an edited text and the saved answer it was drafted from; the reply
+    is queued for sending in the same transaction."""
+    chosen = (
+        review.chosen_answer(session, drafter, draft_id=draft_id, answer_id=body.answer_id)
+        if body.answer_id is not None
+        else None
+    )
+    d = review.approve(
+        session, draft_id=draft_id, version=body.version, user_id=user.id, text=body.text, chosen=chosen
+    )
     return draft_read(d, session.get(Message, d.message_id))  # type: ignore[arg-type]
 
 

@@ -122,6 +122,11 @@ class DraftDetail(DraftRead):
 class ApproveBody(RequestBody):
     version: RowInt
     text: str | None = Field(default=None, max_length=10_000)
+    answer_id: RowInt | None = Field(
+        default=None,
+        description="the saved answer the reply was drafted from (the editor's picker): the draft's "
+        "source, and the message becomes one of its examples when the reply stays close to it",
+    )
 
 
 class RejectBody(RequestBody):

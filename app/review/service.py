@@ -19,9 +19,9 @@ from typing import Any, TypeVar
 from sqlalchemy import Select, func, literal, or_, select, tuple_, update
 from sqlalchemy.orm import Session
 
-from app import audit, db
+from app import audit, db, learning
 from app.drafts import similar
-from app.drafts.service import Drafter
+from app.drafts.service import ChosenAnswer, Drafter
 from app.errors import BadRequest, Conflict, Invalid, NotFound
 from app.i18n import N_, Reason, label_reason
 from app.models import CATEGORIES, Correction, Draft, DraftEvent, Message, priority_of, utcnow
@@ -268,15 +268,28 @@ def _decide(
     return draft
 
 
-def approve(session: Session, *, draft_id: int, version: int, user_id: int, text: str | None) -> Draft:
-    """Approve (optionally with an edited text) and queue the reply in the same transaction."""
+def approve(
+    session: Session,
+    *,
+    draft_id: int,
+    version: int,
+    user_id: int,
+    text: str | None,
+    chosen: ChosenAnswer | None = None,
+) -> Draft:
+    """Approve (optionally with an edited text) and queue the reply in the same transaction.
+
+    `chosen`: the saved answer the reviewer drafted the reply from (`Drafter.chosen_answer`),
+    which becomes the draft's source. A reply drafted from an answer and sent close to it
+    (`learning.LIGHT_EDIT`) teaches the knowledge base the customer's message as one more
+    example of that answer (`similar.record_use`)."""
     now = utcnow()
     current = get(session, draft_id)
     if current.status != "pending":
         raise Conflict(_already(draft_id, current.status), detail=state(current))
     message = session.get(Message, current.message_id)
     assert message is not None
-    final = (text if text is not None else current.text).strip()
+    final = (text if text is not None else chosen.text if chosen is not None else current.text).strip()
     if not final:
         raise Invalid(Reason(N_("the reply is empty: write a reply or reject the draft")))
     limit = tpl.length_limit(message.channel)
@@ -289,6 +302,9 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
             detail={"length": len(final), "limit": limit},
         )
     edited = final != current.text.strip()
+    source: dict[str, Any] = {}
+    if chosen is not None:
+        source = {"source_kind": "answer", "source_id": chosen.answer.id, "source_score": chosen.score}
     draft = _decide(
         session,
         draft_id,
@@ -298,7 +314,11 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
         status="approved",
         final_text=final,
         edited=edited or current.edited,
+        **source,
     )
+    drafted = _drafted_from_answer(session, current, chosen)
+    if drafted is not None and learning.edit_similarity(drafted[1], final) >= learning.LIGHT_EDIT:
+        similar.record_use(session, answer_id=drafted[0], draft_id=draft_id, message=message)
     if edited:
         first = _first_edit(current)
         audit.record(session, draft_id, "edited", user_id, now, diff=diff(current.text, final), **first)
@@ -306,6 +326,35 @@ def approve(session: Session, *, draft_id: int, version: int, user_id: int, text
     similar.record(session, draft=draft, message=message, text=final)
     outbox.enqueue(session, draft_id=draft_id, message=message, text=final, now=now)
     return draft
+
+
+def chosen_answer(session: Session, drafter: Drafter, *, draft_id: int, answer_id: int) -> ChosenAnswer:
+    """The saved answer a reviewer picked for this draft's message, rendered for it; 422 when it
+    is not an enabled answer that renders."""
+    draft = get(session, draft_id)
+    message = session.get(Message, draft.message_id)
+    assert message is not None
+    chosen = drafter.chosen_answer(
+        session, answer_id, message, conversation=conversation.context(session, message)
+    )
+    if chosen is None:
+        raise Invalid(Reason(N_("answer %(id)s is not an enabled saved answer"), {"id": answer_id}))
+    return chosen
+
+
+def _drafted_from_answer(
+    session: Session, current: Draft, chosen: ChosenAnswer | None
+) -> tuple[int, str] | None:
+    """(answer id, the reply it drafted) when the reply to approve came from a saved answer: the
+    one the reviewer picked, else the one drafting used (its text as suggested, before any edit)."""
+    if chosen is not None:
+        return chosen.answer.id, chosen.text
+    if current.source_kind != "answer" or current.source_id is None:
+        return None
+    if not current.edited:
+        return current.source_id, current.text
+    suggested = learning.first_suggestions(session.connection(), [current.id]).get(current.id, current.text)
+    return current.source_id, suggested
 
 
 def close(session: Session, *, draft_id: int, version: int, user_id: int, reason: str) -> Draft:

@@ -33,22 +33,27 @@
     counter.classList.toggle("error-text", limit > 0 && editor.value.length > limit);
   }
 
-  function setReply(text) {
+  // the saved answer the editor's text was taken from, sent with the approval (its source)
+  var answerId = $("#answer-id");
+
+  function setReply(text, answer) {
     if (!editor) return;
     editor.value = text;
+    if (answerId) answerId.value = answer || "";
     updateCount();
     editor.focus();
   }
 
   if (editor) editor.addEventListener("input", updateCount);
 
-  var picker = $("#template-picker");
-  if (picker) {
+  [["#template-picker", false], ["#answer-picker", true]].forEach(function (pick) {
+    var picker = $(pick[0]);
+    if (!picker) return;
     picker.addEventListener("change", function () {
       var opt = picker.options[picker.selectedIndex];
-      if (opt && opt.value) setReply(opt.getAttribute("data-text") || "");
+      if (opt && opt.value) setReply(opt.getAttribute("data-text") || "", pick[1] ? opt.value : "");
     });
-  }
+  });
 
   document.addEventListener("click", function (ev) {
     var btn = ev.target.closest ? ev.target.closest("[data-use]") : null;

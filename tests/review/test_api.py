@@ -55,6 +55,8 @@ ROUTES = [
     ),
     ("PATCH", "/api/answers/1", {"version": 1, "title": "x"}, "admin"),
     ("DELETE", "/api/answers/1", None, "admin"),
+    ("GET", "/api/answers/1/uses", None, "reviewer"),
+    ("DELETE", "/api/answers/1/uses/1", None, "admin"),
     ("GET", "/api/outbox", None, "reviewer"),
     ("POST", "/api/outbox/1/resend", None, "reviewer"),
     ("GET", "/api/channels", None, "reviewer"),

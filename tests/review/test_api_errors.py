@@ -171,7 +171,7 @@ def test_an_undeclared_method_is_a_405_with_every_declared_method_in_allow(clien
     for path, operations in _openapi_paths(client).items():
         declared = {m.upper() for m in operations}
         concrete = path.replace("{platform}", "meta").replace("{account_id}", "1111")
-        for name in ("draft_id", "message_id", "template_id", "item_id", "filter_id", "answer_id"):
+        for name in ("draft_id", "message_id", "template_id", "item_id", "filter_id", "answer_id", "use_id"):
             concrete = concrete.replace("{" + name + "}", "1")
         for method in sorted({"GET", "POST", "PUT", "PATCH", "DELETE"} - declared):
             r = client.request(method, concrete)

@@ -639,3 +639,49 @@ def test_the_conversation_shows_our_sent_reply_between_the_customers_two_dms(
         assert "Et elle arrive quand ?" in last.inner_text() and last.get_attribute("aria-current") == "true"
         assert not dialogs
         context.close()
+
+
+def test_a_saved_answer_picked_in_the_editor_is_sent_and_learned(session: Session, server: Server) -> None:
+    from app.answers import service as answers
+    from app.models import AnswerUse
+
+    engine = db.make_engine(server.settings)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            answer = answers.save(
+                s,
+                server.settings,
+                answer=None,
+                values={
+                    "title": "Horaires de la boutique",
+                    "body": "Bonjour {{ first_name }}, nous sommes ouverts du mardi au samedi, 10 h - 19 h",
+                    "language": "fr",
+                    "examples": ["Quels sont vos horaires ?"],
+                },
+                user_id=None,
+            )
+            answer_id = answer.id
+            s.commit()
+    finally:
+        engine.dispose()
+    asked = "Le rayon bricolage de Lyon est accessible pendant le pont du 15 août ?"
+    _deliver(server, "7990_1", asked, "87990")
+    target = server.draft_of("7990_1")
+    page = session.page
+    page.goto(f"{server.url}/drafts/{target}")
+    page.select_option("#answer-picker", str(answer_id))
+    assert page.input_value("#editor").startswith("Bonjour Inès, nous sommes ouverts du mardi au")
+    assert page.input_value("#answer-id") == str(answer_id)
+    shoot(page, "message-saved-answer")
+    with page.expect_navigation():
+        page.click("#approve")
+    approved = server.draft(target)
+    assert (
+        approved.status == "approved" and approved.source_kind == "answer" and approved.source_id == answer_id
+    )
+    engine = db.make_engine(server.settings)
+    try:
+        with db.make_sessionmaker(engine)() as s:
+            assert s.scalars(select(AnswerUse.message_text)).all() == [asked]
+    finally:
+        engine.dispose()

@@ -18,6 +18,7 @@ from app.main import create_app
 from app.models import (
     AdminEvent,
     Answer,
+    AnswerUse,
     Channel,
     Correction,
     Draft,
@@ -51,7 +52,14 @@ def form_routes(app: FastAPI) -> list[str]:
     return sorted(paths)
 
 
-VALUES = {"draft_id": "1", "item_id": "1", "template_id": "1", "answer_id": "1", "filter_id": "1"}
+VALUES = {
+    "draft_id": "1",
+    "item_id": "1",
+    "template_id": "1",
+    "answer_id": "1",
+    "filter_id": "1",
+    "use_id": "1",
+}
 VALUES |= {"platform": "meta", "account_id": "1111"}
 
 
@@ -80,6 +88,7 @@ def counts(client: TestClient) -> dict[str, Any]:
         tables = (
             AdminEvent,
             Answer,
+            AnswerUse,
             Correction,
             DraftEvent,
             Note,
