@@ -12,8 +12,8 @@ of drafts by source, and chrF for each past-reply threshold (how `PAST_THRESHOLD
 banking77 (`../shared/data/banking77.csv`, CC BY 4.0): see `banking77`.
 
 latency: `PastReplies.nearest` (the look-up drafting makes) with 10,000 and 1,000,000 past replies
-(the real and unlabelled cdiscount reviews, repeated), p50 / p99 over 2,000 look-ups, and the
-whole past-reply draft (`Drafter.past_reply`).
+(the real and unlabelled cdiscount reviews, repeated, each beside one of the team's real replies,
+cycled), p50 / p99 over 2,000 look-ups, and the whole past-reply draft (`Drafter.past_reply`).
 """
 
 from __future__ import annotations
@@ -413,7 +413,9 @@ def banking77() -> None:
 
 
 def latency() -> None:
-    texts = [r["text"] for r in load(DATA / "cdiscount_replies_fr.csv")]
+    history = load(DATA / "cdiscount_replies_fr.csv")
+    texts = [r["text"] for r in history]
+    replies = [(r["author_first"], r["reply"]) for r in history]  # the team's real replies, cycled
     unlabelled = DATA / "cdiscount_reviews_fr_unlabelled.csv"
     if unlabelled.exists():
         with unlabelled.open(encoding="utf-8") as f:
@@ -426,9 +428,8 @@ def latency() -> None:
         past = drafter.past
         started = time.perf_counter()
         for i in range(size):
-            past.add(
-                similar.Past(i + 1, i + 1, texts[i % len(texts)], "Camille", "Bonjour Camille, merci !"), "fr"
-            )
+            author, reply = replies[i % len(replies)]
+            past.add(similar.Past(i + 1, i + 1, texts[i % len(texts)], author, reply), "fr")
         built = time.perf_counter() - started
         times = []
         for q in queries:

@@ -12,14 +12,11 @@ from dataclasses import dataclass
 from typing import Any, cast
 
 import numpy as np
-from scipy.sparse import vstack
-from sklearn.feature_extraction.text import HashingVectorizer
-from sklearn.preprocessing import normalize
 from sqlalchemy import Table, select
 from sqlalchemy.orm import Session
 
 from app.config import Settings
-from app.drafts import signature, similar
+from app.drafts import ngrams, signature, similar
 from app.intake.bulk import BulkInsert
 from app.models import Draft, ReplyTemplate, priority_of
 from app.reply_templates import rendering as tpl
@@ -72,14 +69,23 @@ class ChosenAnswer:
     score: float
 
 
+REPLY_CACHE = 50_000  # past replies kept masked and vectorised (about 2 KB each)
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    """A past reply as drafting compares it: masked (`_masked`), its register, its vector."""
+
+    masked: str
+    register: str
+    indices: np.ndarray
+    data: np.ndarray
+
+
 # (kind, id, score): "answer" and an answer id, "past_reply" and a draft id, "template" and its id
 Source = tuple[str, int, float]
 # a draft's (text, template id, source)
 Suggestion = tuple[str, int | None, Source | None]
-
-_REPLY_VECTORS = HashingVectorizer(
-    analyzer="char", ngram_range=(1, 6), lowercase=False, alternate_sign=False, n_features=2**20
-)
 
 
 def _masked(past: similar.Past) -> str:
@@ -99,7 +105,7 @@ class Drafter:
         self._cache: tuple[float, list[tpl.TemplateRow]] | None = None
         self.past = similar.PastReplies()
         self.answers = similar.AnswerIndex()
-        self._vectors: dict[int, Any] = {}
+        self._replies: dict[int, _Reply] = {}
         self._typical: dict[str, tuple[int, list[similar.Past]]] = {}
         self._signers: dict[str, tuple[int, str | None]] = {}
 
@@ -127,17 +133,20 @@ class Drafter:
         self._cache = (time.monotonic(), templates)
         return templates
 
-    def _vectors_of(self, pasts: Sequence[similar.Past], masked: Sequence[str]) -> Any:
-        """The replies' character n-gram vectors (L2-normalised), cached by past reply; the
-        missing ones are computed in one call."""
-        missing = [i for i, p in enumerate(pasts) if p.id not in self._vectors]
+    def _replies_of(self, pasts: Sequence[similar.Past]) -> list[_Reply]:
+        """Each past reply masked, its register and its character n-gram vector, cached by past
+        reply (at most `REPLY_CACHE`); the missing ones are computed in one call."""
+        missing = list({p.id: p for p in pasts if p.id not in self._replies}.values())
+        if missing and len(self._replies) + len(missing) > REPLY_CACHE:
+            self._replies.clear()
+            missing = list({p.id: p for p in pasts}.values())
         if missing:
-            if len(self._vectors) > 50_000:
-                self._vectors.clear()
-            computed = normalize(_REPLY_VECTORS.transform([masked[i] for i in missing]))
-            for row, i in enumerate(missing):
-                self._vectors[pasts[i].id] = computed[row]
-        return vstack([self._vectors[p.id] for p in pasts])
+            masked = [_masked(p) for p in missing]
+            for p, text, (indices, data) in zip(
+                missing, masked, ngrams.split(ngrams.vectors(masked)), strict=True
+            ):
+                self._replies[p.id] = _Reply(text, tpl.register_of(p.reply, "vous"), indices, data)
+        return [self._replies[p.id] for p in pasts]
 
     def typical(self, language: str | None) -> list[similar.Past]:
         """The language's most typical replies (closest to all the recent others), recomputed
@@ -149,7 +158,7 @@ class Drafter:
         recent = list(self.past.recent(language, TYPICAL_SAMPLE))
         if not recent:
             return []
-        matrix = normalize(_REPLY_VECTORS.transform([_masked(p) for p in recent]))
+        matrix = ngrams.vectors([_masked(p) for p in recent])
         centre = np.asarray(matrix.mean(axis=0)).ravel()
         closeness = matrix @ centre
         chosen = [recent[int(i)] for i in np.argsort(-closeness)[:TYPICAL]]
@@ -180,17 +189,17 @@ class Drafter:
         neighbours = [p for p, _ in hits]
         seen = {p.id for p in neighbours}
         candidates = neighbours + [p for p in self.typical(language) if p.id not in seen]
+        replies = self._replies_of(candidates)
         if language == "fr":
-            same = [p for p in candidates if tpl.register_of(p.reply, "vous") == register]
-            candidates = same or candidates
-        masked = [_masked(p) for p in candidates]
-        vectors = self._vectors_of(candidates, masked)
-        near = self._vectors_of(neighbours, [_masked(p) for p in neighbours])
-        closeness = np.asarray((vectors @ near.T).mean(axis=1)).ravel()
+            same = [(p, r) for p, r in zip(candidates, replies, strict=True) if r.register == register]
+            if same:
+                candidates, replies = [p for p, _ in same], [r for _, r in same]
+        near = ngrams.stack([(r.indices, r.data) for r in self._replies_of(neighbours)])
+        closeness = ngrams.mean_cosines(ngrams.stack([(r.indices, r.data) for r in replies]), near)
         best = int(np.argmax(closeness))
         chosen = candidates[best]
         reply = signature.adapt(
-            masked[best],
+            replies[best].masked,
             first_name=first_name,
             signer_now=self.signer(language),
             configured=bool(self.settings.agent_signature.strip()),
