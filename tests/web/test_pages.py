@@ -6,6 +6,7 @@ would."""
 from __future__ import annotations
 
 import datetime as dt
+import zoneinfo
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -278,7 +279,8 @@ def test_dashboard_page(reviewer: TestClient) -> None:
     assert r.status_code == 200 and r.template.name == "dashboard.html"  # type: ignore[attr-defined]
     stats: dashboard.Dashboard = r.context["stats"]  # type: ignore[attr-defined]
     assert stats.received == 3 and stats.went_to_sort == 3 and stats.to_sort_share == 1.0
-    today = utcnow().date().isoformat()
+    zone = zoneinfo.ZoneInfo(reviewer.app.state.settings.timezone)  # type: ignore[attr-defined]
+    today = utcnow().astimezone(zone).date().isoformat()  # the viewer's day, not UTC's
     assert stats.days[-1] == today and len(stats.days) == 14
     assert stats.per_day[today] == {"unsorted": 3}
     median, p90, n = stats.response[today]
