@@ -5,6 +5,7 @@ every message exactly once, every reply sent exactly once."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -73,7 +74,7 @@ def pg_database() -> Iterator[str]:
 def test_two_servers_two_workers_every_message_once_every_reply_once(
     pg_database: str, tmp_path: Path
 ) -> None:
-    with FakePlatforms() as fake:
+    with FakePlatforms() as fake, contextlib.ExitStack() as stack:
         env = {
             **os.environ,
             "RELAIS_DATABASE_URL": pg_database,
@@ -84,16 +85,19 @@ def test_two_servers_two_workers_every_message_once_every_reply_once(
             **{f"RELAIS_{k.upper()}": v for k, v in fake.settings_overrides().items()},
         }
         ports = [free_port(), free_port()]
+        # each process's output is kept: a failure prints why a server dropped a connection
+        log_paths = [tmp_path / f"{name}.log" for name in ("serve-1", "serve-2", "worker-1", "worker-2")]
+        logs = [stack.enter_context(path.open("wb")) for path in log_paths]
         servers = [
             subprocess.Popen(
                 [RELAIS, "serve", "--port", str(p), "--workers", str(n)],
                 env=env,
                 cwd=ROOT,
                 start_new_session=True,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=logs[i],
+                stderr=subprocess.STDOUT,
             )
-            for p, n in zip(ports, [1, 2], strict=True)
+            for i, (p, n) in enumerate(zip(ports, [1, 2], strict=True))
         ]
         workers: list[subprocess.Popen[bytes]] = []
         try:
@@ -110,16 +114,30 @@ def test_two_servers_two_workers_every_message_once_every_reply_once(
                     env=env,
                     cwd=ROOT,
                     start_new_session=True,
-                    stdout=subprocess.DEVNULL,
-                    stderr=subprocess.DEVNULL,
+                    stdout=logs[2 + i],
+                    stderr=subprocess.STDOUT,
                 )
-                for _ in range(2)
+                for i in range(2)
             ]
             jobs = []
             for i in range(N):
                 body = fb_comment(f"9001_{i:05d}", f"Question numéro {i} : vous livrez le samedi ?")
                 jobs += [(urls[0], body), (urls[1], body)]
-            with httpx.Client(timeout=30) as http, ThreadPoolExecutor(16) as ex:
+            # the reviewer exists before the burst: a pooled connection left idle while the CLI
+            # ran (5 s under load) met uvicorn's 5 s keep-alive close, and a request sent on it at
+            # that instant came back "Server disconnected"; the client also lets idle connections
+            # go before the server does
+            token = subprocess.run(
+                [RELAIS, "users", "add", "scale", "--role", "reviewer"],
+                env=env,
+                cwd=ROOT,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout.split()[-1]
+            h = {"Authorization": f"Bearer {token}"}
+            limits = httpx.Limits(keepalive_expiry=2)
+            with httpx.Client(timeout=30, limits=limits) as http, ThreadPoolExecutor(16) as ex:
                 codes = list(
                     ex.map(
                         lambda j: (
@@ -131,15 +149,6 @@ def test_two_servers_two_workers_every_message_once_every_reply_once(
                     )
                 )
                 assert Counter(codes) == Counter({200: 2 * N})
-                token = subprocess.run(
-                    [RELAIS, "users", "add", "scale", "--role", "reviewer"],
-                    env=env,
-                    cwd=ROOT,
-                    capture_output=True,
-                    text=True,
-                    check=True,
-                ).stdout.split()[-1]
-                h = {"Authorization": f"Bearer {token}"}
                 drafts, cursor = [], None
                 while True:
                     page = http.get(
@@ -170,6 +179,10 @@ def test_two_servers_two_workers_every_message_once_every_reply_once(
                 while time.time() < deadline and len(fake.calls) < N:
                     time.sleep(0.2)
                 time.sleep(2)  # anything sent twice would show up now
+        except BaseException:
+            for path in log_paths:
+                print(f"--- {path.name} (last 4000 characters)\n{path.read_text(errors='replace')[-4000:]}")
+            raise
         finally:
             for p in workers + servers:
                 stop(p)
