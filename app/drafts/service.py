@@ -274,17 +274,6 @@ class Drafter:
             conversation=conversation,
         )
 
-    def _message_variables(self, message: Any, conversation: tpl.Conversation) -> dict[str, Any]:
-        """`_variables` of a stored message (its text, language, category, channel, author)."""
-        return self._variables(
-            text=message.text,
-            language=message.language,
-            category=message.category,
-            channel=message.channel,
-            author_name=message.author_name,
-            conversation=conversation,
-        )[1]
-
     @staticmethod
     def _render_answer(answer: similar.AnswerRow, variables: dict[str, Any], channel: str) -> str:
         return tpl.render_reply(
@@ -302,7 +291,7 @@ class Drafter:
         match it best first (by the drafting score), then the rest of its language, then the
         others, by title; answers that render empty are left out."""
         self.templates(session)
-        variables = self._message_variables(message, conversation)
+        variables = tpl.message_variables(self.settings, message, conversation)
         best = self.answers.ranked(message.text, message.language, top=OPTIONS_RANKED)
         ranked = {a.id: score for a, score in best}
         rows = self.answers.rows()
@@ -328,7 +317,7 @@ class Drafter:
         answer = self.answers.row(answer_id)
         if answer is None:
             return None
-        variables = self._message_variables(message, conversation)
+        variables = tpl.message_variables(self.settings, message, conversation)
         reply = self._render_answer(answer, variables, message.channel)
         if not reply:
             return None

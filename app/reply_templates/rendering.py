@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from jinja2 import ChainableUndefined, TemplateError, meta
 from jinja2.sandbox import SandboxedEnvironment
@@ -254,6 +254,32 @@ def variables_for(
         else register_for(text, language, settings.default_register),
         language=language,
         details=customer_details.gather([text, *conversation.earlier_customer_texts]),
+        conversation=conversation,
+    )
+
+
+class StoredMessage(Protocol):
+    """What `message_variables` reads of a stored message (`app.models.Message`)."""
+
+    text: str
+    language: str | None
+    category: str | None
+    channel: str
+    author_name: str | None
+
+
+def message_variables(
+    settings: Settings, message: StoredMessage, conversation: Conversation = NO_CONVERSATION
+) -> dict[str, Any]:
+    """`variables_for` a stored message: the editor's template and answer options are rendered
+    with what its draft was."""
+    return variables_for(
+        settings,
+        author_name=message.author_name,
+        text=message.text,
+        category=message.category,
+        channel=message.channel,
+        language=message.language,
         conversation=conversation,
     )
 

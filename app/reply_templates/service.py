@@ -217,15 +217,7 @@ def options_for(
     )
     lang = message.language if message.language in rendering.TEMPLATE_LANGUAGES else "en"
     ordered = sorted(rows, key=lambda t: (t.language != lang, t.category != (message.category or ""), t.name))
-    variables = rendering.variables_for(
-        settings,
-        author_name=message.author_name,
-        text=message.text,
-        category=message.category,
-        channel=message.channel,
-        language=message.language,
-        conversation=conversation,
-    )
+    variables = rendering.message_variables(settings, message, conversation)
     return [
         {
             "t": t,
