@@ -2,18 +2,28 @@
 
     .venv/bin/python bench/refine_head.py [--C 1,4,16] [--temperature 1.5,2] [--fast-weight 0.4,0.5,0.6]
                                           [--bias 0,0.35]
+    .venv/bin/python bench/refine_head.py --self-train 0.05,0.1,0.2 [--threshold 0.6,0.8] [--received 5000]
+                                          [--balanced]
 
 Fits the head on the shipped train split's embeddings (the encoder's cache, as `relais train`
 does) with the training's sample weights, then, per setting, pools it with the shipped model's
 pipeline and prints each set's figures: the shipped held-out rows (where the choice is made) and
 the real sets (engie, cdiscount, CLAP, DailyDialog: reported, not chosen on). The first run
 encodes the real sets (minutes) into `models/encoder-cache.npz`.
+
+`--self-train SHARES` measures self-training on unlabelled received traffic instead: per French
+set, the shipped (refined) model labels its received messages (bench/classifier_quality.py's
+`received_sets`: the retailer's unlabelled reviews, the tweets' own text), those it is sure of
+(top probability >= each `--threshold`) join the head's training as pseudo-labelled rows weighing
+SHARE of the shipped rows' total weight (`--balanced`: each class sure of the same), and the new
+head is pooled at the shipped settings.
 """
 
 from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -21,18 +31,22 @@ import numpy as np
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.classifier_quality import received_sets  # noqa: E402
 from classifier import load_current  # noqa: E402
 from classifier.commands import embedding_cache  # noqa: E402
 from classifier.data import (  # noqa: E402
     CATEGORIES,
     DEV_ONLY,
     REAL_FR,
+    Row,
     is_test,
     load_public,
     load_training_rows,
     sample_weights,  # noqa: E402
 )
+from classifier.encoder import EmbeddingCache  # noqa: E402
 from classifier.evaluate import transfer_metrics  # noqa: E402
+from classifier.model import TriageModel  # noqa: E402
 from classifier.refine import RefineHead, fit_head  # noqa: E402
 from classifier.train import BY_LANGUAGE, CLASS_POWER, DEFAULT_SOURCE_SHARE, SOURCE_SHARES  # noqa: E402
 
@@ -49,6 +63,10 @@ def main() -> None:
     parser.add_argument("--temperature", type=floats, default=[1.5, 2.0])
     parser.add_argument("--fast-weight", type=floats, default=[0.4, 0.5, 0.6])
     parser.add_argument("--bias", type=floats, default=[0.0, 0.35])
+    parser.add_argument("--self-train", type=floats, default=[])
+    parser.add_argument("--threshold", type=floats, default=[0.7])
+    parser.add_argument("--received", type=int, default=5000)
+    parser.add_argument("--balanced", action="store_true", help="self-training: classes weigh the same")
     args = parser.parse_args()
     model = load_current(args.models)
     cache = embedding_cache(args.models, True)
@@ -70,6 +88,9 @@ def main() -> None:
     x = cache.embeddings([r.text for r in train])
     cache.save_local()
     labels = [r.label for r in train]
+    if args.self_train:
+        self_train(args, model, cache, x, labels, weights, inputs)
+        return
     for c in args.C:
         fitted = fit_head(x, labels, weights, C=c)
         for temperature in args.temperature:
@@ -80,15 +101,58 @@ def main() -> None:
                         f"C {c}, temperature {temperature}, fast weight {fast_weight}, complaint bias {bias}"
                     )
                     for name, (fast, emb, rs) in inputs.items():
-                        p = head.proba(fast, emb)
-                        pred = [CATEGORIES[i] for i in p.argmax(axis=1)]
-                        m = transfer_metrics([r.label for r in rs], pred, p.max(axis=1))
-                        per = m["per_class_f1"]
-                        print(
-                            f"  {name:<22} macro-F1 {m['macro_f1']:.3f}  complaint R "
-                            f"{m['complaint_recall'] or 0:.3f}  ECE {m['ece']:.3f}  wrong>=0.8 "
-                            f"{m['confident_wrong']:.3f}  " + " ".join(f"{k}={v:.3f}" for k, v in per.items())
-                        )
+                        report(name, head.proba(fast, emb), rs)
+
+
+def report(name: str, p: np.ndarray, rs: Sequence[Row]) -> None:
+    pred = [CATEGORIES[i] for i in p.argmax(axis=1)]
+    m = transfer_metrics([r.label for r in rs], pred, p.max(axis=1))
+    per = m["per_class_f1"]
+    c_o = (per.get("complaint", 0.0) + per.get("other", 0.0)) / 2
+    print(
+        f"  {name:<22} macro-F1 {m['macro_f1']:.3f}  complaint R {m['complaint_recall'] or 0:.3f}  "
+        f"c+o {c_o:.3f}  ECE {m['ece']:.3f}  wrong>=0.8 {m['confident_wrong']:.3f}  "
+        + " ".join(f"{k}={v:.3f}" for k, v in per.items())
+    )
+
+
+def self_train(
+    args: argparse.Namespace,
+    model: TriageModel,
+    cache: EmbeddingCache,
+    x: np.ndarray,
+    labels: list[str],
+    weights: np.ndarray,
+    inputs: dict[str, tuple[np.ndarray, np.ndarray, list[Row]]],
+) -> None:
+    """Self-training on each French set's received messages (the module's docstring)."""
+    shipped = model.head
+    assert shipped is not None
+    received = received_sets(args.shared, {n: inputs[n][2] for n in REAL_FR}, args.received)
+    print("shipped head")
+    for name, (fast, emb, rs) in inputs.items():
+        report(name, shipped.proba(fast, emb), rs)
+    for domain, texts in received.items():
+        emb = cache.embeddings(texts)
+        cache.save_local()
+        proba = shipped.proba(model.predict_proba(texts), emb)
+        for threshold in args.threshold:
+            sure = proba.max(axis=1) >= threshold
+            pseudo = [CATEGORIES[i] for i in proba[sure].argmax(axis=1)]
+            mix = {c: pseudo.count(c) for c in CATEGORIES}
+            for share in args.self_train:
+                if args.balanced:
+                    # each class the model is sure of weighs the same: the domain's directions
+                    # without its class mix
+                    present = [c for c in CATEGORIES if mix[c]]
+                    w = np.asarray([share * weights.sum() / len(present) / mix[c] for c in pseudo])
+                else:
+                    w = np.full(int(sure.sum()), share * weights.sum() / max(1, int(sure.sum())))
+                fitted = fit_head(np.vstack([x, emb[sure]]), labels + pseudo, np.r_[weights, w])
+                head = RefineHead(fitted.coef, fitted.intercept)
+                print(f"{domain}: {int(sure.sum())} of {len(texts)} sure at {threshold} {mix}, share {share}")
+                for name, (fast, e, rs) in inputs.items():
+                    report(name, head.proba(fast, e), rs)
 
 
 if __name__ == "__main__":
