@@ -22,7 +22,9 @@ from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
+from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
 from sklearn.feature_extraction.text import TfidfVectorizer
+from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import normalize
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
@@ -175,6 +177,19 @@ def main() -> None:
     for wb in (0.1, 0.2):
         mixed = (1 - wb) * meaning + wb * (qb @ body.T)
         print(f"body as a point, weight {wb}: {accuracy(0.7 * np.maximum(mixed, 0) + 0.3 * words):.3f}")
+    # a classifier of the knowledge base's own points (title and examples, whitened as shipped):
+    # its probability alone and mixed into the shipped score
+    shipped = 0.8 * np.maximum(meaning, 0) + 0.2 * words
+    for name, fitted in [
+        *((f"logistic regression C {c}", LogisticRegression(C=c, max_iter=3000)) for c in (1.0, 10.0, 30.0)),
+        *(
+            (f"LDA shrinkage {sh}", LinearDiscriminantAnalysis(solver="eigen", shrinkage=sh))
+            for sh in (0.3, 0.6)
+        ),
+    ]:
+        proba = fitted.fit(pb, owners).predict_proba(qb)
+        mixed = ", ".join(f"{a}: {accuracy((1 - a) * shipped + a * proba):.3f}" for a in (0.2, 0.5))
+        print(f"{name} on the answers' points: alone {accuracy(proba):.3f}; mixed in at {mixed}")
     for ngrams in ((2, 4), (3, 5)):
         chars = TfidfVectorizer(analyzer="char_wb", ngram_range=ngrams, sublinear_tf=True, min_df=2)
         chars.fit(normalize_batch(background + points))
