@@ -6,14 +6,16 @@ the message itself, then its pending draft rendered again.
 - the language of a message too short to tell, from its conversation or its author (app/language.py);
 - its category read again (`REFINE`): the contextual encoder's embedding pooled with the intake's
   pipeline (`ModelHolder.refine`, classifier/refine.py), tens of milliseconds a message, in one
-  batch per round, on this thread at the lowest CPU priority (Linux niceness is per thread). A
-  changed category moves the draft in the queue and re-suggests it; a message a reviewer has
-  relabelled, claimed or decided keeps what it has.
+  batch per round. A changed category moves the draft in the queue and re-suggests it; a message
+  a reviewer has relabelled, claimed or decided keeps what it has.
 
-Under a burst of webhooks the pass of a server process waits (`busy`: a delivery within the last
-`QUIET_S`): its rounds hold the GIL and SQLite's write lock between encodings, and at the lowest
-priority a holder can be descheduled while the intake waits for it (p99 from 49 to 135 ms under
-`../shared/acceptance/ingest-throughput` before this). The marks wait in the database meanwhile.
+The encoding runs on a helper thread at the lowest CPU priority (Linux niceness is per thread);
+the pass's own thread, which holds SQLite's write lock while it stores a round, keeps the normal
+priority, so a descheduled low-priority thread never holds the lock a reviewer or the intake
+waits for. Under a burst of webhooks the pass of a server process also waits (`busy`: a
+delivery within the last `QUIET_S`): its rounds hold the GIL and the write lock between
+encodings (p99 from 49 to 135 ms under `../shared/acceptance/ingest-throughput` when the whole
+pass ran at the lowest priority without waiting). The marks wait in the database meanwhile.
 
 The details a returning customer gave earlier (an order number...) need no pass: the intake renders
 their draft in its conversation already (`app.review.conversation.redraft_returning`, one query a
@@ -38,6 +40,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
@@ -109,16 +112,16 @@ class ContextPass(Polling):
             follow_redirects=False,
             headers={"User-Agent": "Relais/0.1"},
         )
+        # the encoder's thread, at the lowest priority, made by the first round that refines
+        self._encoding: ThreadPoolExecutor | None = None
         # (platform, account, author) -> (name or None, expiry on the monotonic clock)
         self._names: dict[tuple[str, str, str], tuple[str | None, float]] = {}
 
     def stop(self, timeout: float = 5.0) -> None:
         self.join(timeout)
         self.client.close()
-
-    def run_forever(self) -> None:
-        lowest_priority()
-        super().run_forever()
+        if self._encoding is not None:
+            self._encoding.shutdown(wait=False, cancel_futures=True)
 
     def run_once(self) -> int:
         """Complete the messages marked now; returns how many were claimed."""
@@ -165,8 +168,10 @@ class ContextPass(Polling):
             return {}
         with self.factory() as session:
             rows = session.execute(select(Message.id, Message.text).where(Message.id.in_(ids))).all()
+        if self._encoding is None:
+            self._encoding = ThreadPoolExecutor(1, "relais-refine", initializer=lowest_priority)
         try:
-            found = self.holder.refine([text for _, text in rows])
+            found = self._encoding.submit(self.holder.refine, [text for _, text in rows]).result()
         except Exception:  # the intake's category stays: refining is a second opinion
             log.exception("refining %s messages failed", len(rows))
             return {}

@@ -7,14 +7,16 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import os
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import select
+from sqlalchemy import event, select
 
 from app import db
 from app.drafts.context import REFINE, ContextPass
@@ -258,6 +260,48 @@ def test_the_shipped_head_refines_a_message_with_the_real_encoder(app_client: Te
     m, _, _ = stored(app_client, "8105_1")
     assert m.context_due == 0 and m.category == "suggestion" and m.scores is not None
     assert abs(sum(m.scores.values()) - 1.0) < 1e-3
+
+
+@pytest.mark.skipif(not hasattr(os, "getpriority"), reason="thread niceness is Linux's")
+def test_the_encoder_runs_at_the_lowest_priority_and_the_writes_at_the_normal_one(
+    app_client: TestClient,
+) -> None:
+    """A thread at the lowest priority never holds SQLite's write lock: it is descheduled under
+    load while a reviewer's approve waits for it."""
+    deliver(app_client, "8108_1", "Ma commande 45907 n'est jamais arrivée, c'est inadmissible !")
+    context = refining(app_client, "suggestion")
+    holder = context.holder
+    assert holder is not None
+    seen: dict[str, list[int]] = {"encoding": [], "commit": []}
+
+    def niceness() -> int:
+        return os.getpriority(os.PRIO_PROCESS, threading.get_native_id())
+
+    real_refine = holder.refine
+
+    def refine(texts: Sequence[str]) -> Any:
+        seen["encoding"].append(niceness())
+        return real_refine(texts)
+
+    def before_commit(session: Any) -> None:
+        if threading.current_thread().name == ContextPass.name:
+            seen["commit"].append(niceness())
+
+    holder.refine = refine  # type: ignore[method-assign]
+    event.listen(app_client.app.state.sessions, "before_commit", before_commit)
+    base = niceness()
+    try:
+        context.start_thread()  # as a server runs it
+        deadline = time.monotonic() + 120
+        while stored(app_client, "8108_1")[0].category != "suggestion" and time.monotonic() < deadline:
+            time.sleep(0.05)
+        context.stop()
+    finally:
+        event.remove(app_client.app.state.sessions, "before_commit", before_commit)
+    assert seen["encoding"] == [19]
+    assert seen["commit"] and set(seen["commit"]) == {base}, seen
+    m, _, _ = stored(app_client, "8108_1")
+    assert m.category == "suggestion" and m.context_due == 0
 
 
 def test_the_pass_waits_while_the_intake_is_busy_and_loses_no_mark(app_client: TestClient) -> None:
