@@ -4,6 +4,7 @@
                                           [--bias 0,0.35]
     .venv/bin/python bench/refine_head.py --self-train 0.05,0.1,0.2 [--threshold 0.6,0.8] [--received 5000]
                                           [--balanced]
+    .venv/bin/python bench/refine_head.py --knn 10,30 [--knn-weight 0.2,0.35]
 
 Fits the head on the shipped train split's embeddings (the encoder's cache, as `relais train`
 does) with the training's sample weights, then, per setting, pools it with the shipped model's
@@ -17,6 +18,11 @@ set, the shipped (refined) model labels its received messages (bench/classifier_
 (top probability >= each `--threshold`) join the head's training as pseudo-labelled rows weighing
 SHARE of the shipped rows' total weight (`--balanced`: each class sure of the same), and the new
 head is pooled at the shipped settings.
+
+`--knn K` measures a third opinion instead: the class votes of the K shipped train rows nearest to
+the message (cosine of the embeddings; each vote the row's sample weight times exp(10 cosine)),
+pooled in log space with the shipped refined probabilities at each `--knn-weight`. The held-out
+rows have near neighbours from their own sources in the train split, so they flatter it.
 """
 
 from __future__ import annotations
@@ -47,7 +53,7 @@ from classifier.data import (  # noqa: E402
 from classifier.encoder import EmbeddingCache  # noqa: E402
 from classifier.evaluate import transfer_metrics  # noqa: E402
 from classifier.model import TriageModel  # noqa: E402
-from classifier.refine import RefineHead, fit_head  # noqa: E402
+from classifier.refine import RefineHead, _log_softmax, fit_head  # noqa: E402
 from classifier.train import BY_LANGUAGE, CLASS_POWER, DEFAULT_SOURCE_SHARE, SOURCE_SHARES  # noqa: E402
 
 
@@ -67,6 +73,8 @@ def main() -> None:
     parser.add_argument("--threshold", type=floats, default=[0.7])
     parser.add_argument("--received", type=int, default=5000)
     parser.add_argument("--balanced", action="store_true", help="self-training: classes weigh the same")
+    parser.add_argument("--knn", type=floats, default=[], help="a third opinion: the K nearest train rows")
+    parser.add_argument("--knn-weight", type=floats, default=[0.2, 0.35])
     args = parser.parse_args()
     model = load_current(args.models)
     cache = embedding_cache(args.models, True)
@@ -91,6 +99,9 @@ def main() -> None:
     if args.self_train:
         self_train(args, model, cache, x, labels, weights, inputs)
         return
+    if args.knn:
+        nearest_rows(args, model, x, labels, weights, inputs)
+        return
     for c in args.C:
         fitted = fit_head(x, labels, weights, C=c)
         for temperature in args.temperature:
@@ -102,6 +113,45 @@ def main() -> None:
                     )
                     for name, (fast, emb, rs) in inputs.items():
                         report(name, head.proba(fast, emb), rs)
+
+
+def nearest_rows(
+    args: argparse.Namespace,
+    model: TriageModel,
+    x: np.ndarray,
+    labels: list[str],
+    weights: np.ndarray,
+    inputs: dict[str, tuple[np.ndarray, np.ndarray, list[Row]]],
+) -> None:
+    """The K nearest train rows' votes pooled with the shipped refined model (the docstring)."""
+    shipped = model.head
+    assert shipped is not None
+    index = np.asarray(x, dtype=np.float32)
+    index /= np.linalg.norm(index, axis=1, keepdims=True)
+    owners = np.asarray([CATEGORIES.index(label) for label in labels])
+    print("shipped head")
+    for name, (fast, emb, rs) in inputs.items():
+        report(name, shipped.proba(fast, emb), rs)
+    for k in (int(v) for v in args.knn):
+        votes = {}
+        for name, (_, emb, _) in inputs.items():
+            e = np.asarray(emb, dtype=np.float32)
+            e /= np.linalg.norm(e, axis=1, keepdims=True)
+            out = np.full((len(e), len(CATEGORIES)), 1e-3)
+            for start in range(0, len(e), 512):
+                sims = e[start : start + 512] @ index.T
+                near = np.argpartition(-sims, k, axis=1)[:, :k]
+                for i, row in enumerate(near):
+                    np.add.at(out[start + i], owners[row], weights[row] * np.exp(10 * sims[i, row]))
+            votes[name] = out / out.sum(axis=1, keepdims=True)
+        print(f"{k} nearest rows alone")
+        for name, (_, _, rs) in inputs.items():
+            report(name, votes[name], rs)
+        for share in args.knn_weight:
+            print(f"{k} nearest rows pooled at {share}")
+            for name, (fast, emb, rs) in inputs.items():
+                z = (1 - share) * np.log(shipped.proba(fast, emb)) + share * np.log(votes[name])
+                report(name, np.exp(_log_softmax(z)), rs)
 
 
 def report(name: str, p: np.ndarray, rs: Sequence[Row]) -> None:
