@@ -4,7 +4,8 @@
                                           [--bias 0,0.35]
     .venv/bin/python bench/refine_head.py --self-train 0.05,0.1,0.2 [--threshold 0.6,0.8] [--received 5000]
                                           [--balanced]
-    .venv/bin/python bench/refine_head.py --knn 10,30 [--knn-weight 0.2,0.35]
+    .venv/bin/python bench/refine_head.py --knn 10,30 [--knn-weight 0.2,0.35] [--knn-sharpness 10]
+    .venv/bin/python bench/refine_head.py --knn 10,30 --leave-out relais_social,tizard2019_vlc_forum
 
 Fits the head on the shipped train split's embeddings (the encoder's cache, as `relais train`
 does) with the training's sample weights, then, per setting, pools it with the shipped model's
@@ -22,7 +23,10 @@ head is pooled at the shipped settings.
 `--knn K` measures a third opinion instead: the class votes of the K shipped train rows nearest to
 the message (cosine of the embeddings; each vote the row's sample weight times exp(10 cosine)),
 pooled in log space with the shipped refined probabilities at each `--knn-weight`. The held-out
-rows have near neighbours from their own sources in the train split, so they flatter it.
+rows have near neighbours from their own sources in the train split, so they flatter it;
+`--leave-out S,...` measures it on each shipped source S with S out of both the head and the
+index (the head alone against the head pooled with the votes; the pipeline, trained on S, is left
+out of both).
 """
 
 from __future__ import annotations
@@ -75,6 +79,12 @@ def main() -> None:
     parser.add_argument("--balanced", action="store_true", help="self-training: classes weigh the same")
     parser.add_argument("--knn", type=floats, default=[], help="a third opinion: the K nearest train rows")
     parser.add_argument("--knn-weight", type=floats, default=[0.2, 0.35])
+    parser.add_argument("--knn-sharpness", type=floats, default=[10.0])
+    parser.add_argument(
+        "--leave-out",
+        default="",
+        help="with --knn: these shipped sources (comma-separated) left out of the head and the index in turn",
+    )
     args = parser.parse_args()
     model = load_current(args.models)
     cache = embedding_cache(args.models, True)
@@ -98,6 +108,9 @@ def main() -> None:
     labels = [r.label for r in train]
     if args.self_train:
         self_train(args, model, cache, x, labels, weights, inputs)
+        return
+    if args.knn and args.leave_out:
+        nearest_rows_left_out(args, train, x, labels, weights)
         return
     if args.knn:
         nearest_rows(args, model, x, labels, weights, inputs)
@@ -133,17 +146,10 @@ def nearest_rows(
     for name, (fast, emb, rs) in inputs.items():
         report(name, shipped.proba(fast, emb), rs)
     for k in (int(v) for v in args.knn):
-        votes = {}
-        for name, (_, emb, _) in inputs.items():
-            e = np.asarray(emb, dtype=np.float32)
-            e /= np.linalg.norm(e, axis=1, keepdims=True)
-            out = np.full((len(e), len(CATEGORIES)), 1e-3)
-            for start in range(0, len(e), 512):
-                sims = e[start : start + 512] @ index.T
-                near = np.argpartition(-sims, k, axis=1)[:, :k]
-                for i, row in enumerate(near):
-                    np.add.at(out[start + i], owners[row], weights[row] * np.exp(10 * sims[i, row]))
-            votes[name] = out / out.sum(axis=1, keepdims=True)
+        votes = {
+            name: votes_of(emb, index, owners, weights, k, args.knn_sharpness[0])
+            for name, (_, emb, _) in inputs.items()
+        }
         print(f"{k} nearest rows alone")
         for name, (_, _, rs) in inputs.items():
             report(name, votes[name], rs)
@@ -152,6 +158,47 @@ def nearest_rows(
             for name, (fast, emb, rs) in inputs.items():
                 z = (1 - share) * np.log(shipped.proba(fast, emb)) + share * np.log(votes[name])
                 report(name, np.exp(_log_softmax(z)), rs)
+
+
+def votes_of(
+    emb: np.ndarray, index: np.ndarray, owners: np.ndarray, weights: np.ndarray, k: int, sharpness: float
+) -> np.ndarray:
+    """Each row's class votes of its `k` nearest rows of `index` (unit rows)."""
+    e = np.asarray(emb, dtype=np.float32)
+    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    out = np.full((len(e), len(CATEGORIES)), 1e-3)
+    for start in range(0, len(e), 512):
+        sims = e[start : start + 512] @ index.T
+        near = np.argpartition(-sims, k, axis=1)[:, :k]
+        for i, row in enumerate(near):
+            np.add.at(out[start + i], owners[row], weights[row] * np.exp(sharpness * sims[i, row]))
+    return np.asarray(out / out.sum(axis=1, keepdims=True))
+
+
+def nearest_rows_left_out(
+    args: argparse.Namespace, train: Sequence[Row], x: np.ndarray, labels: list[str], weights: np.ndarray
+) -> None:
+    """`--knn` with `--leave-out`: each left-out source measured by a head and an index without it."""
+    for source in args.leave_out.split(","):
+        keep = np.asarray([r.source != source for r in train])
+        if keep.all():
+            raise SystemExit(f"no shipped train rows from {source}")
+        rs = [r for r, k in zip(train, keep, strict=True) if not k]
+        held = [r for r in rs if r.label in CATEGORIES]
+        fitted = fit_head(x[keep], [lab for lab, k in zip(labels, keep, strict=True) if k], weights[keep])
+        head_log = fitted.head_log_proba(x[~keep])
+        print(f"{source} left out ({len(held)} rows)")
+        report("  head alone", np.exp(head_log), held)
+        index = np.asarray(x[keep], dtype=np.float32)
+        index /= np.linalg.norm(index, axis=1, keepdims=True)
+        owners = np.asarray([CATEGORIES.index(lab) for lab, k in zip(labels, keep, strict=True) if k])
+        for k in (int(v) for v in args.knn):
+            for sharpness in args.knn_sharpness:
+                votes = votes_of(x[~keep], index, owners, weights[keep], k, sharpness)
+                report(f"  {k} nearest alone, sharpness {sharpness}", votes, held)
+                for share in args.knn_weight:
+                    z = (1 - share) * head_log + share * np.log(votes)
+                    report(f"  {k} nearest at {share}, sharpness {sharpness}", np.exp(_log_softmax(z)), held)
 
 
 def report(name: str, p: np.ndarray, rs: Sequence[Row]) -> None:
