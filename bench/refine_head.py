@@ -37,6 +37,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from scipy.special import log_softmax
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
@@ -57,7 +58,7 @@ from classifier.data import (  # noqa: E402
 from classifier.encoder import EmbeddingCache  # noqa: E402
 from classifier.evaluate import transfer_metrics  # noqa: E402
 from classifier.model import TriageModel  # noqa: E402
-from classifier.refine import RefineHead, _log_softmax, fit_head  # noqa: E402
+from classifier.refine import RefineHead, fit_head  # noqa: E402
 from classifier.train import BY_LANGUAGE, CLASS_POWER, DEFAULT_SOURCE_SHARE, SOURCE_SHARES  # noqa: E402
 
 
@@ -137,35 +138,52 @@ def nearest_rows(
     inputs: dict[str, tuple[np.ndarray, np.ndarray, list[Row]]],
 ) -> None:
     """The K nearest train rows' votes pooled with the shipped refined model (the docstring)."""
-    shipped = model.head
-    assert shipped is not None
-    index = np.asarray(x, dtype=np.float32)
-    index /= np.linalg.norm(index, axis=1, keepdims=True)
+    shipped = shipped_head(model, inputs)
+    index = unit_rows(x)
     owners = np.asarray([CATEGORIES.index(label) for label in labels])
+    for k in (int(v) for v in args.knn):
+        for sharpness in args.knn_sharpness:
+            votes = {
+                name: votes_of(emb, index, owners, weights, k, sharpness)
+                for name, (_, emb, _) in inputs.items()
+            }
+            print(f"{k} nearest rows alone, sharpness {sharpness}")
+            for name, (_, _, rs) in inputs.items():
+                report(name, votes[name], rs)
+            for share in args.knn_weight:
+                print(f"{k} nearest rows pooled at {share}, sharpness {sharpness}")
+                for name, (fast, emb, rs) in inputs.items():
+                    report(name, pooled(np.log(shipped.proba(fast, emb)), votes[name], share), rs)
+
+
+def shipped_head(
+    model: TriageModel, inputs: dict[str, tuple[np.ndarray, np.ndarray, list[Row]]]
+) -> RefineHead:
+    """The shipped model's head, its figures on every set printed first, as the baseline."""
+    head = model.head
+    assert head is not None
     print("shipped head")
     for name, (fast, emb, rs) in inputs.items():
-        report(name, shipped.proba(fast, emb), rs)
-    for k in (int(v) for v in args.knn):
-        votes = {
-            name: votes_of(emb, index, owners, weights, k, args.knn_sharpness[0])
-            for name, (_, emb, _) in inputs.items()
-        }
-        print(f"{k} nearest rows alone")
-        for name, (_, _, rs) in inputs.items():
-            report(name, votes[name], rs)
-        for share in args.knn_weight:
-            print(f"{k} nearest rows pooled at {share}")
-            for name, (fast, emb, rs) in inputs.items():
-                z = (1 - share) * np.log(shipped.proba(fast, emb)) + share * np.log(votes[name])
-                report(name, np.exp(_log_softmax(z)), rs)
+        report(name, head.proba(fast, emb), rs)
+    return head
+
+
+def unit_rows(x: np.ndarray) -> np.ndarray:
+    """`x` in float32, each row scaled to unit length (cosines as dot products)."""
+    out = np.asarray(x, dtype=np.float32)
+    return np.asarray(out / np.linalg.norm(out, axis=1, keepdims=True))
+
+
+def pooled(log_p: np.ndarray, votes: np.ndarray, share: float) -> np.ndarray:
+    """Log-space pooling of a model's log-probabilities with the votes at `share`, renormalised."""
+    return np.asarray(np.exp(log_softmax((1 - share) * log_p + share * np.log(votes), axis=1)))
 
 
 def votes_of(
     emb: np.ndarray, index: np.ndarray, owners: np.ndarray, weights: np.ndarray, k: int, sharpness: float
 ) -> np.ndarray:
     """Each row's class votes of its `k` nearest rows of `index` (unit rows)."""
-    e = np.asarray(emb, dtype=np.float32)
-    e /= np.linalg.norm(e, axis=1, keepdims=True)
+    e = unit_rows(emb)
     out = np.full((len(e), len(CATEGORIES)), 1e-3)
     for start in range(0, len(e), 512):
         sims = e[start : start + 512] @ index.T
@@ -189,16 +207,18 @@ def nearest_rows_left_out(
         head_log = fitted.head_log_proba(x[~keep])
         print(f"{source} left out ({len(held)} rows)")
         report("  head alone", np.exp(head_log), held)
-        index = np.asarray(x[keep], dtype=np.float32)
-        index /= np.linalg.norm(index, axis=1, keepdims=True)
+        index = unit_rows(x[keep])
         owners = np.asarray([CATEGORIES.index(lab) for lab, k in zip(labels, keep, strict=True) if k])
         for k in (int(v) for v in args.knn):
             for sharpness in args.knn_sharpness:
                 votes = votes_of(x[~keep], index, owners, weights[keep], k, sharpness)
                 report(f"  {k} nearest alone, sharpness {sharpness}", votes, held)
                 for share in args.knn_weight:
-                    z = (1 - share) * head_log + share * np.log(votes)
-                    report(f"  {k} nearest at {share}, sharpness {sharpness}", np.exp(_log_softmax(z)), held)
+                    report(
+                        f"  {k} nearest at {share}, sharpness {sharpness}",
+                        pooled(head_log, votes, share),
+                        held,
+                    )
 
 
 def report(name: str, p: np.ndarray, rs: Sequence[Row]) -> None:
@@ -223,12 +243,8 @@ def self_train(
     inputs: dict[str, tuple[np.ndarray, np.ndarray, list[Row]]],
 ) -> None:
     """Self-training on each French set's received messages (the module's docstring)."""
-    shipped = model.head
-    assert shipped is not None
+    shipped = shipped_head(model, inputs)
     received = received_sets(args.shared, {n: inputs[n][2] for n in REAL_FR}, args.received)
-    print("shipped head")
-    for name, (fast, emb, rs) in inputs.items():
-        report(name, shipped.proba(fast, emb), rs)
     for domain, texts in received.items():
         emb = cache.embeddings(texts)
         cache.save_local()
