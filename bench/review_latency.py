@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections import Counter
 from pathlib import Path
 
 from ingest_throughput import SECRET, bodies, start  # noqa: E402 - bench/ is the script's folder
@@ -134,7 +135,7 @@ def main() -> None:
     print(
         f"{len(latencies)} approves (read the draft, then approve) with {args.burners} busy cores: "
         f"p50 {statistics.median(latencies):.1f} ms, p99 {p99:.1f} ms, max {latencies[-1]:.1f} ms; "
-        f"answers {dict((c, codes.count(c)) for c in sorted(set(codes)))}; "
+        f"answers {dict(sorted(Counter(codes).items()))}; "
         f"messages left to refine {before} -> {after}"
     )
 

@@ -14,8 +14,8 @@ the pass's own thread, which holds SQLite's write lock while it stores a round, 
 priority, so a descheduled low-priority thread never holds the lock a reviewer or the intake
 waits for. Under a burst of webhooks the pass of a server process also waits (`busy`: a
 delivery within the last `QUIET_S`): its rounds hold the GIL and the write lock between
-encodings (p99 from 49 to 135 ms under `../shared/acceptance/ingest-throughput` when the whole
-pass ran at the lowest priority without waiting). The marks wait in the database meanwhile.
+encodings, which showed in the intake's p99 (docs/experiments/triage.md). The marks wait in the
+database meanwhile.
 
 The details a returning customer gave earlier (an order number...) need no pass: the intake renders
 their draft in its conversation already (`app.review.conversation.redraft_returning`, one query a
