@@ -3,6 +3,7 @@
     .venv/bin/python bench/answer_matching.py              # the train split (where choices were made)
     .venv/bin/python bench/answer_matching.py --split test
     .venv/bin/python bench/answer_matching.py --encoder --sample 1500   # + the refine pass's encoder
+    .venv/bin/python bench/answer_matching.py --split test --received   # adapting to unlabelled traffic
 
 Each line is the top-1 accuracy of the answer with the best score (no threshold) for the team's
 knowledge base (`bench/data/banking77_answers.json`) over the split's queries
@@ -20,6 +21,7 @@ import math
 import sys
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
@@ -45,6 +47,11 @@ def main() -> None:
     parser.add_argument("--split", default="train", choices=["train", "test"])
     parser.add_argument("--encoder", action="store_true", help="also multilingual-e5-small (minutes)")
     parser.add_argument("--sample", type=int, default=0, help="only this many queries (a fixed sample)")
+    parser.add_argument(
+        "--received",
+        action="store_true",
+        help="only the variants that adapt to the other split's queries, read as unlabelled received traffic",
+    )
     args = parser.parse_args()
     kb = json.loads((ROOT / "bench" / "data" / "banking77_answers.json").read_text(encoding="utf-8"))
     with (DATA / "banking77.csv").open(encoding="utf-8") as f:
@@ -55,6 +62,11 @@ def main() -> None:
         ]
     intents = [a["intent"] for a in kb]
     gold = np.asarray([intents.index(r["label_orig"]) for r in queries])
+    if args.received:
+        with (DATA / "banking77.csv").open(encoding="utf-8") as f:
+            traffic = [r["text"] for r in csv.DictReader(f) if r["split"] != args.split]
+        adapted_to(kb, [r["text"] for r in queries], gold, traffic)
+        return
     points = [t for a in kb for t in [a["title"], *a["examples"]]]
     owners = np.repeat(np.arange(len(kb)), [1 + len(a["examples"]) for a in kb])
     texts = [r["text"] for r in queries]
@@ -201,6 +213,49 @@ def main() -> None:
             f"with meaning 0.7 and words 0.15 + chars 0.15 "
             f"{accuracy(0.7 * np.maximum(meaning, 0) + 0.15 * words + 0.15 * c):.3f}; "
             f"words 0.3 + chars 0.1 {accuracy(0.6 * np.maximum(meaning, 0) + 0.3 * words + 0.1 * c):.3f}"
+        )
+
+
+def adapted_to(kb: list[dict[str, Any]], texts: list[str], gold: np.ndarray, traffic: list[str]) -> None:
+    """Two ways of using unlabelled received messages, through the shipped `AnswerIndex`:
+    whitening statistics re-estimated on them, and self-training (the received messages the
+    knowledge base matches surely, score >= t and ahead of the second answer by >= m, learned
+    as uses of that answer, as an approved draft's message is)."""
+
+    def index(encoder: sentence.SentenceEncoder | None = None) -> similar.AnswerIndex:
+        built = similar.AnswerIndex(encoder)
+        built.build(
+            (similar.AnswerRow(i, 1, a["title"], a["body"], "en", None), list(a["examples"]))
+            for i, a in enumerate(kb)
+        )
+        return built
+
+    def scores(built: similar.AnswerIndex, batch: list[str]) -> np.ndarray:
+        ranked = [dict((a.id, s) for a, s in built.ranked(t, "en", top=len(kb))) for t in batch]
+        return np.asarray([[r.get(i, 0.0) for i in range(len(kb))] for r in ranked])
+
+    def accuracy(s: np.ndarray) -> str:
+        return f"{float((s.argmax(axis=1) == gold).mean()):.3f}"
+
+    print(f"as written: {accuracy(scores(index(), texts))}")
+    background = sentence.background_texts(ROOT / "data")
+    for name, stats_texts in [
+        (f"{len(traffic)} received", traffic),
+        ("500 received", traffic[:500]),
+        ("background + received", background + traffic),
+    ]:
+        encoder = sentence.SentenceEncoder()
+        encoder.mean, encoder.whiten = sentence.statistics(stats_texts)
+        print(f"whitening statistics of {name}: {accuracy(scores(index(encoder), texts))}")
+    first = scores(index(), traffic)
+    top = np.sort(first, axis=1)
+    for threshold, margin in [(0.0, 0.0), (0.4, 0.05), (0.5, 0.05), (0.4, 0.1)]:
+        sure = np.flatnonzero((top[:, -1] >= threshold) & (top[:, -1] - top[:, -2] >= margin))
+        learned = index()
+        learned.learn((int(first[k].argmax()), traffic[k]) for k in sure)
+        print(
+            f"self-trained on the received it is sure of (score >= {threshold}, margin >= {margin}): "
+            f"{len(sure)} learned, {accuracy(scores(learned, texts))}"
         )
 
 
