@@ -12,10 +12,12 @@ never trained on; both models predict it, and the new one is promoted only when
   -0.02, held-out corrections' accuracy -0.05), and
 - on the received messages (the latest `RECEIVED_JUDGED`, unlabelled) it has not **dropped a
   class**: no class the current model predicts at least `COLLAPSE_MIN_PREDICTED` times is
-  predicted less than `COLLAPSE_RATIO` times as often as by the current model, or, once the
-  reviewed stretch is long enough to tell, as in the reviewers' labels if those are rarer (a
+  predicted clearly less than `COLLAPSE_RATIO` times as often as by the current model, or, once
+  the reviewed stretch is long enough to tell, as in the reviewers' labels if those are rarer (a
   version that stops seeing a rare class can still look better on a few dozen held-out rows that
-  hold none of it), and
+  hold none of it). "Clearly" is the sampling error of the messages there: dropped when so few
+  predictions would happen less than 1 - `CONFIDENCE` of the time at that ratio (binomial), so 4
+  of 504 against an expected 4.8 is noise, 2 of 504 against 7.6 a collapse, and
 - on the domain's held-out rows (at least `DOMAIN_MIN_ROWS`) it is **better**: the one-sided
   `CONFIDENCE` lower bound of the macro-F1 difference (new - current), from a paired bootstrap over
   those rows (both models on the same resampled rows, fixed seed), is above 0, and no class present
@@ -40,6 +42,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+from scipy.stats import binom
 
 from classifier.data import CATEGORIES, Row
 from classifier.evaluate import should_promote
@@ -52,8 +55,9 @@ DOMAIN_MIN_ROWS = 30
 # promote), and the most F1 any one class present on the domain's rows may lose.
 CONFIDENCE = 0.9
 CLASS_LOSS_MAX = 0.02
-# A class is dropped when the new version predicts it on fewer than COLLAPSE_RATIO times the
-# share of the latest RECEIVED_JUDGED received messages that the current one does, for a class
+# A class is dropped when the new version predicts it on clearly fewer (the binomial lower tail
+# below 1 - CONFIDENCE) than COLLAPSE_RATIO times the share of the latest RECEIVED_JUDGED
+# received messages that the current one does, for a class
 # the current model predicts at least COLLAPSE_MIN_PREDICTED times. Once the reviewed stretch is
 # long enough to hold COLLAPSE_MIN_EXPECTED of the current model's share, the reviewers' labels
 # say how common the class really is, and the smaller of the two shares is the reference (a
@@ -163,9 +167,10 @@ def per_class_f1(gold: Sequence[str], predicted: Sequence[str]) -> dict[str, flo
 def dropped_classes(
     new: Sequence[str], current: Sequence[str], reviewed: Sequence[str]
 ) -> dict[str, dict[str, float]]:
-    """The classes the new version drops on received messages (`COLLAPSE_RATIO`): for each, its
-    share among the new and the current predictions (`new`, `current`) and among the labels of the
-    reviewed stretch (`reviewed`), and the reference share it was held to."""
+    """The classes the new version drops on received messages (`COLLAPSE_RATIO`, `CONFIDENCE`):
+    for each, its share among the new and the current predictions (`new`, `current`) and among
+    the labels of the reviewed stretch (`reviewed`), the reference share it was held to, and how
+    likely so few predictions would be at `COLLAPSE_RATIO` times that share (`chance`)."""
     out: dict[str, dict[str, float]] = {}
     if not new:
         return out
@@ -173,15 +178,17 @@ def dropped_classes(
         predicted = sum(p == label for p in current)
         if predicted < COLLAPSE_MIN_PREDICTED:
             continue
+        found = sum(p == label for p in new)
         shares = {
-            "new": sum(p == label for p in new) / len(new),
+            "new": found / len(new),
             "current": predicted / len(current),
             "labelled": sum(r == label for r in reviewed) / len(reviewed) if reviewed else 0.0,
         }
         informative = len(reviewed) * shares["current"] >= COLLAPSE_MIN_EXPECTED
         shares["reference"] = min(shares["current"], shares["labelled"]) if informative else shares["current"]
-        if shares["new"] < COLLAPSE_RATIO * shares["reference"]:
-            out[label] = {k: round(v, 4) for k, v in shares.items()}
+        chance = float(binom.cdf(found, len(new), COLLAPSE_RATIO * shares["reference"]))
+        if chance < 1.0 - CONFIDENCE:
+            out[label] = {k: round(v, 4) for k, v in {**shares, "chance": chance}.items()}
     return out
 
 

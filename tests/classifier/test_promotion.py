@@ -75,24 +75,40 @@ def test_the_topped_up_held_out_part_holds_every_class_even_a_rare_one() -> None
 
 
 def test_dropped_classes_compare_with_the_current_model_and_the_labels() -> None:
-    reviewed = ["complaint"] * 90 + ["suggestion"] * 10
-    current = ["complaint"] * 85 + ["suggestion"] * 15
+    reviewed = ["complaint"] * 180 + ["suggestion"] * 20
+    current = ["complaint"] * 170 + ["suggestion"] * 30
     # Predicting suggestions on 2 % where the labels say 10 % and the current model 15 %: dropped.
-    forgets = ["complaint"] * 98 + ["suggestion"] * 2
+    forgets = ["complaint"] * 196 + ["suggestion"] * 4
     assert set(dropped_classes(forgets, current, reviewed)) == {"suggestion"}
     # 6 %: fewer than the current model but more than half the labels' share: kept.
-    assert dropped_classes(["complaint"] * 94 + ["suggestion"] * 6, current, reviewed) == {}
+    assert dropped_classes(["complaint"] * 188 + ["suggestion"] * 12, current, reviewed) == {}
     # A current model that over-predicts a class may be corrected: half the labels' share is enough.
-    over = ["complaint"] * 40 + ["suggestion"] * 60
-    assert dropped_classes(["complaint"] * 94 + ["suggestion"] * 6, over, reviewed) == {}
+    over = ["complaint"] * 80 + ["suggestion"] * 120
+    assert dropped_classes(["complaint"] * 188 + ["suggestion"] * 12, over, reviewed) == {}
     # A long reviewed stretch without the class: the current model's predictions of it were wrong.
-    assert dropped_classes(["complaint"] * 100, current, ["complaint"] * 100) == {}
+    assert dropped_classes(["complaint"] * 200, current, ["complaint"] * 200) == {}
     # Too short a stretch to tell (20 reviewed x 15 % = 3 < 5): held to the current model's share.
-    assert set(dropped_classes(["complaint"] * 100, current, ["complaint"] * 20)) == {"suggestion"}
+    assert set(dropped_classes(["complaint"] * 200, current, ["complaint"] * 20)) == {"suggestion"}
     # Predicted by the current model fewer than 10 times: not judged; no received messages, nothing.
     few = ["complaint"] * 91 + ["suggestion"] * 9
     assert dropped_classes(["complaint"] * 100, few, reviewed) == {}
     assert dropped_classes([], [], reviewed) == {}
+
+
+def test_a_class_is_dropped_only_beyond_the_sampling_error_of_the_received_messages() -> None:
+    """The retailer's learning curve at 100 corrections: 504 received messages, the current model
+    predicts 15 suggestions, the 317 reviewed hold 6; a candidate predicting 4 (expected 4.8 at half
+    the labels' share) was refused by the plain ratio; 2 against half the current share when the
+    stretch is too short to tell (expected 7.6) is a collapse."""
+    current = ["complaint"] * 489 + ["suggestion"] * 15
+    reviewed = ["complaint"] * 311 + ["suggestion"] * 6
+    assert dropped_classes(["complaint"] * 500 + ["suggestion"] * 4, current, reviewed) == {}
+    collapsed = dropped_classes(["complaint"] * 502 + ["suggestion"] * 2, current, reviewed[:150])
+    assert set(collapsed) == {"suggestion"}
+    assert collapsed["suggestion"]["reference"] == round(15 / 504, 4)
+    assert collapsed["suggestion"]["chance"] < 0.1
+    # Nothing of it at all, where half the labels' share expects 4.8: dropped however few messages.
+    assert set(dropped_classes(["complaint"] * 504, current, reviewed)) == {"suggestion"}
 
 
 def test_per_class_f1_counts_the_classes_present() -> None:
