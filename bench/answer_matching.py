@@ -55,7 +55,8 @@ def main() -> None:
     args = parser.parse_args()
     kb = json.loads((ROOT / "bench" / "data" / "banking77_answers.json").read_text(encoding="utf-8"))
     with (DATA / "banking77.csv").open(encoding="utf-8") as f:
-        queries = [r for r in csv.DictReader(f) if r["split"] == args.split]
+        rows = list(csv.DictReader(f))
+    queries = [r for r in rows if r["split"] == args.split]
     if args.sample:
         queries = [
             queries[i] for i in sorted(np.random.default_rng(0).permutation(len(queries))[: args.sample])
@@ -63,8 +64,7 @@ def main() -> None:
     intents = [a["intent"] for a in kb]
     gold = np.asarray([intents.index(r["label_orig"]) for r in queries])
     if args.received:
-        with (DATA / "banking77.csv").open(encoding="utf-8") as f:
-            traffic = [r["text"] for r in csv.DictReader(f) if r["split"] != args.split]
+        traffic = [r["text"] for r in rows if r["split"] != args.split]
         adapted_to(kb, [r["text"] for r in queries], gold, traffic)
         return
     points = [t for a in kb for t in [a["title"], *a["examples"]]]

@@ -57,11 +57,11 @@ CONFIDENCE = 0.9
 CLASS_LOSS_MAX = 0.02
 # A class is dropped when the new version predicts it on clearly fewer (the binomial lower tail
 # below 1 - CONFIDENCE) than COLLAPSE_RATIO times the share of the latest RECEIVED_JUDGED
-# received messages that the current one does, for a class
-# the current model predicts at least COLLAPSE_MIN_PREDICTED times. Once the reviewed stretch is
-# long enough to hold COLLAPSE_MIN_EXPECTED of the current model's share, the reviewers' labels
-# say how common the class really is, and the smaller of the two shares is the reference (a
-# current model that over-predicts a class may be corrected).
+# received messages that the current one does, for a class the current model predicts at least
+# COLLAPSE_MIN_PREDICTED times. Once the reviewed stretch is long enough to hold
+# COLLAPSE_MIN_EXPECTED of the current model's share, the reviewers' labels say how common the
+# class really is, and the smaller of the two shares is the reference (a current model that
+# over-predicts a class may be corrected).
 COLLAPSE_RATIO = 0.5
 COLLAPSE_MIN_PREDICTED = 10
 COLLAPSE_MIN_EXPECTED = 5
@@ -227,7 +227,9 @@ def judge(
     drops = (
         f"on the {len(latest)} latest received messages it drops a class: "
         + ", ".join(
-            f"{label} on {v['new']:.1%} of them (current {v['current']:.1%}, labels {v['labelled']:.1%})"
+            f"{label} on {v['new']:.1%} of them (current {v['current']:.1%}, labels {v['labelled']:.1%}; "
+            f"so few would happen {v['chance']:.1%} of the time "
+            f"at {COLLAPSE_RATIO:.0%} of {v['reference']:.1%})"
             for label, v in dropped.items()
         )
         if dropped

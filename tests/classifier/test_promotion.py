@@ -151,6 +151,7 @@ def test_a_gain_on_the_domain_rows_that_drops_a_class_on_received_traffic_is_ref
     reviewed = ["complaint"] * 80 + ["other"] * 80 + ["suggestion"] * 20
     verdict = _judge(better, current, domain, received=received, reviewed=reviewed)
     assert not verdict.ok and "drops a class: suggestion on 0.0%" in verdict.reason
+    assert "so few would happen 0.0% of the time at 50% of" in verdict.reason
     assert verdict.details["received"]["dropped"]["suggestion"]["reference"] > 0.1
     # The same without received messages is promoted on the domain rows.
     assert _judge(better, current, domain, reviewed=reviewed).ok
