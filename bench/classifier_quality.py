@@ -1,7 +1,7 @@
 """Quality of the shipped triage model on real data it never trained on.
 
     .venv/bin/python bench/classifier_quality.py [--models models] [--shared ../shared/data]
-                                                 [--loso] [--json out.json] [--fast]
+                                                 [--loso] [--json out.json] [--fast] [--confusion]
 
 The categories are the refined ones (the intake's pipeline pooled with the refining head on the
 encoder's embeddings, `classifier/refine.py`), what reviewers see once the refine pass has run;
@@ -73,8 +73,15 @@ def predictions(model: Model, texts: Sequence[str]) -> tuple[list[str], np.ndarr
 
 
 def measure(model: Model, rows: Sequence[Row]) -> dict[str, Any]:
+    """The transfer figures, and the counts of each true class by predicted class (`confusion`)."""
     pred, confidence = predictions(model, [r.text for r in rows])
-    return transfer_metrics([r.label for r in rows], pred, confidence, to_sort_below=TO_SORT_BELOW)
+    figures = transfer_metrics([r.label for r in rows], pred, confidence, to_sort_below=TO_SORT_BELOW)
+    confusion: dict[str, dict[str, int]] = {}
+    for row, predicted in zip(rows, pred, strict=True):
+        counts = confusion.setdefault(row.label, {})
+        counts[predicted] = counts.get(predicted, 0) + 1
+    figures["confusion"] = confusion
+    return figures
 
 
 def semeval(model: Model, path: Path, splits: Sequence[str]) -> dict[str, Any]:
@@ -205,6 +212,9 @@ def main() -> None:
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     parser.add_argument("--fast", action="store_true", help="the intake's categories, not refined")
     parser.add_argument(
+        "--confusion", action="store_true", help="also the counts by true and predicted class"
+    )
+    parser.add_argument(
         "--received",
         type=int,
         default=0,
@@ -245,6 +255,17 @@ def main() -> None:
     for name, value, comparison, target in goals(figures):
         met = value >= target if comparison == ">=" else value <= target
         print(f"  {name:<60} {value:.3f}  {comparison} {target:.2f}  {'MET' if met else 'not met'}")
+    if args.confusion:
+        print("\ntrue class -> predicted, counts (sets never trained on):")
+        for name in real:
+            cells = figures[name]["confusion"]
+            print(
+                f"  {name}: "
+                + "; ".join(
+                    f"{gold} -> " + ", ".join(f"{p} {n}" for p, n in sorted(c.items()))
+                    for gold, c in sorted(cells.items())
+                )
+            )
     if args.json:
         args.json.write_text(json.dumps({"model": model.version, "figures": figures}, indent=1) + "\n")
 
